@@ -1,0 +1,4 @@
+//! The enmesh daemon's library: everything the `enmesh` binary does, one concept a module.
+//!
+//! Modules arrive with their issues (pki, store, ingest, batch, feed, replicate, audit,
+//! retention, api); see ARCHITECTURE.md for the map.

@@ -1,0 +1,2 @@
+//! RPI derivation benchmark (being built).
+fn main() {}

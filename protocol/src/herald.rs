@@ -1,0 +1,2 @@
+//! Herald payloads: exposure header, payload codes, extended data, Simple and venue payloads.
+//! (Being built: see formats.md §c.)
