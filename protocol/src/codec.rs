@@ -124,7 +124,7 @@ impl<'a> Reader<'a> {
 pub fn hex_decode(text: &str) -> Result<Vec<u8>, HexError> {
     let text = text.trim();
     let digits = text.as_bytes();
-    if digits.len() % 2 != 0 {
+    if !digits.len().is_multiple_of(2) {
         return Err(HexError::OddLength(digits.len()));
     }
     let nibble = |i: usize| -> Result<u8, HexError> {
