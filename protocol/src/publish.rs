@@ -1,2 +1,102 @@
-//! The Google key server publish API: the verification certificate's `tekmac`.
-//! (Being built: see formats.md §e.)
+//! The Google key server publish API: the verification certificate's `tekmac` (formats.md §e).
+//!
+//! The verification server puts `HMAC-SHA256(hmacKey, canonical key list)` in the certificate it
+//! signs; the key server recomputes it over the keys it received, which binds the certificate to
+//! exactly those keys. This module computes and checks that MAC over the keys *as uploaded* (key
+//! text as sent, numbers as sent, before any backfill). It never validates the keys themselves
+//! (that is [`crate::keys::validate_upload`]) and never compares MACs in variable time.
+
+use crate::keys::UploadKey;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use hmac::{Hmac, KeyInit, Mac};
+use sha2::{Digest, Sha256};
+use thiserror::Error;
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// SHA-256's block size, the size HMAC pads its key to.
+const BLOCK: usize = 64;
+
+/// Why a certificate's `tekmac` was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+pub enum TekmacError {
+    /// The claim is not standard padded base64.
+    #[error("tekmac claim is not standard padded base64")]
+    NotBase64,
+    /// The MAC matches neither accepted form of the uploaded keys.
+    #[error("tekmac does not match the uploaded keys")]
+    Mismatch,
+}
+
+/// The text the `tekmac` covers: per key `base64key.rollingStartNumber.rollingPeriod` plus
+/// `.transmissionRisk` if `include_transmission_risk`, sorted by the base64 key text (ties by the
+/// whole entry), joined with `,`.
+pub fn tekmac_cleartext(keys: &[UploadKey], include_transmission_risk: bool) -> String {
+    let mut entries: Vec<(String, String)> = keys
+        .iter()
+        .map(|k| {
+            let key = k.key.to_base64().into_owned();
+            let mut entry = format!("{key}.{}.{}", k.rolling_start, k.rolling_period);
+            if include_transmission_risk {
+                entry.push_str(&format!(".{}", k.transmission_risk));
+            }
+            (key, entry)
+        })
+        .collect();
+    entries.sort();
+    entries
+        .into_iter()
+        .map(|(_, entry)| entry)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// An HMAC-SHA256 instance for `key`, built infallibly: like RFC 2104, a key longer than the block
+/// is hashed first and the result is zero-padded to the block.
+fn hmac_sha256(key: &[u8]) -> HmacSha256 {
+    let mut block = [0u8; BLOCK];
+    let digest;
+    let key = if key.len() > BLOCK {
+        digest = Sha256::digest(key);
+        digest.as_slice()
+    } else {
+        key
+    };
+    block.iter_mut().zip(key).for_each(|(b, k)| *b = *k);
+    HmacSha256::new(&block.into())
+}
+
+/// `HMAC-SHA256(hmac_key, tekmac_cleartext(keys, include_transmission_risk))`.
+pub fn tekmac(hmac_key: &[u8], keys: &[UploadKey], include_transmission_risk: bool) -> [u8; 32] {
+    hmac_sha256(hmac_key)
+        .chain_update(tekmac_cleartext(keys, include_transmission_risk))
+        .finalize()
+        .into_bytes()
+        .into()
+}
+
+/// Checks a certificate's base64 `tekmac` claim against the uploaded keys in constant time. The
+/// form with transmission risk is always accepted; the form without it only when every key's
+/// transmission risk is 0.
+pub fn verify_tekmac(
+    hmac_key: &[u8],
+    keys: &[UploadKey],
+    expected_b64: &str,
+) -> Result<(), TekmacError> {
+    let expected = STANDARD
+        .decode(expected_b64)
+        .map_err(|_| TekmacError::NotBase64)?;
+    let matches = |with_risk: bool| {
+        hmac_sha256(hmac_key)
+            .chain_update(tekmac_cleartext(keys, with_risk))
+            .verify_slice(&expected)
+            .is_ok()
+    };
+    let all_unset = keys.iter().all(|k| k.transmission_risk == 0);
+    if matches(true) || (all_unset && matches(false)) {
+        Ok(())
+    } else {
+        Err(TekmacError::Mismatch)
+    }
+}
