@@ -10,13 +10,10 @@ use crate::keys::UploadKey;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use hmac::{Hmac, KeyInit, Mac};
-use sha2::{Digest, Sha256};
+use sha2::Sha256;
 use thiserror::Error;
 
 type HmacSha256 = Hmac<Sha256>;
-
-/// SHA-256's block size, the size HMAC pads its key to.
-const BLOCK: usize = 64;
 
 /// Why a certificate's `tekmac` was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
@@ -27,6 +24,9 @@ pub enum TekmacError {
     /// The MAC matches neither accepted form of the uploaded keys.
     #[error("tekmac does not match the uploaded keys")]
     Mismatch,
+    /// The HMAC implementation refused the key (HMAC accepts every length, so this means a bug).
+    #[error("HMAC-SHA256 refused a key of {0} bytes")]
+    HmacKey(usize),
 }
 
 /// The text the `tekmac` covers: per key `base64key.rollingStartNumber.rollingPeriod` plus
@@ -52,28 +52,22 @@ pub fn tekmac_cleartext(keys: &[UploadKey], include_transmission_risk: bool) -> 
         .join(",")
 }
 
-/// An HMAC-SHA256 instance for `key`, built infallibly: like RFC 2104, a key longer than the block
-/// is hashed first and the result is zero-padded to the block.
-fn hmac_sha256(key: &[u8]) -> HmacSha256 {
-    let mut block = [0u8; BLOCK];
-    let digest;
-    let key = if key.len() > BLOCK {
-        digest = Sha256::digest(key);
-        digest.as_slice()
-    } else {
-        key
-    };
-    block.iter_mut().zip(key).for_each(|(b, k)| *b = *k);
-    HmacSha256::new(&block.into())
+/// An HMAC-SHA256 instance keyed with `key`.
+fn hmac_sha256(key: &[u8]) -> Result<HmacSha256, TekmacError> {
+    HmacSha256::new_from_slice(key).map_err(|_| TekmacError::HmacKey(key.len()))
 }
 
 /// `HMAC-SHA256(hmac_key, tekmac_cleartext(keys, include_transmission_risk))`.
-pub fn tekmac(hmac_key: &[u8], keys: &[UploadKey], include_transmission_risk: bool) -> [u8; 32] {
-    hmac_sha256(hmac_key)
+pub fn tekmac(
+    hmac_key: &[u8],
+    keys: &[UploadKey],
+    include_transmission_risk: bool,
+) -> Result<[u8; 32], TekmacError> {
+    Ok(hmac_sha256(hmac_key)?
         .chain_update(tekmac_cleartext(keys, include_transmission_risk))
         .finalize()
         .into_bytes()
-        .into()
+        .into())
 }
 
 /// Checks a certificate's base64 `tekmac` claim against the uploaded keys in constant time. The
@@ -87,8 +81,9 @@ pub fn verify_tekmac(
     let expected = STANDARD
         .decode(expected_b64)
         .map_err(|_| TekmacError::NotBase64)?;
+    let mac = hmac_sha256(hmac_key)?;
     let matches = |with_risk: bool| {
-        hmac_sha256(hmac_key)
+        mac.clone()
             .chain_update(tekmac_cleartext(keys, with_risk))
             .verify_slice(&expected)
             .is_ok()
