@@ -24,3 +24,6 @@ pub use fields::{CertInfo, EnmeshFields, FieldsError, Role};
 pub use issue::{CaKey, IssueError, NodeRequest, Validity};
 pub use tls::{EnmeshClientVerifier, EnmeshServerVerifier, TlsError};
 pub use verify::{Rejection, TrustError, VerifiedPeer, Verifier};
+
+#[cfg(test)]
+mod tests;

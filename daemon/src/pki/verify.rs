@@ -3,9 +3,10 @@
 //!
 //! Checks, in order: webpki path building and verification (Ed25519 signatures only; expired,
 //! not-yet-valid, unknown issuer, end entity used as CA, path length, unknown critical extension,
-//! extended key usage, revocation of the leaf and the cluster CA by the CRLs given); then the
+//! extended key usage clientAuth (which every enmesh leaf carries), revocation of the leaf and the cluster CA by the CRLs given); then the
 //! enmesh rules: the issuer of the leaf is a cluster CA, the leaf's cluster equals that CA's
-//! cluster, the leaf has an allowed role, and its key is Ed25519.
+//! cluster, the leaf has an allowed role, and its key is Ed25519. Who may act as a TLS server,
+//! batch signer or libp2p peer is decided by the enmesh role (nodes only), not by EKU.
 //! It returns a [`VerifiedPeer`] that only this module can build. It never reads the clock (the
 //! time is passed in), never reads files, and never trusts what a peer says about itself.
 
@@ -118,7 +119,7 @@ impl Verifier {
         now: UnixTime,
     ) -> Result<VerifiedPeer, Rejection> {
         let (end_entity, intermediates) = chain.split_first().ok_or(Rejection::EmptyChain)?;
-        self.verify(end_entity, intermediates, now, Usage::Server, &[Role::Node])
+        self.verify(end_entity, intermediates, now, &[Role::Node])
     }
 
     /// Checks a TLS client's chain: a node or an auditor.
@@ -128,13 +129,7 @@ impl Verifier {
         now: UnixTime,
     ) -> Result<VerifiedPeer, Rejection> {
         let (end_entity, intermediates) = chain.split_first().ok_or(Rejection::EmptyChain)?;
-        self.verify(
-            end_entity,
-            intermediates,
-            now,
-            Usage::Client,
-            &[Role::Node, Role::Auditor],
-        )
+        self.verify(end_entity, intermediates, now, &[Role::Node, Role::Auditor])
     }
 
     /// Checks that a libp2p peer (authenticated by noise as `peer`) holds the node certificate
@@ -161,7 +156,6 @@ impl Verifier {
         end_entity: &CertificateDer<'_>,
         intermediates: &[CertificateDer<'_>],
         now: UnixTime,
-        usage: Usage,
         allowed: &[Role],
     ) -> Result<VerifiedPeer, Rejection> {
         let ee = EndEntityCert::try_from(end_entity).map_err(Rejection::from_webpki)?;
@@ -172,17 +166,13 @@ impl Verifier {
                 .with_expiration_policy(ExpirationPolicy::Ignore)
                 .build()
         });
-        let key_usage = match usage {
-            Usage::Server => KeyUsage::server_auth(),
-            Usage::Client => KeyUsage::client_auth(),
-        };
         let path = ee
             .verify_for_usage(
                 ALGORITHMS,
                 &self.anchors,
                 intermediates,
                 now,
-                key_usage,
+                KeyUsage::client_auth(),
                 revocation,
                 None,
             )
@@ -231,15 +221,6 @@ impl Verifier {
             serial: leaf.raw_serial().to_vec(),
         })
     }
-}
-
-/// Which extended key usage a chain is checked for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Usage {
-    /// TLS server, batch signer, libp2p peer (nodes only).
-    Server,
-    /// TLS client (nodes and auditors).
-    Client,
 }
 
 /// Why a verifier could not be set up from its configuration.
