@@ -219,7 +219,7 @@ pub fn peer_id_of(key: &[u8; 32]) -> Result<libp2p_identity::PeerId, FieldsError
 /// Parses a DER certificate (no trailing bytes).
 pub fn parse_der(der: &[u8]) -> Result<X509Certificate<'_>, FieldsError> {
     match x509_parser::parse_x509_certificate(der) {
-        Ok((rest, cert)) if rest.is_empty() => Ok(cert),
+        Ok(([], cert)) => Ok(cert),
         Ok((rest, _)) => Err(FieldsError::TrailingBytes(rest.len())),
         Err(_) => Err(FieldsError::BadDer),
     }

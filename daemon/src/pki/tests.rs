@@ -329,8 +329,8 @@ fn binds_the_libp2p_peer_id_to_the_certificate_key() {
         .unwrap_err();
     match err {
         Rejection::PeerIdMismatch { claimed, certified } => {
-            assert_eq!(claimed, stranger);
-            assert_eq!(certified, own);
+            assert_eq!(*claimed, stranger);
+            assert_eq!(*certified, own);
         }
         other => panic!("wrong reason {other:?}"),
     }

@@ -148,16 +148,16 @@ impl ServerCertVerifier for EnmeshServerVerifier {
             .verifier
             .verify_node(&chain(end_entity, intermediates), now)
             .map_err(to_rustls)?;
-        if let Some(expected) = &self.expect_region {
-            if peer.region() != Some(expected) {
-                tracing::warn!(expected = %expected, found = ?peer.region(), "server is not the expected region");
-                return Err(rustls::Error::InvalidCertificate(CertificateError::Other(
-                    OtherError(Arc::new(TlsError::UnexpectedRegion {
-                        expected: expected.clone(),
-                        found: peer.region().cloned(),
-                    })),
-                )));
-            }
+        if let Some(expected) = &self.expect_region
+            && peer.region() != Some(expected)
+        {
+            tracing::warn!(expected = %expected, found = ?peer.region(), "server is not the expected region");
+            return Err(rustls::Error::InvalidCertificate(CertificateError::Other(
+                OtherError(Arc::new(TlsError::UnexpectedRegion {
+                    expected: expected.clone(),
+                    found: peer.region().cloned(),
+                })),
+            )));
         }
         Ok(ServerCertVerified::assertion())
     }

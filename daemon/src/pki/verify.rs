@@ -143,8 +143,8 @@ impl Verifier {
         let verified = self.verify_node(chain, now)?;
         if verified.peer_id() != peer {
             return Err(Rejection::PeerIdMismatch {
-                claimed: *peer,
-                certified: *verified.peer_id(),
+                claimed: Box::new(*peer),
+                certified: Box::new(*verified.peer_id()),
             });
         }
         Ok(verified)
@@ -308,9 +308,9 @@ pub enum Rejection {
     #[error("libp2p peer {claimed} does not match the certificate's key ({certified})")]
     PeerIdMismatch {
         /// The PeerId the connection authenticated.
-        claimed: PeerId,
+        claimed: Box<PeerId>,
         /// The PeerId of the certificate's key.
-        certified: PeerId,
+        certified: Box<PeerId>,
     },
 }
 
