@@ -88,3 +88,16 @@ fn bad_input_exits_2_with_one_line() {
         assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
     }
 }
+
+/// Argument errors that clap catches (a negative interval) are one line too, with status 2.
+#[test]
+fn clap_errors_are_one_line() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ble-agent"))
+        .args(["inspect", "rpis", "--tek", "00", "--interval", "-1"])
+        .output()
+        .expect("run ble-agent");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8(out.stderr).expect("utf-8 stderr");
+    assert_eq!(stderr.lines().count(), 1, "stderr: {stderr}");
+    assert!(stderr.starts_with("error: "), "stderr: {stderr}");
+}
