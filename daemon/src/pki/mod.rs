@@ -9,9 +9,10 @@
 //! Submodules: [`fields`] (the enmesh fields carried in certificates), [`issue`] (the CA side,
 //! used by `enmesh pki`), [`verify`] (the one verifier), [`batch`] (signing and checking batches),
 //! [`tls`] (rustls verifiers for mTLS both ways), [`files`] (PEM files and revocation state),
-//! [`cli`] (the `enmesh pki` commands).
+//! [`cli`] (the `enmesh pki` commands), [`bootstrap`] (a whole demo/test tree in one call).
 
 pub mod batch;
+pub mod bootstrap;
 pub mod cli;
 pub mod fields;
 pub mod files;
