@@ -39,8 +39,8 @@ pub fn init_tracing(default_filter: &str) -> Result<(), TelemetryError> {
         Ok(from_env) if !from_env.is_empty() => from_env,
         _ => default_filter.to_owned(),
     };
-    let env_filter =
-        EnvFilter::try_new(&filter).map_err(|source| TelemetryError::BadFilter { filter, source })?;
+    let env_filter = EnvFilter::try_new(&filter)
+        .map_err(|source| TelemetryError::BadFilter { filter, source })?;
     tracing_subscriber::fmt()
         .compact()
         .with_writer(std::io::stderr)
@@ -151,7 +151,11 @@ impl Metrics {
         let uploads = Counter::default();
         let upload_rejections = Family::default();
         let batches = Family::default();
-        let keys_stored = Family::default();
+        let keys_stored: Family<KindLabel, Counter> = Family::default();
+        // Both kinds are known up front: export them at zero from the start.
+        for kind in [KeyKind::Local, KeyKind::Remote] {
+            keys_stored.get_or_create(&KindLabel { kind }).inc_by(0);
+        }
         let retention_deletions = Family::default();
         let http_requests = Family::default();
         let http_duration: HistogramFamily<RouteLabel> =
@@ -256,7 +260,8 @@ impl Metrics {
     }
 
     /// The content type of [`Metrics::encode`]'s output.
-    pub const CONTENT_TYPE: &'static str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+    pub const CONTENT_TYPE: &'static str =
+        "application/openmetrics-text; version=1.0.0; charset=utf-8";
 }
 
 impl Default for Metrics {
