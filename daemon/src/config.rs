@@ -19,45 +19,46 @@ use thiserror::Error;
 /// The commented example config that `enmesh init` writes.
 pub const EXAMPLE: &str = include_str!("../../deploy/enmesh.example.toml");
 
-/// Why a config was refused, or could not be read or written.
+/// Why a config was refused, or could not be read or written. Each message is complete on its
+/// own line (the underlying reason is part of it, not a separate error source).
 #[derive(Debug, Error)]
 pub enum ConfigError {
     /// The config file could not be read.
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}: {reason}")]
     Read {
         /// The file.
         path: PathBuf,
         /// The operating system's error.
-        source: std::io::Error,
+        reason: std::io::Error,
     },
     /// Not valid TOML, or a field is unknown, missing or of the wrong type.
-    #[error("{0}")]
+    #[error(transparent)]
     Syntax(#[from] toml::de::Error),
     /// A region id that does not parse.
-    #[error("{field}: {source}")]
+    #[error("{field}: {reason}")]
     Region {
         /// The field, e.g. `node.region`.
         field: String,
         /// Why the region was refused.
-        source: RegionError,
+        reason: RegionError,
     },
     /// A cluster id that does not parse.
-    #[error("{field}: {source}")]
+    #[error("{field}: {reason}")]
     Cluster {
         /// The field, e.g. `node.cluster`.
         field: &'static str,
         /// Why the cluster was refused.
-        source: RegionError,
+        reason: RegionError,
     },
     /// A listen address that is not `IP:port`.
-    #[error("{field}: bad socket address {value:?} (want IP:port): {source}")]
+    #[error("{field}: bad socket address {value:?} (want IP:port): {reason}")]
     Address {
         /// The field, e.g. `http.listen`.
         field: &'static str,
         /// The refused text.
         value: String,
         /// The parser's reason.
-        source: AddrParseError,
+        reason: AddrParseError,
     },
     /// Two services configured on the same address.
     #[error("{field}: {addr} is already used by {other}")]
@@ -108,14 +109,14 @@ pub enum ConfigError {
         field: &'static str,
     },
     /// A configured file or directory that cannot be opened.
-    #[error("{field}: cannot open {path}: {source}")]
+    #[error("{field}: cannot open {path}: {reason}")]
     MissingFile {
         /// The field, e.g. `pki.root_cert`.
         field: &'static str,
         /// The configured path.
         path: PathBuf,
         /// The operating system's error.
-        source: std::io::Error,
+        reason: std::io::Error,
     },
     /// A configured path that is a directory where a file is wanted, or the other way round.
     #[error("{field}: {path} is not a {want}")]
@@ -134,12 +135,12 @@ pub enum ConfigError {
         path: PathBuf,
     },
     /// `init` could not write the file.
-    #[error("cannot write {path}: {source}")]
+    #[error("cannot write {path}: {reason}")]
     Write {
         /// The file.
         path: PathBuf,
         /// The operating system's error.
-        source: std::io::Error,
+        reason: std::io::Error,
     },
 }
 
@@ -398,17 +399,17 @@ fn in_range(field: &'static str, value: u64, min: u64, max: u64) -> Result<u64, 
 }
 
 fn address(field: &'static str, value: &str) -> Result<SocketAddr, ConfigError> {
-    value.parse().map_err(|source| ConfigError::Address {
+    value.parse().map_err(|reason| ConfigError::Address {
         field,
         value: value.to_owned(),
-        source,
+        reason,
     })
 }
 
 fn region(field: impl Into<String>, value: &str) -> Result<RegionId, ConfigError> {
-    value.parse().map_err(|source| ConfigError::Region {
+    value.parse().map_err(|reason| ConfigError::Region {
         field: field.into(),
-        source,
+        reason,
     })
 }
 
@@ -436,10 +437,10 @@ fn peer_url(field: String, value: &str) -> Result<Uri, ConfigError> {
 
 /// Checks that `path` exists and is a file (`want_dir == false`) or a directory.
 fn check_path(field: &'static str, path: &Path, want_dir: bool) -> Result<(), ConfigError> {
-    let meta = std::fs::metadata(path).map_err(|source| ConfigError::MissingFile {
+    let meta = std::fs::metadata(path).map_err(|reason| ConfigError::MissingFile {
         field,
         path: path.to_owned(),
-        source,
+        reason,
     })?;
     if meta.is_dir() == want_dir {
         Ok(())
@@ -462,9 +463,9 @@ impl Config {
     /// Reads, parses and validates the config file at `path`, resolving relative paths against
     /// the file's directory. Does not open the files it names: see [`Config::check_files`].
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        let text = std::fs::read_to_string(path).map_err(|reason| ConfigError::Read {
             path: path.to_owned(),
-            source,
+            reason,
         })?;
         let mut config = Self::from_toml(&text)?;
         config.resolve_paths(path.parent().unwrap_or(Path::new("")));
@@ -512,9 +513,9 @@ impl Config {
                 .node
                 .cluster
                 .parse()
-                .map_err(|source| ConfigError::Cluster {
+                .map_err(|reason| ConfigError::Cluster {
                     field: "node.cluster",
-                    source,
+                    reason,
                 })?,
             data_dir: f.node.data_dir,
         };
@@ -619,9 +620,9 @@ impl Config {
 /// file unless `force` is set.
 pub fn init_command(path: &Path, force: bool) -> Result<(), ConfigError> {
     use std::io::Write;
-    let write_err = |source| ConfigError::Write {
+    let write_err = |reason| ConfigError::Write {
         path: path.to_owned(),
-        source,
+        reason,
     };
     let mut options = std::fs::OpenOptions::new();
     options.write(true);
@@ -630,13 +631,13 @@ pub fn init_command(path: &Path, force: bool) -> Result<(), ConfigError> {
     } else {
         options.create_new(true);
     }
-    let mut out = options.open(path).map_err(|source| {
-        if source.kind() == std::io::ErrorKind::AlreadyExists {
+    let mut out = options.open(path).map_err(|reason| {
+        if reason.kind() == std::io::ErrorKind::AlreadyExists {
             ConfigError::Exists {
                 path: path.to_owned(),
             }
         } else {
-            write_err(source)
+            write_err(reason)
         }
     })?;
     out.write_all(EXAMPLE.as_bytes()).map_err(write_err)

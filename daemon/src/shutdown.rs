@@ -29,12 +29,12 @@ pub enum ShutdownError {
         deadline: Duration,
     },
     /// The operating system's signal handler could not be installed.
-    #[error("cannot listen for {signal}: {source}")]
+    #[error("cannot listen for {signal}: {reason}")]
     SignalHandler {
         /// The signal that could not be watched (`SIGTERM`, `Ctrl-C`).
         signal: &'static str,
         /// The operating system's error.
-        source: std::io::Error,
+        reason: std::io::Error,
     },
 }
 
@@ -123,15 +123,15 @@ pub async fn wait_for_os_signal() -> Result<&'static str, ShutdownError> {
     {
         use tokio::signal::unix::{SignalKind, signal};
         let mut term =
-            signal(SignalKind::terminate()).map_err(|source| ShutdownError::SignalHandler {
+            signal(SignalKind::terminate()).map_err(|reason| ShutdownError::SignalHandler {
                 signal: "SIGTERM",
-                source,
+                reason,
             })?;
         tokio::select! {
             _ = term.recv() => Ok("SIGTERM"),
             ctrl_c = tokio::signal::ctrl_c() => ctrl_c
                 .map(|()| "Ctrl-C")
-                .map_err(|source| ShutdownError::SignalHandler { signal: "Ctrl-C", source }),
+                .map_err(|reason| ShutdownError::SignalHandler { signal: "Ctrl-C", reason }),
         }
     }
     #[cfg(not(unix))]
@@ -139,9 +139,9 @@ pub async fn wait_for_os_signal() -> Result<&'static str, ShutdownError> {
         tokio::signal::ctrl_c()
             .await
             .map(|()| "Ctrl-C")
-            .map_err(|source| ShutdownError::SignalHandler {
+            .map_err(|reason| ShutdownError::SignalHandler {
                 signal: "Ctrl-C",
-                source,
+                reason,
             })
     }
 }

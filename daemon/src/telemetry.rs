@@ -20,12 +20,12 @@ use tracing_subscriber::EnvFilter;
 #[derive(Debug, Error)]
 pub enum TelemetryError {
     /// The filter directive (from the caller or `RUST_LOG`) does not parse.
-    #[error("bad log filter {filter:?}: {source}")]
+    #[error("bad log filter {filter:?}: {reason}")]
     BadFilter {
         /// The refused directive.
         filter: String,
         /// The parser's reason.
-        source: tracing_subscriber::filter::ParseError,
+        reason: tracing_subscriber::filter::ParseError,
     },
     /// A global subscriber was installed before.
     #[error("a tracing subscriber is already installed")]
@@ -40,7 +40,7 @@ pub fn init_tracing(default_filter: &str) -> Result<(), TelemetryError> {
         _ => default_filter.to_owned(),
     };
     let env_filter = EnvFilter::try_new(&filter)
-        .map_err(|source| TelemetryError::BadFilter { filter, source })?;
+        .map_err(|reason| TelemetryError::BadFilter { filter, reason })?;
     tracing_subscriber::fmt()
         .compact()
         .with_writer(std::io::stderr)

@@ -32,12 +32,12 @@ use tracing::Instrument;
 #[derive(Debug, Error)]
 pub enum ApiError {
     /// The listen address could not be bound.
-    #[error("cannot listen on {addr}: {source}")]
+    #[error("cannot listen on {addr}: {reason}")]
     Bind {
         /// The configured address.
         addr: SocketAddr,
         /// The operating system's error.
-        source: std::io::Error,
+        reason: std::io::Error,
     },
     /// The server failed while running.
     #[error("HTTP server failed: {0}")]
@@ -143,7 +143,7 @@ async fn observe(State(state): State<AppState>, request: Request, next: Next) ->
 pub async fn bind(addr: SocketAddr) -> Result<TcpListener, ApiError> {
     TcpListener::bind(addr)
         .await
-        .map_err(|source| ApiError::Bind { addr, source })
+        .map_err(|reason| ApiError::Bind { addr, reason })
 }
 
 /// Serves `router` on `listener` until `shutdown` fires; then stops accepting connections and
