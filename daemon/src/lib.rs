@@ -3,4 +3,8 @@
 //! Modules arrive with their issues (pki, store, ingest, batch, feed, replicate, audit,
 //! retention, api); see ARCHITECTURE.md for the map.
 
+pub mod api;
+pub mod config;
 pub mod pki;
+pub mod shutdown;
+pub mod telemetry;
