@@ -102,6 +102,14 @@ pub enum ConfigError {
         /// Its value.
         limit: u64,
     },
+    /// A window length that does not divide a day, so windows would drift against UTC days.
+    #[error("{field}: {value} seconds does not divide a day (86400 s) evenly")]
+    NotADivisorOfDay {
+        /// The field, e.g. `export.period_secs`.
+        field: &'static str,
+        /// The refused value.
+        value: u64,
+    },
     /// A text field that must not be empty.
     #[error("{field}: must not be empty")]
     Empty {
@@ -163,6 +171,10 @@ pub struct Config {
     pub export: ExportConfig,
     /// `[upload]`: phone uploads.
     pub upload: UploadConfig,
+    /// `[admin]`: the operator API (`enmesh admin ...`).
+    pub admin: AdminConfig,
+    /// `[feed]`: the public key feed phones download.
+    pub feed: FeedConfig,
     /// `[[peers]]`: backends this one pulls feeds from.
     pub peers: Vec<PeerConfig>,
 }
@@ -176,6 +188,12 @@ pub struct NodeConfig {
     pub cluster: ClusterId,
     /// The store's directory.
     pub data_dir: PathBuf,
+    /// The regions of this cluster that the all-to-all feed reaches (this region included or
+    /// not); a visited region outside this list gets a partial feed.
+    pub cluster_regions: Vec<RegionId>,
+    /// How keys travel inside the cluster: `A2a` (one feed for the whole cluster) or `Partial`
+    /// (need-to-know inside the cluster too, for large clusters).
+    pub intra_cluster: Replication,
 }
 
 /// `[http]`.
@@ -240,6 +258,10 @@ pub struct ExportConfig {
     pub key_version: String,
     /// The region written into export headers.
     pub region_code: String,
+    /// Length of one export window; divides a day.
+    pub period: Duration,
+    /// Most keys in one export file (GAEN: 500,000).
+    pub max_keys_per_file: u32,
 }
 
 /// `[upload]`.
@@ -247,6 +269,20 @@ pub struct ExportConfig {
 pub struct UploadConfig {
     /// How long a one-time upload code stays valid.
     pub code_ttl: Duration,
+}
+
+/// `[admin]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminConfig {
+    /// The listen address of the operator API (keep it on loopback or a management network).
+    pub listen: SocketAddr,
+}
+
+/// `[feed]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FeedConfig {
+    /// Length of one public-feed chunk; divides a day.
+    pub chunk: Duration,
 }
 
 /// One `[[peers]]` table.
@@ -300,6 +336,10 @@ mod file {
         pub export: Export,
         pub upload: Upload,
         #[serde(default)]
+        pub admin: Admin,
+        #[serde(default)]
+        pub feed: Feed,
+        #[serde(default)]
         pub peers: Vec<Peer>,
     }
 
@@ -309,6 +349,14 @@ mod file {
         pub region: String,
         pub cluster: String,
         pub data_dir: PathBuf,
+        #[serde(default)]
+        pub cluster_regions: Vec<String>,
+        #[serde(default = "default_intra_cluster")]
+        pub intra_cluster: Replication,
+    }
+
+    fn default_intra_cluster() -> Replication {
+        Replication::A2a
     }
 
     #[derive(Deserialize)]
@@ -366,6 +414,56 @@ mod file {
         pub key_id: String,
         pub key_version: String,
         pub region_code: String,
+        #[serde(default = "default_export_period_secs")]
+        pub period_secs: u64,
+        #[serde(default = "default_max_keys_per_file")]
+        pub max_keys_per_file: u64,
+    }
+
+    fn default_export_period_secs() -> u64 {
+        3600
+    }
+
+    fn default_max_keys_per_file() -> u64 {
+        500_000
+    }
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Admin {
+        #[serde(default = "default_admin_listen")]
+        pub listen: String,
+    }
+
+    impl Default for Admin {
+        fn default() -> Self {
+            Self {
+                listen: default_admin_listen(),
+            }
+        }
+    }
+
+    fn default_admin_listen() -> String {
+        "127.0.0.1:9090".to_owned()
+    }
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Feed {
+        #[serde(default = "default_chunk_secs")]
+        pub chunk_secs: u64,
+    }
+
+    impl Default for Feed {
+        fn default() -> Self {
+            Self {
+                chunk_secs: default_chunk_secs(),
+            }
+        }
+    }
+
+    fn default_chunk_secs() -> u64 {
+        600
     }
 
     #[derive(Deserialize)]
@@ -381,6 +479,16 @@ mod file {
         pub region: String,
         pub replication: Replication,
         pub format: FeedFormat,
+    }
+}
+
+/// Checks that `value` seconds (at least 60) divide a day evenly, so windows align to UTC days.
+fn divides_day(field: &'static str, value: u64) -> Result<u64, ConfigError> {
+    let value = in_range(field, value, 60, 86_400)?;
+    if 86_400 % value == 0 {
+        Ok(value)
+    } else {
+        Err(ConfigError::NotADivisorOfDay { field, value })
     }
 }
 
@@ -518,6 +626,14 @@ impl Config {
                     reason,
                 })?,
             data_dir: f.node.data_dir,
+            cluster_regions: f
+                .node
+                .cluster_regions
+                .iter()
+                .enumerate()
+                .map(|(i, r)| region(format!("node.cluster_regions[{i}]"), r))
+                .collect::<Result<_, _>>()?,
+            intra_cluster: f.node.intra_cluster,
         };
         let http = HttpConfig {
             listen: address("http.listen", &f.http.listen)?,
@@ -580,6 +696,29 @@ impl Config {
             key_id: non_empty("export.key_id", f.export.key_id)?,
             key_version: non_empty("export.key_version", f.export.key_version)?,
             region_code: non_empty("export.region_code", f.export.region_code)?,
+            period: Duration::from_secs(divides_day("export.period_secs", f.export.period_secs)?),
+            max_keys_per_file: u32::try_from(in_range(
+                "export.max_keys_per_file",
+                f.export.max_keys_per_file,
+                1,
+                500_000,
+            )?)
+            .unwrap_or(u32::MAX),
+        };
+        let admin = AdminConfig {
+            listen: address("admin.listen", &f.admin.listen)?,
+        };
+        for (other, addr) in [("http.listen", http.listen), ("grpc.listen", grpc.listen)] {
+            if admin.listen == addr && addr.port() != 0 {
+                return Err(ConfigError::AddressClash {
+                    field: "admin.listen",
+                    other,
+                    addr,
+                });
+            }
+        }
+        let feed = FeedConfig {
+            chunk: Duration::from_secs(divides_day("feed.chunk_secs", f.feed.chunk_secs)?),
         };
         let upload = UploadConfig {
             code_ttl: Duration::from_secs(in_range(
@@ -611,6 +750,8 @@ impl Config {
             batching,
             export,
             upload,
+            admin,
+            feed,
             peers,
         })
     }

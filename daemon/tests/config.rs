@@ -84,7 +84,7 @@ fn every_example_field_has_a_comment_above_it() {
             );
         }
     }
-    assert_eq!(fields, 21);
+    assert_eq!(fields, 27);
 }
 
 #[test]
@@ -301,4 +301,23 @@ fn load_resolves_relative_paths_and_check_files_names_the_missing_one() {
 fn load_names_an_unreadable_file() {
     let err = Config::load(Path::new("/nonexistent/enmesh.toml")).unwrap_err();
     assert_mentions(&err.to_string(), &["cannot read /nonexistent/enmesh.toml"]);
+}
+
+#[test]
+fn windows_must_divide_a_day_and_admin_must_not_clash() {
+    let bad_chunk = EXAMPLE.replace("chunk_secs = 600", "chunk_secs = 700");
+    let err = Config::from_toml(&bad_chunk).unwrap_err().to_string();
+    assert!(
+        err.starts_with("feed.chunk_secs: 700 seconds does not divide a day"),
+        "{err}"
+    );
+    let bad_period = EXAMPLE.replace("period_secs = 3600", "period_secs = 30");
+    let err = Config::from_toml(&bad_period).unwrap_err().to_string();
+    assert!(err.starts_with("export.period_secs:"), "{err}");
+    let clash = EXAMPLE.replace("listen = \"127.0.0.1:9090\"", "listen = \"0.0.0.0:8080\"");
+    let err = Config::from_toml(&clash).unwrap_err().to_string();
+    assert!(err.starts_with("admin.listen:"), "{err}");
+    let bad_member = EXAMPLE.replace("[\"DE\", \"FR\", \"IT\"]", "[\"DE\", \"XX\"]");
+    let err = Config::from_toml(&bad_member).unwrap_err().to_string();
+    assert!(err.starts_with("node.cluster_regions[1]:"), "{err}");
 }
