@@ -2,3 +2,6 @@
 //!
 //! Modules arrive with their issues (pki, store, ingest, batch, feed, replicate, audit,
 //! retention, api); see ARCHITECTURE.md for the map.
+
+pub mod retention;
+pub mod store;
