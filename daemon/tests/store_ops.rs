@@ -254,7 +254,9 @@ fn batches_append_with_the_position_atomically_and_read_back_by_sequence() {
     );
 
     let b2 = batch("a2a/EU", 2, Some(head.batch_id), &keys(3..5));
-    store.append_batches(&[b2.clone()], NOW + 60, None).unwrap();
+    store
+        .append_batches(std::slice::from_ref(&b2), NOW + 60, None)
+        .unwrap();
     assert_eq!(
         store.batcher_position().unwrap(),
         Some(p1),

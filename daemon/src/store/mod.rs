@@ -595,7 +595,9 @@ impl Store {
     /// and remote keys and upload records (range deletes), batches created before it (a range
     /// delete per feed), used codes whose upload arrived before it, and unused codes expired at
     /// `now`. Returns exact counts. Retention's primitive: it never deletes anything newer than
-    /// the cutoff, nor cursors, feed heads or counters.
+    /// the cutoff, nor cursors, feed heads or counters. It runs without the write lock: new
+    /// writes arrive at or after the arrival floor, an expired unused code can no longer be
+    /// used, and a used code never changes.
     pub(crate) fn purge(&self, cutoff_unix_secs: u64, now: u64) -> Result<PurgeCounts> {
         let mut counts = PurgeCounts::default();
         let mut write = WriteBatch::default();
