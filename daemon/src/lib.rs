@@ -6,6 +6,8 @@
 pub mod api;
 pub mod clock;
 pub mod config;
+pub mod demo;
+pub mod node;
 pub mod pki;
 pub mod retention;
 pub mod shutdown;

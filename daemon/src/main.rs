@@ -1,9 +1,14 @@
 //! `enmesh`: the regional backend daemon and its operator commands.
 //!
 //! Only argument parsing and dispatch live here; every command is implemented in the library.
+//! Errors print as one line (`error: ...`) and exit with status 1.
 
+use anyhow::Context;
 use clap::{Parser, Subcommand};
-use enmesh_daemon::pki;
+use enmesh_daemon::clock::SystemClock;
+use enmesh_daemon::shutdown::wait_for_os_signal;
+use enmesh_daemon::{config, node, pki, telemetry};
+use std::path::{Path, PathBuf};
 
 /// enmesh: exposure-notification interoperability without a hub.
 #[derive(Debug, Parser)]
@@ -15,6 +20,24 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the regional backend daemon.
+    Daemon {
+        /// The daemon's TOML configuration (see `enmesh init`).
+        #[arg(long)]
+        config: PathBuf,
+        /// Log filter when RUST_LOG is not set (e.g. `info`, `enmesh_daemon=debug`).
+        #[arg(long, default_value = "info")]
+        log: String,
+    },
+    /// Write a commented example configuration file.
+    Init {
+        /// Where to write it.
+        #[arg(default_value = "enmesh.toml")]
+        path: PathBuf,
+        /// Replace an existing file.
+        #[arg(long)]
+        force: bool,
+    },
     /// The CA tree: root, cluster CAs, node and auditor certificates, CRLs, checks.
     Pki {
         #[command(subcommand)]
@@ -35,7 +58,29 @@ fn main() -> std::process::ExitCode {
 
 fn run(command: Command) -> anyhow::Result<()> {
     match command {
+        Command::Daemon { config, log } => run_daemon(&config, &log)?,
+        Command::Init { path, force } => {
+            config::init_command(&path, force)?;
+            eprintln!("wrote {}", path.display());
+        }
         Command::Pki { command } => pki::cli::run(command)?,
     }
+    Ok(())
+}
+
+#[tokio::main]
+async fn run_daemon(path: &Path, log: &str) -> anyhow::Result<()> {
+    telemetry::init_tracing(log)?;
+    let config = config::Config::load(path)
+        .and_then(|c| c.check_files().map(|()| c))
+        .with_context(|| format!("config {}", path.display()))?;
+    let region = config.node.region.clone();
+    let mut node = node::start(config, SystemClock::shared(), telemetry::Metrics::new()).await?;
+    tracing::info!(%region, http = %node.http_addr(), "enmesh daemon started");
+    tokio::select! {
+        signal = wait_for_os_signal() => tracing::info!(signal = signal?, "shutting down"),
+        err = node.failed() => return Err(err.into()),
+    }
+    node.shutdown().await?;
     Ok(())
 }

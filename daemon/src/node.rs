@@ -1,0 +1,311 @@
+//! One running enmesh node: the wiring of every part of the daemon, and its ordered shutdown.
+//!
+//! [`start`] checks the node's own certificate against the root (a node whose config names
+//! another region or cluster than its certificate refuses to start), opens the store, starts the
+//! actors (retention, ...) and the servers, and returns a [`NodeHandle`]. [`NodeHandle::shutdown`]
+//! stops them in order: first the servers stop accepting and finish the requests in flight, then
+//! the actors finish their work, then the store closes. This module owns no logic of its own
+//! beyond that order: it never validates, batches or serves anything itself.
+
+use crate::api::{self, AppState};
+use crate::clock::SharedClock;
+use crate::config::{Config, PkiConfig};
+use crate::pki::files::{self, FileError};
+use crate::pki::{Credential, IdentityError, NodeIdentity, Rejection, TrustError, Verifier};
+use crate::retention;
+use crate::shutdown::{Shutdown, ShutdownError, ShutdownSignal};
+use crate::store::{Store, StoreError};
+use crate::telemetry::Metrics;
+use rustls_pki_types::UnixTime;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::Poll;
+use std::time::Duration;
+use thiserror::Error;
+use tokio::task::JoinHandle;
+
+/// How long each shutdown stage may take before the node gives up waiting for it.
+pub const STAGE_DEADLINE: Duration = Duration::from_secs(10);
+
+/// Why a node could not start or stop cleanly.
+#[derive(Debug, Error)]
+pub enum NodeError {
+    /// A PKI file could not be read.
+    #[error("pki: {0}")]
+    PkiFile(#[from] FileError),
+    /// The node's key or certificate chain is unusable.
+    #[error("pki: node identity: {0}")]
+    Identity(#[from] IdentityError),
+    /// The root certificate or a CRL is unusable.
+    #[error("pki: trust anchor: {0}")]
+    Trust(#[from] TrustError),
+    /// The node's own certificate does not verify against the root.
+    #[error("pki: this node's own certificate is rejected: {0}")]
+    OwnCertificate(#[from] Rejection),
+    /// The config names another region or cluster than the node's certificate.
+    #[error("node.{field} is {configured} but this node's certificate says {certified}")]
+    IdentityMismatch {
+        /// `region` or `cluster`.
+        field: &'static str,
+        /// The configured value.
+        configured: String,
+        /// The value in the certificate.
+        certified: String,
+    },
+    /// The store could not be opened or used.
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+    /// A server could not bind or failed.
+    #[error(transparent)]
+    Api(#[from] api::ApiError),
+    /// A stage did not stop within its deadline.
+    #[error(transparent)]
+    Shutdown(#[from] ShutdownError),
+    /// A part of the node stopped although no shutdown was asked for.
+    #[error("a part of the node stopped unexpectedly")]
+    Stopped,
+    /// A task panicked or was cancelled.
+    #[error("task failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
+}
+
+/// The node's trust material, loaded and self-checked.
+pub struct Trust {
+    /// The node's signing identity (current certificate, and the next one during rotation).
+    pub identity: Arc<NodeIdentity>,
+    /// The verifier every peer, connection and batch is checked with.
+    pub verifier: Arc<Verifier>,
+}
+
+/// Loads the node's key, chain, root and CRLs, and checks the node's own certificate: it must
+/// chain to the root, not be revoked, and carry the configured region and cluster.
+pub fn load_trust(config: &Config, now: UnixTime) -> Result<Trust, NodeError> {
+    let pki = &config.pki;
+    let verifier = Verifier::new(first_cert(&pki.root_cert)?, &read_crls(pki)?)?;
+    let key = read(&pki.node_key)?;
+    let (cert, chain) = (read(&pki.node_cert)?, read(&pki.chain)?);
+    let credential = Credential::from_pem(&key, &[&cert, &chain])?;
+    let me = verifier.verify_node(credential.chain(), now)?;
+    let certified_region = me.region().map(ToString::to_string).unwrap_or_default();
+    if me.region() != Some(&config.node.region) {
+        return Err(NodeError::IdentityMismatch {
+            field: "region",
+            configured: config.node.region.to_string(),
+            certified: certified_region,
+        });
+    }
+    if me.cluster() != &config.node.cluster {
+        return Err(NodeError::IdentityMismatch {
+            field: "cluster",
+            configured: config.node.cluster.to_string(),
+            certified: me.cluster().to_string(),
+        });
+    }
+    Ok(Trust {
+        identity: Arc::new(NodeIdentity::new(credential)),
+        verifier: Arc::new(verifier),
+    })
+}
+
+fn read(path: &Path) -> Result<Vec<u8>, FileError> {
+    std::fs::read(path).map_err(|source| FileError::Io {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+fn first_cert(path: &Path) -> Result<rustls_pki_types::CertificateDer<'static>, FileError> {
+    files::read_certs(path)?
+        .into_iter()
+        .next()
+        .ok_or_else(|| FileError::BadPem(path.to_owned(), "CERTIFICATE"))
+}
+
+/// Every CRL file in `pki.crl_dir` (none if it is not configured).
+fn read_crls(
+    pki: &PkiConfig,
+) -> Result<Vec<rustls_pki_types::CertificateRevocationListDer<'static>>, FileError> {
+    let Some(dir) = &pki.crl_dir else {
+        return Ok(Vec::new());
+    };
+    let io = |source| FileError::Io {
+        path: dir.clone(),
+        source,
+    };
+    let mut paths = std::fs::read_dir(dir)
+        .map_err(io)?
+        .map(|entry| entry.map(|e| e.path()))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(io)?;
+    paths.sort();
+    paths
+        .iter()
+        .filter(|p| p.is_file())
+        .map(|p| files::read_crl(p))
+        .collect()
+}
+
+/// A running node.
+pub struct NodeHandle {
+    http_addr: SocketAddr,
+    store: Arc<Store>,
+    trust: Trust,
+    servers: Shutdown,
+    actors: Shutdown,
+    tasks: Vec<JoinHandle<Result<(), NodeError>>>,
+}
+
+impl NodeHandle {
+    /// Where the phone-facing HTTP API listens (useful with port 0).
+    pub fn http_addr(&self) -> SocketAddr {
+        self.http_addr
+    }
+
+    /// The node's store.
+    pub fn store(&self) -> &Arc<Store> {
+        &self.store
+    }
+
+    /// The node's identity and verifier.
+    pub fn trust(&self) -> &Trust {
+        &self.trust
+    }
+
+    /// Stops the node in order: servers (finishing requests in flight), then actors, then the
+    /// store. Returns the first error any part ended with.
+    pub async fn shutdown(self) -> Result<(), NodeError> {
+        tracing::info!("stopping servers");
+        self.servers.drain(STAGE_DEADLINE).await?;
+        tracing::info!("stopping actors");
+        self.actors.drain(STAGE_DEADLINE).await?;
+        for task in self.tasks {
+            task.await??;
+        }
+        drop(self.store);
+        tracing::info!("node stopped");
+        Ok(())
+    }
+
+    /// Waits until any part of the node ends by itself, which only happens when it failed
+    /// (tasks end on shutdown otherwise). Pending forever while all is well.
+    pub async fn failed(&mut self) -> NodeError {
+        let (index, result) = std::future::poll_fn(|cx| {
+            for (i, task) in self.tasks.iter_mut().enumerate() {
+                if let Poll::Ready(result) = Pin::new(task).poll(cx) {
+                    return Poll::Ready((i, result));
+                }
+            }
+            Poll::Pending
+        })
+        .await;
+        self.tasks.remove(index);
+        match result {
+            Ok(Ok(())) => NodeError::Stopped,
+            Ok(Err(err)) => err,
+            Err(join) => NodeError::Task(join),
+        }
+    }
+}
+
+/// Starts a node from a validated config.
+pub async fn start(
+    config: Config,
+    clock: SharedClock,
+    metrics: Metrics,
+) -> Result<NodeHandle, NodeError> {
+    let trust = load_trust(&config, UnixTime::now())?;
+    let store = {
+        let dir = config.node.data_dir.clone();
+        Arc::new(tokio::task::spawn_blocking(move || Store::open(&dir)).await??)
+    };
+    tracing::info!(region = %config.node.region, cluster = %config.node.cluster,
+        data_dir = %config.node.data_dir.display(), "store open");
+
+    let actors = Shutdown::new();
+    let mut tasks = Vec::new();
+    tasks.push(actors.spawn(retention_loop(
+        store.clone(),
+        clock.clone(),
+        metrics.clone(),
+        u32::from(config.retention.days),
+        config.retention.sweep_interval,
+        actors.signal(),
+    )));
+
+    let servers = Shutdown::new();
+    let state = AppState::new(
+        config.node.region.clone(),
+        config.node.cluster.clone(),
+        metrics.clone(),
+    );
+    let routes = axum::Router::new();
+    let router = api::router(state, routes, config.http.max_body_bytes);
+    let listener = api::bind(config.http.listen).await?;
+    let http_addr = listener
+        .local_addr()
+        .map_err(|reason| api::ApiError::Bind {
+            addr: config.http.listen,
+            reason,
+        })?;
+    let stop = servers.signal();
+    tasks.push(servers.spawn(async move {
+        api::serve(listener, router, stop).await?;
+        Ok(())
+    }));
+
+    Ok(NodeHandle {
+        http_addr,
+        store,
+        trust,
+        servers,
+        actors,
+        tasks,
+    })
+}
+
+/// Runs a retention sweep at start and then every `interval`, until `stop` fires.
+async fn retention_loop(
+    store: Arc<Store>,
+    clock: SharedClock,
+    metrics: Metrics,
+    days: u32,
+    interval: Duration,
+    stop: ShutdownSignal,
+) -> Result<(), NodeError> {
+    let mut ticks = tokio::time::interval(interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = stop.clone().wait() => return Ok(()),
+            _ = ticks.tick() => {}
+        }
+        let (store, now) = (store.clone(), clock.now_secs());
+        let swept =
+            tokio::task::spawn_blocking(move || retention::sweep(&store, now, days)).await?;
+        match swept {
+            Ok(report) => {
+                for (cf, count) in [
+                    ("local", report.local_keys),
+                    ("remote", report.remote_keys),
+                    ("uploads", report.uploads),
+                    ("codes", report.codes),
+                    ("batches", report.batches),
+                ] {
+                    metrics.retention_deleted(cf, count);
+                }
+                tracing::info!(
+                    cutoff = report.cutoff_unix_secs,
+                    local = report.local_keys,
+                    remote = report.remote_keys,
+                    batches = report.batches,
+                    "retention sweep"
+                );
+            }
+            // A failed sweep is loud but not fatal: the next one retries.
+            Err(err) => tracing::error!(error = %err, "retention sweep failed"),
+        }
+    }
+}
