@@ -69,6 +69,31 @@ impl Clock for ManualClock {
     }
 }
 
+/// The system's time shifted forward by an adjustable amount: real time keeps flowing (timers,
+/// batch windows), and the demo can jump ahead (close an export window) without waiting.
+#[derive(Debug, Default)]
+pub struct OffsetClock(AtomicU64);
+
+impl OffsetClock {
+    /// A clock at the system time.
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self::default())
+    }
+
+    /// Jumps `millis` further ahead of the system time.
+    pub fn advance_millis(&self, millis: u64) {
+        self.0.fetch_add(millis, Ordering::SeqCst);
+    }
+}
+
+impl Clock for OffsetClock {
+    fn now_millis(&self) -> u64 {
+        SystemClock
+            .now_millis()
+            .saturating_add(self.0.load(Ordering::SeqCst))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -83,5 +108,13 @@ mod tests {
         clock.set_millis(5);
         assert_eq!(shared.now_millis(), 5);
         assert!(SystemClock.now_secs() > 1_700_000_000);
+    }
+
+    #[test]
+    fn offset_clock_runs_ahead_of_the_system() {
+        let clock = OffsetClock::new();
+        clock.advance_millis(86_400_000);
+        let ahead = clock.now_secs() - SystemClock.now_secs();
+        assert!((86_399..=86_400).contains(&ahead), "{ahead}");
     }
 }
