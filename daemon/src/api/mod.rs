@@ -9,6 +9,7 @@
 //! This module never logs request bodies, query strings or raw paths: only the matched route
 //! pattern, method, status and latency.
 
+pub mod client;
 pub mod health;
 pub mod metrics;
 
