@@ -7,5 +7,7 @@ pub mod api;
 pub mod clock;
 pub mod config;
 pub mod pki;
+pub mod retention;
 pub mod shutdown;
+pub mod store;
 pub mod telemetry;
