@@ -3,10 +3,12 @@
 //! Modules arrive with their issues (pki, store, ingest, batch, feed, replicate, audit,
 //! retention, api); see ARCHITECTURE.md for the map.
 
+pub mod admin;
 pub mod api;
 pub mod clock;
 pub mod config;
 pub mod demo;
+pub mod ingest;
 pub mod node;
 pub mod pki;
 pub mod retention;

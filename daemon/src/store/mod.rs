@@ -42,6 +42,7 @@ mod error;
 mod layout;
 mod record;
 mod types;
+mod uploads;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -61,6 +62,7 @@ pub use types::{
     Arrival, BatchId, CodeHash, Cursor, FeedHead, FeedId, KeySource, LocalEntry, PublicEntry,
     PurgeCounts, StoreStats, StoredBatch, UploadId, UploadOutcome, WindowPage,
 };
+pub use uploads::{Committed, UploadCommit};
 
 use layout::{
     ALL_CFS, BATCHES, CODES, CURSORS, LOCAL, META, META_BATCHER, META_CLOCK, META_SCHEMA, REMOTE,

@@ -1,0 +1,329 @@
+//! The demo's script: one region of a multi-cluster mesh, driven through its public HTTP APIs.
+//!
+//! 1. Prepare EU (DE, FR, IT) and USA (US-CA): CA tree, export keys, configs; start DE.
+//! 2. As DE's operator: issue a one-time code (`POST /admin/codes`, bearer token).
+//! 3. As a diagnosed traveller's app: upload 14 days of keys with `visitedRegions = [FR, US-CA]`.
+//! 4. Show what the node refuses (a reused code, a key that breaks a rule) and that it stored
+//!    nothing for them.
+//! 5. Show the signed batches the batcher cut: the EU all-to-all feed (FR is reached by it) and
+//!    the need-to-know feed of US-CA (outside the cluster).
+//! 6. As a phone: read the key feed, and — after jumping the clock past the export window — the
+//!    GAEN export file, verified with DE's export key as a phone's OS would.
+//!
+//! Every step prints what it did and how long it took.
+
+use super::sites::{self, SiteOptions};
+use crate::api::client::{self, Answer, ClientError};
+use crate::clock::{Clock, OffsetClock, SharedClock};
+use crate::node::{self, NodeError};
+use crate::telemetry::Metrics;
+use axum::http::{Method, StatusCode, header};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use enmesh_protocol::export::ExportFile;
+use enmesh_protocol::interval::{IntervalNumber, TEK_ROLLING_PERIOD};
+use enmesh_protocol::region::{ClusterId, RegionError, RegionId};
+use p256::pkcs8::DecodePrivateKey as _;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::{Duration, Instant};
+use thiserror::Error;
+
+/// How long the demo waits for something to appear before it gives up.
+const PATIENCE: Duration = Duration::from_secs(30);
+
+/// Why the demo stopped.
+#[derive(Debug, Error)]
+pub enum DemoError {
+    /// Preparing the sites failed.
+    #[error(transparent)]
+    Sites(#[from] sites::SitesError),
+    /// A node failed.
+    #[error(transparent)]
+    Node(#[from] NodeError),
+    /// An HTTP request failed.
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    /// A node answered something the demo did not expect: the demo found a bug.
+    #[error("{step}: {detail}")]
+    Unexpected {
+        /// The step.
+        step: &'static str,
+        /// What was wrong.
+        detail: String,
+    },
+    /// A temporary directory or file could not be used.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+fn unexpected(step: &'static str, detail: impl Into<String>) -> DemoError {
+    DemoError::Unexpected {
+        step,
+        detail: detail.into(),
+    }
+}
+
+/// Runs the demo in `dir` (a fresh temporary directory when `None`), printing as it goes.
+pub async fn run(dir: Option<&Path>) -> Result<(), DemoError> {
+    let temp = tempfile::tempdir()?;
+    let dir = dir.unwrap_or(temp.path());
+    let started = Instant::now();
+    println!("enmesh demo — working in {}", dir.display());
+
+    let clusters = [
+        cluster("EU", &["DE", "FR", "IT"])?,
+        cluster("USA", &["US-CA"])?,
+    ];
+    let sites = sites::prepare(dir, &clusters, &SiteOptions::default())?;
+    println!(
+        "  PKI: root → cluster CAs EU, USA → nodes DE, FR, IT, US-CA ({} ms)",
+        started.elapsed().as_millis()
+    );
+    let de = sites
+        .iter()
+        .find(|s| s.pki.region.to_string() == "DE")
+        .ok_or_else(|| unexpected("prepare", "no DE site"))?;
+
+    let clock = OffsetClock::new();
+    let shared: SharedClock = clock.clone();
+    let node = node::start(de.config.clone(), shared.clone(), Metrics::new()).await?;
+    let (http, admin) = (node.http_addr(), node.admin_addr());
+    println!("  DE node up: public API http://{http}, operator API http://{admin}");
+
+    let result = script(&node, http, admin, &de.config, clock.as_ref(), &shared).await;
+    node.shutdown().await?;
+    println!(
+        "  DE node stopped cleanly; demo took {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    result
+}
+
+fn cluster(id: &str, regions: &[&str]) -> Result<(ClusterId, Vec<RegionId>), DemoError> {
+    let bad = |e: RegionError| unexpected("regions", e.to_string());
+    let regions = regions.iter().map(|r| r.parse().map_err(bad));
+    Ok((id.parse().map_err(bad)?, regions.collect::<Result<_, _>>()?))
+}
+
+async fn script(
+    node: &node::NodeHandle,
+    http: SocketAddr,
+    admin: SocketAddr,
+    config: &crate::config::Config,
+    clock: &OffsetClock,
+    shared: &SharedClock,
+) -> Result<(), DemoError> {
+    let token = crate::admin::token::load(&config.node.data_dir)
+        .map_err(|e| unexpected("operator token", e.to_string()))?;
+    let bearer = format!("Bearer {}", token.as_str());
+
+    // 2. The health authority's operator issues a code.
+    let issue = || async {
+        let answer = client::request(
+            admin,
+            Method::POST,
+            "/admin/codes",
+            &[(header::AUTHORIZATION, &bearer)],
+            Vec::new(),
+        )
+        .await?;
+        expect_status("issue a code", &answer, StatusCode::OK)?;
+        json_field(&answer, "code", "issue a code")
+    };
+    let code = issue().await?;
+    println!("\n1. The DE health authority issues a one-time upload code: {code}");
+
+    // 3. A diagnosed traveller who visited FR and US-CA uploads 14 days of keys.
+    let now = shared.now_secs();
+    let keys = traveller_keys(now)?;
+    let body = publish_body(&keys, &code, &["FR", "US-CA"], now)?;
+    let t = Instant::now();
+    let answer = post_json(http, "/v1/publish", body.clone()).await?;
+    expect_status("upload", &answer, StatusCode::OK)?;
+    let uploaded_at = Instant::now();
+    println!(
+        "2. A traveller's app uploads {} keys, visited FR and US-CA: {} in {} ms",
+        keys.len(),
+        answer.text().chars().take(40).collect::<String>() + "…",
+        t.elapsed().as_millis()
+    );
+
+    // 4. What the node refuses.
+    let again = post_json(http, "/v1/publish", publish_body(&keys[..1], &code, &[], now)?).await?;
+    expect_status("reused code", &again, StatusCode::UNAUTHORIZED)?;
+    println!("3. The same code used for other keys: {} {}", again.status, again.text());
+    let fresh = issue().await?;
+    let mut bad = keys.clone();
+    if let Some(first) = bad.first_mut() {
+        first.1 = 200; // rolling period outside 1..=144
+    }
+    let refused = post_json(http, "/v1/publish", publish_body(&bad, &fresh, &[], now)?).await?;
+    expect_status("bad key", &refused, StatusCode::BAD_REQUEST)?;
+    println!("   A key with rolling period 200: {} {}", refused.status, refused.text());
+
+    // 5. The batcher cuts signed batches: a2a for the EU cluster, partial for US-CA.
+    let feeds = wait_for(PATIENCE, || async {
+        let metrics = client::get(http, "/metrics").await?.text();
+        let cut = |feed: &str| metrics.contains(&format!("enmesh_batches_total{{feed=\"{feed}\"}}"));
+        Ok((cut("a2a/EU") && cut("partial/US-CA")).then_some(metrics))
+    })
+    .await?
+    .ok_or_else(|| unexpected("batches", "no a2a/EU and partial/US-CA batches within 30 s"))?;
+    let batch_lines: Vec<&str> = feeds
+        .lines()
+        .filter(|l| l.starts_with("enmesh_batches_total{"))
+        .collect();
+    println!(
+        "4. Signed batches cut {} ms after the upload (FR is reached by the EU all-to-all feed; \
+         US-CA, outside the cluster, gets its own need-to-know feed; the visited list stays home):",
+        uploaded_at.elapsed().as_millis()
+    );
+    for line in batch_lines {
+        println!("     {line}");
+    }
+
+    // 6a. A phone reads the key feed.
+    let seen = wait_for(PATIENCE, || async {
+        let index = client::get(http, "/v1/keys").await?;
+        expect_status("chunk index", &index, StatusCode::OK)?;
+        let value: serde_json::Value = serde_json::from_slice(&index.body)
+            .map_err(|e| unexpected("chunk index", e.to_string()))?;
+        let mut total = 0;
+        for chunk in value["chunks"].as_array().into_iter().flatten() {
+            let id = chunk["id"].to_string();
+            let keys = client::get(http, &format!("/v1/keys/{id}")).await?;
+            let value: serde_json::Value = serde_json::from_slice(&keys.body)
+                .map_err(|e| unexpected("chunk", e.to_string()))?;
+            total += value["keys"].as_array().map_or(0, Vec::len);
+        }
+        Ok((total >= keys.len()).then_some(total))
+    })
+    .await?
+    .ok_or_else(|| unexpected("feed", "the uploaded keys did not appear in the feed"))?;
+    println!(
+        "5. A phone reading DE's key feed (/v1/keys) sees {seen} keys, {} ms after the upload",
+        uploaded_at.elapsed().as_millis()
+    );
+
+    // 6b. Jump past the export window; the exporter signs a GAEN export file.
+    clock.advance_millis(u64::try_from(config.export.period.as_millis()).unwrap_or(u64::MAX) + 1000);
+    node.export_now().await?;
+    let index = client::get(http, "/v1/exports/index.txt").await?;
+    expect_status("export index", &index, StatusCode::OK)?;
+    let index = index.text();
+    let name = index
+        .lines()
+        .last()
+        .ok_or_else(|| unexpected("export index", "no export files listed"))?;
+    let zip = client::get(http, &format!("/v1/exports/{}", name.trim_start_matches("exports/"))).await?;
+    expect_status("export file", &zip, StatusCode::OK)?;
+    let verifying = export_public_key(&config.export.signing_key)?;
+    let file = ExportFile::from_zip(&zip.body).map_err(|e| unexpected("export file", e.to_string()))?;
+    let verified = file
+        .verify(&verifying)
+        .map_err(|e| unexpected("export signature", e.to_string()))?;
+    let export = verified.export();
+    println!(
+        "6. After the export window closed: {name} ({} bytes), ECDSA P-256 signature verified with \
+         DE's export key; {} keys (the {} uploaded, padded as GAEN servers do), region {}",
+        zip.body.len(),
+        export.keys.len(),
+        keys.len(),
+        export.region.as_deref().unwrap_or("?")
+    );
+    Ok(())
+}
+
+/// 14 random keys of a traveller, one a day for the 14 days before `now`'s day:
+/// (key bytes, rolling period, rolling start).
+fn traveller_keys(now: u64) -> Result<Vec<([u8; 16], u32, u32)>, DemoError> {
+    let today = IntervalNumber::from_unix_seconds(now)
+        .ok_or_else(|| unexpected("keys", "clock out of range"))?
+        .day_start();
+    (1..=14)
+        .map(|day| {
+            let mut key = [0u8; 16];
+            getrandom::fill(&mut key).map_err(|e| unexpected("keys", e.to_string()))?;
+            Ok((key, TEK_ROLLING_PERIOD, today.0 - day * TEK_ROLLING_PERIOD))
+        })
+        .collect()
+}
+
+fn publish_body(
+    keys: &[([u8; 16], u32, u32)],
+    code: &str,
+    visited: &[&str],
+    now: u64,
+) -> Result<Vec<u8>, DemoError> {
+    let onset = IntervalNumber::from_unix_seconds(now.saturating_sub(3 * 86_400))
+        .ok_or_else(|| unexpected("keys", "clock out of range"))?;
+    let body = serde_json::json!({
+        "temporaryExposureKeys": keys.iter().map(|(key, period, start)| serde_json::json!({
+            "key": STANDARD.encode(key),
+            "rollingStartNumber": start,
+            "rollingPeriod": period,
+            "transmissionRisk": 0,
+        })).collect::<Vec<_>>(),
+        "healthAuthorityID": "enmesh-demo",
+        "verificationPayload": code,
+        "symptomOnsetInterval": onset.0,
+        "traveler": !visited.is_empty(),
+        "visitedRegions": visited,
+    });
+    serde_json::to_vec(&body).map_err(|e| unexpected("upload body", e.to_string()))
+}
+
+async fn post_json(addr: SocketAddr, path: &str, body: Vec<u8>) -> Result<Answer, DemoError> {
+    Ok(client::request(
+        addr,
+        Method::POST,
+        path,
+        &[(header::CONTENT_TYPE, "application/json")],
+        body,
+    )
+    .await?)
+}
+
+fn expect_status(step: &'static str, answer: &Answer, want: StatusCode) -> Result<(), DemoError> {
+    if answer.status == want {
+        Ok(())
+    } else {
+        Err(unexpected(
+            step,
+            format!("expected {want}, got {}: {}", answer.status, answer.text()),
+        ))
+    }
+}
+
+fn json_field(answer: &Answer, field: &str, step: &'static str) -> Result<String, DemoError> {
+    let value: serde_json::Value =
+        serde_json::from_slice(&answer.body).map_err(|e| unexpected(step, e.to_string()))?;
+    value[field]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| unexpected(step, format!("no {field:?} in {}", answer.text())))
+}
+
+fn export_public_key(path: &Path) -> Result<p256::ecdsa::VerifyingKey, DemoError> {
+    let pem = std::fs::read_to_string(path)?;
+    let secret = p256::SecretKey::from_pkcs8_pem(&pem)
+        .map_err(|e| unexpected("export key", e.to_string()))?;
+    Ok(p256::ecdsa::VerifyingKey::from(secret.public_key()))
+}
+
+/// Polls `probe` every 20 ms until it yields a value or `patience` runs out.
+async fn wait_for<T, F, Fut>(patience: Duration, mut probe: F) -> Result<Option<T>, DemoError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<Option<T>, DemoError>>,
+{
+    let deadline = Instant::now() + patience;
+    while Instant::now() < deadline {
+        if let Some(value) = probe().await? {
+            return Ok(Some(value));
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Ok(None)
+}
