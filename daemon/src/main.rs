@@ -7,7 +7,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use enmesh_daemon::clock::SystemClock;
 use enmesh_daemon::shutdown::wait_for_os_signal;
-use enmesh_daemon::{config, node, pki, telemetry};
+use enmesh_daemon::{admin, config, node, pki, telemetry};
 use std::path::{Path, PathBuf};
 
 /// enmesh: exposure-notification interoperability without a hub.
@@ -38,6 +38,11 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Operator commands against a running daemon (upload codes, statistics).
+    Admin {
+        #[command(subcommand)]
+        command: admin::cli::AdminCommand,
+    },
     /// The CA tree: root, cluster CAs, node and auditor certificates, CRLs, checks.
     Pki {
         #[command(subcommand)]
@@ -63,9 +68,15 @@ fn run(command: Command) -> anyhow::Result<()> {
             config::init_command(&path, force)?;
             eprintln!("wrote {}", path.display());
         }
+        Command::Admin { command } => run_admin(command)?,
         Command::Pki { command } => pki::cli::run(command)?,
     }
     Ok(())
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn run_admin(command: admin::cli::AdminCommand) -> anyhow::Result<()> {
+    Ok(admin::cli::run(command).await?)
 }
 
 #[tokio::main]

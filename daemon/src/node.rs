@@ -7,15 +7,18 @@
 //! the actors finish their work, then the store closes. This module owns no logic of its own
 //! beyond that order: it never validates, batches or serves anything itself.
 
+use crate::admin::{self, token::TokenError};
 use crate::api::{self, AppState};
 use crate::clock::SharedClock;
 use crate::config::{Config, PkiConfig};
+use crate::ingest::{self, IngestState};
 use crate::pki::files::{self, FileError};
 use crate::pki::{Credential, IdentityError, NodeIdentity, Rejection, TrustError, Verifier};
 use crate::retention;
 use crate::shutdown::{Shutdown, ShutdownError, ShutdownSignal};
 use crate::store::{Store, StoreError};
 use crate::telemetry::Metrics;
+use enmesh_protocol::keys::ValidationConfig;
 use rustls_pki_types::UnixTime;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -58,6 +61,9 @@ pub enum NodeError {
     /// The store could not be opened or used.
     #[error("store: {0}")]
     Store(#[from] StoreError),
+    /// The operator API's token file could not be read or created.
+    #[error("admin token: {0}")]
+    AdminToken(#[from] TokenError),
     /// A server could not bind or failed.
     #[error(transparent)]
     Api(#[from] api::ApiError),
@@ -151,6 +157,7 @@ fn read_crls(
 /// A running node.
 pub struct NodeHandle {
     http_addr: SocketAddr,
+    admin_addr: SocketAddr,
     store: Arc<Store>,
     trust: Trust,
     servers: Shutdown,
@@ -162,6 +169,11 @@ impl NodeHandle {
     /// Where the phone-facing HTTP API listens (useful with port 0).
     pub fn http_addr(&self) -> SocketAddr {
         self.http_addr
+    }
+
+    /// Where the operator API listens.
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.admin_addr
     }
 
     /// The node's store.
@@ -241,29 +253,54 @@ pub async fn start(
         config.node.cluster.clone(),
         metrics.clone(),
     );
-    let routes = axum::Router::new();
+    let routes = ingest::routes(IngestState {
+        store: store.clone(),
+        metrics: metrics.clone(),
+        clock: clock.clone(),
+        region: config.node.region.clone(),
+        validation: ValidationConfig::default(),
+    });
     let router = api::router(state, routes, config.http.max_body_bytes);
-    let listener = api::bind(config.http.listen).await?;
-    let http_addr = listener
-        .local_addr()
-        .map_err(|reason| api::ApiError::Bind {
-            addr: config.http.listen,
-            reason,
-        })?;
-    let stop = servers.signal();
-    tasks.push(servers.spawn(async move {
-        api::serve(listener, router, stop).await?;
-        Ok(())
-    }));
+    let (http_addr, serve_http) = bind_and_serve(config.http.listen, router, &servers).await?;
+    tasks.push(serve_http);
+
+    let admin_routes = admin::routes(admin::AdminState {
+        store: store.clone(),
+        clock: clock.clone(),
+        token: admin::token::load_or_create(&config.node.data_dir)?,
+        code_ttl: config.upload.code_ttl,
+    });
+    let (admin_addr, serve_admin) =
+        bind_and_serve(config.admin.listen, admin_routes, &servers).await?;
+    tasks.push(serve_admin);
 
     Ok(NodeHandle {
         http_addr,
+        admin_addr,
         store,
         trust,
         servers,
         actors,
         tasks,
     })
+}
+
+/// Binds `addr` and serves `router` on it until the `servers` stage stops.
+async fn bind_and_serve(
+    addr: SocketAddr,
+    router: axum::Router,
+    servers: &Shutdown,
+) -> Result<(SocketAddr, JoinHandle<Result<(), NodeError>>), NodeError> {
+    let listener = api::bind(addr).await?;
+    let bound = listener
+        .local_addr()
+        .map_err(|reason| api::ApiError::Bind { addr, reason })?;
+    let stop = servers.signal();
+    let task = servers.spawn(async move {
+        api::serve(listener, router, stop).await?;
+        Ok(())
+    });
+    Ok((bound, task))
 }
 
 /// Runs a retention sweep at start and then every `interval`, until `stop` fires.

@@ -5,16 +5,13 @@
 //! stdout. This module never prints or logs the token, and never touches the store itself.
 
 use super::token::{self, TokenError};
+use crate::api::client::{self, ClientError};
 use crate::config::{Config, ConfigError};
-use axum::http::{Method, Request, StatusCode, header};
+use axum::http::{Method, StatusCode, header};
 use clap::Subcommand;
-use http_body_util::{BodyExt as _, Empty};
-use hyper::body::Bytes;
-use hyper_util::rt::TokioIo;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use thiserror::Error;
-use tokio::net::TcpStream;
 
 /// `enmesh admin ...`
 #[derive(Debug, Subcommand)]
@@ -42,20 +39,9 @@ pub enum CliError {
     /// The token file could not be read (is the daemon initialised on this machine?).
     #[error(transparent)]
     Token(#[from] TokenError),
-    /// The daemon's operator API could not be reached.
-    #[error("cannot reach the operator API at {addr} (is the daemon running?): {reason}")]
-    Connect {
-        /// `admin.listen`.
-        addr: SocketAddr,
-        /// The operating system's error.
-        reason: std::io::Error,
-    },
-    /// The HTTP exchange failed.
-    #[error("operator API request failed: {0}")]
-    Http(#[from] hyper::Error),
-    /// The request could not be built (cannot happen with a valid token file).
-    #[error("cannot build the request: {0}")]
-    Request(#[from] axum::http::Error),
+    /// The daemon's operator API could not be reached (is the daemon running?).
+    #[error("operator API: {0}")]
+    Client(#[from] ClientError),
     /// The daemon answered with an error status.
     #[error("operator API answered {status}: {body}")]
     Status {
@@ -86,25 +72,21 @@ pub async fn call(
     method: Method,
     path: &str,
 ) -> Result<String, CliError> {
-    let stream = TcpStream::connect(addr)
-        .await
-        .map_err(|reason| CliError::Connect { addr, reason })?;
-    let (mut sender, connection) =
-        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
-    tokio::spawn(connection);
-    let request = Request::builder()
-        .method(method)
-        .uri(path)
-        .header(header::HOST, addr.to_string())
-        .header(header::AUTHORIZATION, format!("Bearer {}", token.as_str()))
-        .body(Empty::<Bytes>::new())?;
-    let response = sender.send_request(request).await?;
-    let status = response.status();
-    let bytes = response.into_body().collect().await?.to_bytes();
-    let body = String::from_utf8_lossy(&bytes).into_owned();
-    if status.is_success() {
-        Ok(body)
+    let bearer = format!("Bearer {}", token.as_str());
+    let answer = client::request(
+        addr,
+        method,
+        path,
+        &[(header::AUTHORIZATION, &bearer)],
+        Vec::new(),
+    )
+    .await?;
+    if answer.status.is_success() {
+        Ok(answer.text())
     } else {
-        Err(CliError::Status { status, body })
+        Err(CliError::Status {
+            status: answer.status,
+            body: answer.text(),
+        })
     }
 }
