@@ -9,3 +9,5 @@ pub mod config;
 pub mod pki;
 pub mod shutdown;
 pub mod telemetry;
+pub mod retention;
+pub mod store;
