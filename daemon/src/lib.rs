@@ -6,8 +6,10 @@
 pub mod api;
 pub mod clock;
 pub mod config;
+pub mod exports;
+pub mod feed;
 pub mod pki;
-pub mod shutdown;
-pub mod telemetry;
 pub mod retention;
+pub mod shutdown;
 pub mod store;
+pub mod telemetry;
