@@ -8,6 +8,8 @@ pub mod api;
 pub mod clock;
 pub mod config;
 pub mod demo;
+pub mod exports;
+pub mod feed;
 pub mod ingest;
 pub mod node;
 pub mod pki;

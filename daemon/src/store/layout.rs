@@ -22,9 +22,13 @@ pub(super) const META: &str = "meta";
 /// Reserved for the replication log.
 pub(super) const AUDIT: &str = "audit";
 
+/// Signed GAEN export zips by window (see `exports`).
+pub(super) const EXPORTS: &str = "exports";
+
 /// Every column family, in creation order.
-pub(super) const ALL_CFS: [&str; 8] =
-    [LOCAL, REMOTE, UPLOADS, CODES, BATCHES, CURSORS, META, AUDIT];
+pub(super) const ALL_CFS: [&str; 9] = [
+    LOCAL, REMOTE, UPLOADS, CODES, BATCHES, CURSORS, META, AUDIT, EXPORTS,
+];
 
 /// `meta` key of the schema version (u32 BE).
 pub(super) const META_SCHEMA: &[u8] = b"schema_version";

@@ -13,6 +13,7 @@
 //! |           | `batcher_position`                    | arrival secs u64 BE ‖ seq u64 BE               |
 //! |           | `feed_head` 0 feed text               | sequence u64 BE ‖ batch id (32 bytes)          |
 //! | `audit`   | (reserved for the replication log)    |                                                |
+//! | `exports` | `i`/`z` ‖ window start ‖ file number  | GAEN export zips and their index (see `exports`) |
 //!
 //! Arrival time comes first in `local`, `remote` and `uploads`, so retention is one range delete
 //! per column family. `seq` is one counter shared by local keys, remote keys and upload records;
@@ -39,6 +40,7 @@
 //! stores an upload code in clear.
 
 mod error;
+mod exports;
 mod layout;
 mod record;
 mod types;
@@ -58,6 +60,7 @@ use rocksdb::{
 };
 
 pub use error::{Result, StoreError};
+pub use exports::ExportFileId;
 pub use types::{
     Arrival, BatchId, CodeHash, Cursor, FeedHead, FeedId, KeySource, LocalEntry, PublicEntry,
     PurgeCounts, StoreStats, StoredBatch, UploadId, UploadOutcome, WindowPage,
