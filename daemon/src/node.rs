@@ -11,6 +11,8 @@ use crate::admin::{self, token::TokenError};
 use crate::api::{self, AppState};
 use crate::clock::SharedClock;
 use crate::config::{Config, PkiConfig};
+use crate::exports::{self, ExportRun, ExportSettings, ExporterHandle, ExportsError};
+use crate::feed::{self, FeedSettings};
 use crate::ingest::{self, IngestState};
 use crate::pki::files::{self, FileError};
 use crate::pki::{Credential, IdentityError, NodeIdentity, Rejection, TrustError, Verifier};
@@ -61,6 +63,9 @@ pub enum NodeError {
     /// The store could not be opened or used.
     #[error("store: {0}")]
     Store(#[from] StoreError),
+    /// The exporter could not start or failed a run.
+    #[error("exports: {0}")]
+    Exports(#[from] ExportsError),
     /// The operator API's token file could not be read or created.
     #[error("admin token: {0}")]
     AdminToken(#[from] TokenError),
@@ -162,6 +167,7 @@ pub struct NodeHandle {
     trust: Trust,
     servers: Shutdown,
     actors: Shutdown,
+    exporter: ExporterHandle,
     tasks: Vec<JoinHandle<Result<(), NodeError>>>,
 }
 
@@ -174,6 +180,11 @@ impl NodeHandle {
     /// Where the operator API listens.
     pub fn admin_addr(&self) -> SocketAddr {
         self.admin_addr
+    }
+
+    /// Builds the export files of every ended window not exported yet, now.
+    pub async fn export_now(&self) -> Result<ExportRun, NodeError> {
+        Ok(self.exporter.export_now().await?)
     }
 
     /// The node's store.
@@ -193,6 +204,7 @@ impl NodeHandle {
         self.servers.drain(STAGE_DEADLINE).await?;
         tracing::info!("stopping actors");
         self.actors.drain(STAGE_DEADLINE).await?;
+        self.exporter.stopped().await;
         for task in self.tasks {
             task.await??;
         }
@@ -247,6 +259,14 @@ pub async fn start(
         actors.signal(),
     )));
 
+    let exporter = exports::spawn(
+        ExportSettings::from_config(&config.export),
+        exports::load_signing_key(&config.export.signing_key)?,
+        store.clone(),
+        clock.clone(),
+        actors.signal(),
+    );
+
     let servers = Shutdown::new();
     let state = AppState::new(
         config.node.region.clone(),
@@ -259,7 +279,13 @@ pub async fn start(
         clock: clock.clone(),
         region: config.node.region.clone(),
         validation: ValidationConfig::default(),
-    });
+    })
+    .merge(feed::routes(
+        store.clone(),
+        clock.clone(),
+        FeedSettings::from_config(&config),
+    ))
+    .merge(exports::routes(store.clone()));
     let router = api::router(state, routes, config.http.max_body_bytes);
     let (http_addr, serve_http) = bind_and_serve(config.http.listen, router, &servers).await?;
     tasks.push(serve_http);
@@ -281,6 +307,7 @@ pub async fn start(
         trust,
         servers,
         actors,
+        exporter,
         tasks,
     })
 }
@@ -330,6 +357,7 @@ async fn retention_loop(
                     ("uploads", report.uploads),
                     ("codes", report.codes),
                     ("batches", report.batches),
+                    ("exports", report.exports),
                 ] {
                     metrics.retention_deleted(cf, count);
                 }

@@ -29,6 +29,8 @@ pub struct RetentionReport {
     pub codes: u64,
     /// Signed batches deleted.
     pub batches: u64,
+    /// GAEN export files deleted (windows that started before the cutoff).
+    pub exports: u64,
 }
 
 /// Deletes from `store` everything that arrived before `now − retention_days` days.
@@ -42,6 +44,7 @@ pub fn sweep(store: &Store, now_unix_secs: u64, retention_days: u32) -> Result<R
         uploads: counts.uploads,
         codes: counts.codes,
         batches: counts.batches,
+        exports: store.purge_exports_before(cutoff_unix_secs)?,
     };
     tracing::info!(
         cutoff_unix_secs,
