@@ -7,7 +7,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use enmesh_daemon::clock::SystemClock;
 use enmesh_daemon::shutdown::wait_for_os_signal;
-use enmesh_daemon::{admin, config, node, pki, telemetry};
+use enmesh_daemon::{admin, config, demo, node, pki, telemetry};
 use std::path::{Path, PathBuf};
 
 /// enmesh: exposure-notification interoperability without a hub.
@@ -28,6 +28,13 @@ enum Command {
         /// Log filter when RUST_LOG is not set (e.g. `info`, `enmesh_daemon=debug`).
         #[arg(long, default_value = "info")]
         log: String,
+    },
+    /// A multi-region mesh on embedded storage, started, exercised and stopped; prints each step.
+    Demo {
+        /// Keep the demo's files (PKI, configs, stores) in this directory instead of a
+        /// temporary one.
+        #[arg(long)]
+        dir: Option<PathBuf>,
     },
     /// Write a commented example configuration file.
     Init {
@@ -64,6 +71,7 @@ fn main() -> std::process::ExitCode {
 fn run(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Daemon { config, log } => run_daemon(&config, &log)?,
+        Command::Demo { dir } => run_demo(dir.as_deref())?,
         Command::Init { path, force } => {
             config::init_command(&path, force)?;
             eprintln!("wrote {}", path.display());
@@ -72,6 +80,12 @@ fn run(command: Command) -> anyhow::Result<()> {
         Command::Pki { command } => pki::cli::run(command)?,
     }
     Ok(())
+}
+
+#[tokio::main]
+async fn run_demo(dir: Option<&Path>) -> anyhow::Result<()> {
+    telemetry::init_tracing("warn")?;
+    Ok(demo::run(dir).await?)
 }
 
 #[tokio::main(flavor = "current_thread")]

@@ -14,7 +14,7 @@
 
 use super::sites::{self, SiteOptions};
 use crate::api::client::{self, Answer, ClientError};
-use crate::clock::{Clock, OffsetClock, SharedClock};
+use crate::clock::{OffsetClock, SharedClock};
 use crate::node::{self, NodeError};
 use crate::telemetry::Metrics;
 use axum::http::{Method, StatusCode, header};
@@ -150,9 +150,18 @@ async fn script(
     );
 
     // 4. What the node refuses.
-    let again = post_json(http, "/v1/publish", publish_body(&keys[..1], &code, &[], now)?).await?;
+    let again = post_json(
+        http,
+        "/v1/publish",
+        publish_body(&keys[..1], &code, &[], now)?,
+    )
+    .await?;
     expect_status("reused code", &again, StatusCode::UNAUTHORIZED)?;
-    println!("3. The same code used for other keys: {} {}", again.status, again.text());
+    println!(
+        "3. The same code used for other keys: {} {}",
+        again.status,
+        again.text()
+    );
     let fresh = issue().await?;
     let mut bad = keys.clone();
     if let Some(first) = bad.first_mut() {
@@ -160,12 +169,17 @@ async fn script(
     }
     let refused = post_json(http, "/v1/publish", publish_body(&bad, &fresh, &[], now)?).await?;
     expect_status("bad key", &refused, StatusCode::BAD_REQUEST)?;
-    println!("   A key with rolling period 200: {} {}", refused.status, refused.text());
+    println!(
+        "   A key with rolling period 200: {} {}",
+        refused.status,
+        refused.text()
+    );
 
     // 5. The batcher cuts signed batches: a2a for the EU cluster, partial for US-CA.
     let feeds = wait_for(PATIENCE, || async {
         let metrics = client::get(http, "/metrics").await?.text();
-        let cut = |feed: &str| metrics.contains(&format!("enmesh_batches_total{{feed=\"{feed}\"}}"));
+        let cut =
+            |feed: &str| metrics.contains(&format!("enmesh_batches_total{{feed=\"{feed}\"}}"));
         Ok((cut("a2a/EU") && cut("partial/US-CA")).then_some(metrics))
     })
     .await?
@@ -207,7 +221,8 @@ async fn script(
     );
 
     // 6b. Jump past the export window; the exporter signs a GAEN export file.
-    clock.advance_millis(u64::try_from(config.export.period.as_millis()).unwrap_or(u64::MAX) + 1000);
+    clock
+        .advance_millis(u64::try_from(config.export.period.as_millis()).unwrap_or(u64::MAX) + 1000);
     node.export_now().await?;
     let index = client::get(http, "/v1/exports/index.txt").await?;
     expect_status("export index", &index, StatusCode::OK)?;
@@ -216,10 +231,15 @@ async fn script(
         .lines()
         .last()
         .ok_or_else(|| unexpected("export index", "no export files listed"))?;
-    let zip = client::get(http, &format!("/v1/exports/{}", name.trim_start_matches("exports/"))).await?;
+    let zip = client::get(
+        http,
+        &format!("/v1/exports/{}", name.trim_start_matches("exports/")),
+    )
+    .await?;
     expect_status("export file", &zip, StatusCode::OK)?;
     let verifying = export_public_key(&config.export.signing_key)?;
-    let file = ExportFile::from_zip(&zip.body).map_err(|e| unexpected("export file", e.to_string()))?;
+    let file =
+        ExportFile::from_zip(&zip.body).map_err(|e| unexpected("export file", e.to_string()))?;
     let verified = file
         .verify(&verifying)
         .map_err(|e| unexpected("export signature", e.to_string()))?;
