@@ -4,6 +4,7 @@
 //! retention, api); see ARCHITECTURE.md for the map.
 
 pub mod api;
+pub mod batch;
 pub mod clock;
 pub mod config;
 pub mod demo;
