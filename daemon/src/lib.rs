@@ -5,6 +5,7 @@
 
 pub mod admin;
 pub mod api;
+pub mod batch;
 pub mod clock;
 pub mod config;
 pub mod demo;

@@ -1,0 +1,308 @@
+//! The batcher actor: one task that reads local keys from the store, runs the [`Planner`] and
+//! commits signed batches with the new batcher position in one store write.
+//!
+//! It wakes on a tick (a quarter of the window, at least 5 ms), on
+//! [`BatcherHandle::notify_upload`], and on [`BatcherHandle::flush`]; on shutdown it flushes
+//! and stops. Store and signing work runs on tokio's blocking pool. After a failed read or
+//! commit it forgets its pending keys and starts again from the store's position, so it never
+//! commits a position past a key that is not in a committed batch.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use enmesh_protocol::region::RegionId;
+use prost::Message;
+use rand::SeedableRng;
+use rand::rngs::{StdRng, SysRng};
+use rustls_pki_types::UnixTime;
+use tokio::sync::{Notify, mpsc, oneshot, watch};
+use tokio_util::task::AbortOnDropHandle;
+
+use super::body::batch_body;
+use super::plan::{Cut, Event, Limits, Planner};
+use super::{BatchError, Routing};
+use crate::clock::SharedClock;
+use crate::config::Config;
+use crate::pki::NodeIdentity;
+use crate::shutdown::ShutdownSignal;
+use crate::store::{BatchId, FeedHead, FeedId, Store};
+use crate::telemetry::Metrics;
+
+/// How many local keys one store read returns at most.
+const READ_PAGE: usize = 4096;
+/// Commands (flush requests) waiting for the actor.
+const COMMAND_CAPACITY: usize = 16;
+/// The shortest tick.
+const MIN_TICK: Duration = Duration::from_millis(5);
+
+/// What the batcher needs from the configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatcherConfig {
+    /// Where keys go; `routing.home` is also the origin region written into every batch.
+    pub routing: Routing,
+    /// Batch window and sizes.
+    pub limits: Limits,
+}
+
+impl BatcherConfig {
+    /// The batcher's part of the daemon config (`node.*`, `batching.*`).
+    pub fn from_config(config: &Config) -> Self {
+        Self {
+            routing: Routing {
+                home: config.node.region.clone(),
+                cluster: config.node.cluster.clone(),
+                cluster_regions: config.node.cluster_regions.clone(),
+                intra_cluster: config.node.intra_cluster,
+            },
+            limits: Limits {
+                window_ms: u64::try_from(config.batching.window.as_millis()).unwrap_or(u64::MAX),
+                max_keys: usize::try_from(config.batching.max_keys).unwrap_or(usize::MAX),
+                min_keys: usize::try_from(config.batching.min_keys).unwrap_or(usize::MAX),
+            },
+        }
+    }
+
+    /// The actor's tick: a quarter of the window, at least [`MIN_TICK`].
+    fn tick(&self) -> Duration {
+        (Duration::from_millis(self.limits.window_ms) / 4).max(MIN_TICK)
+    }
+}
+
+/// A request to the actor.
+enum Command {
+    /// Cut everything pending now; reply with the number of batches committed.
+    Flush(oneshot::Sender<Result<usize, BatchError>>),
+}
+
+/// The batcher's handle: poke it after uploads, flush it, watch its commits. Cheap to clone;
+/// when the last clone is dropped the task is aborted (keys stay in the store, pending ones are
+/// re-read by the next batcher).
+#[derive(Debug, Clone)]
+pub struct BatcherHandle {
+    inner: Arc<HandleInner>,
+}
+
+#[derive(Debug)]
+struct HandleInner {
+    commands: mpsc::Sender<Command>,
+    uploads: Arc<Notify>,
+    committed: watch::Receiver<u64>,
+    _task: AbortOnDropHandle<()>,
+}
+
+impl BatcherHandle {
+    /// Tells the batcher that an upload was committed (cheap; call it after every upload).
+    pub fn notify_upload(&self) {
+        self.inner.uploads.notify_one();
+    }
+
+    /// Cuts everything pending now, ignoring the window, and returns how many batches were
+    /// committed.
+    pub async fn flush(&self) -> Result<usize, BatchError> {
+        let (reply, answer) = oneshot::channel();
+        self.inner
+            .commands
+            .send(Command::Flush(reply))
+            .await
+            .map_err(|_| BatchError::Stopped)?;
+        answer.await.map_err(|_| BatchError::Stopped)?
+    }
+
+    /// The number of batches this batcher has committed; it changes after every commit.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.inner.committed.clone()
+    }
+
+    /// Returns once the actor has stopped (after its shutdown flush).
+    pub async fn stopped(&self) {
+        let mut committed = self.inner.committed.clone();
+        while committed.changed().await.is_ok() {}
+    }
+}
+
+/// Starts the batcher. It reads local keys after the store's batcher position, cuts and signs
+/// batches with `identity` as `config.routing.home`, counts them in `metrics`, and flushes and
+/// stops when `shutdown` fires.
+pub fn spawn(
+    config: BatcherConfig,
+    store: Arc<Store>,
+    identity: Arc<NodeIdentity>,
+    clock: SharedClock,
+    metrics: Metrics,
+    shutdown: ShutdownSignal,
+) -> Result<BatcherHandle, BatchError> {
+    let rng = StdRng::try_from_rng(&mut SysRng).map_err(BatchError::Entropy)?;
+    let (commands_tx, commands) = mpsc::channel(COMMAND_CAPACITY);
+    let (committed_tx, committed) = watch::channel(0);
+    let uploads = Arc::new(Notify::new());
+    let tick = config.tick();
+    let worker = Worker {
+        config,
+        store,
+        identity,
+        clock,
+        metrics,
+        rng,
+        planner: None,
+        committed: committed_tx,
+    };
+    let task = tokio::spawn(run(worker, tick, commands, uploads.clone(), shutdown));
+    Ok(BatcherHandle {
+        inner: Arc::new(HandleInner {
+            commands: commands_tx,
+            uploads,
+            committed,
+            _task: AbortOnDropHandle::new(task),
+        }),
+    })
+}
+
+/// The actor's loop.
+async fn run(
+    worker: Worker,
+    tick: Duration,
+    mut commands: mpsc::Receiver<Command>,
+    uploads: Arc<Notify>,
+    shutdown: ShutdownSignal,
+) {
+    let worker = Arc::new(Mutex::new(worker));
+    let mut ticks = tokio::time::interval(tick);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let stop = shutdown.wait();
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            biased;
+            () = &mut stop => break,
+            command = commands.recv() => match command {
+                Some(Command::Flush(reply)) => {
+                    // The requester may have given up waiting; nothing to do then.
+                    let _ = reply.send(step(&worker, true).await);
+                }
+                None => break,
+            },
+            () = uploads.notified() => step_logged(&worker, false).await,
+            _ = ticks.tick() => step_logged(&worker, false).await,
+        }
+    }
+    step_logged(&worker, true).await;
+    tracing::debug!("batcher stopped");
+}
+
+/// Runs [`Worker::step`] on the blocking pool (store writes fsync).
+async fn step(worker: &Arc<Mutex<Worker>>, flush: bool) -> Result<usize, BatchError> {
+    let worker = worker.clone();
+    tokio::task::spawn_blocking(move || {
+        worker
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .step(flush)
+    })
+    .await?
+}
+
+/// [`step`], logging a failure.
+async fn step_logged(worker: &Arc<Mutex<Worker>>, flush: bool) {
+    if let Err(error) = step(worker, flush).await {
+        tracing::error!(%error, "batcher step failed; retrying from the store's position");
+    }
+}
+
+/// The actor's state.
+struct Worker {
+    config: BatcherConfig,
+    store: Arc<Store>,
+    identity: Arc<NodeIdentity>,
+    clock: SharedClock,
+    metrics: Metrics,
+    rng: StdRng,
+    /// `None` before the first step, and after a failed one (rebuilt from the store's position;
+    /// a step that panicked leaves it `None` too, since the step takes it out first).
+    planner: Option<Planner>,
+    committed: watch::Sender<u64>,
+}
+
+impl Worker {
+    /// Reads new local keys, cuts what is due (everything if `flush`) and commits it. Returns
+    /// the number of batches committed. On failure the pending keys are forgotten.
+    fn step(&mut self, flush: bool) -> Result<usize, BatchError> {
+        let mut planner = match self.planner.take() {
+            Some(planner) => planner,
+            None => Planner::new(
+                self.config.routing.clone(),
+                self.config.limits,
+                self.store.batcher_position()?,
+            ),
+        };
+        let mut committed = 0;
+        loop {
+            let entries = self
+                .store
+                .local_keys_after(planner.read_after(), READ_PAGE)?;
+            let more = entries.len() == READ_PAGE;
+            if entries.is_empty() {
+                break;
+            }
+            let now = self.clock.now_millis();
+            if let Some(cut) = planner.handle(Event::Read(entries), now, &mut self.rng)? {
+                committed += self.commit(cut)?;
+            }
+            if !more {
+                break;
+            }
+        }
+        let event = if flush { Event::Flush } else { Event::Tick };
+        let now = self.clock.now_millis();
+        if let Some(cut) = planner.handle(event, now, &mut self.rng)? {
+            committed += self.commit(cut)?;
+        }
+        self.planner = Some(planner);
+        Ok(committed)
+    }
+
+    /// Signs the cut's batches and commits them with its position in one store write.
+    fn commit(&mut self, cut: Cut) -> Result<usize, BatchError> {
+        let now_ms = self.clock.now_millis();
+        let now = UnixTime::since_unix_epoch(Duration::from_millis(now_ms));
+        let origin: &RegionId = &self.config.routing.home;
+        let mut heads: HashMap<FeedId, Option<FeedHead>> = HashMap::new();
+        let mut signed = Vec::with_capacity(cut.batches.len());
+        let mut spans = Vec::with_capacity(cut.batches.len());
+        for batch in &cut.batches {
+            let head = match heads.get(&batch.feed) {
+                Some(head) => *head,
+                None => self.store.feed_head(&batch.feed)?,
+            };
+            let body = batch_body(origin, &batch.feed, head, now_ms, &batch.keys);
+            spans.push(tracing::info_span!(
+                "batch_cut",
+                feed = %batch.feed,
+                sequence = body.sequence,
+                keys = batch.keys.len(),
+                real_keys = batch.real_keys,
+            ));
+            let sequence = body.sequence;
+            let bytes = body.encode_to_vec();
+            heads.insert(
+                batch.feed.clone(),
+                Some(FeedHead {
+                    sequence,
+                    batch_id: BatchId::of_body(&bytes),
+                }),
+            );
+            signed.push(self.identity.sign_batch(bytes, now));
+        }
+        self.store
+            .append_batches(&signed, now_ms / 1000, Some(cut.position))?;
+        for (batch, span) in cut.batches.iter().zip(spans) {
+            span.in_scope(|| tracing::info!("batch committed"));
+            self.metrics.batch_cut(batch.feed.as_str());
+        }
+        if !cut.batches.is_empty() {
+            self.committed
+                .send_modify(|count| *count += cut.batches.len() as u64);
+        }
+        Ok(cut.batches.len())
+    }
+}

@@ -1,0 +1,42 @@
+//! Batch bodies: a planned batch as the `enmesh.v1.BatchBody` that the node signs.
+//!
+//! The body carries the origin region, the feed, the sequence, the creation time, the keys and
+//! the previous batch's id; nothing else (in particular no visited region: there is no field for
+//! one). This module never signs and never writes; the actor does both.
+
+use enmesh_proto::v1::{BatchBody, DiagnosisKey as WireKey};
+use enmesh_protocol::keys::{DaysSinceOnset, DiagnosisKey};
+use enmesh_protocol::region::RegionId;
+
+use crate::store::{FeedHead, FeedId};
+
+/// The body of the batch after `head` (`None`: the feed's first batch) in `feed`.
+pub fn batch_body(
+    origin: &RegionId,
+    feed: &FeedId,
+    head: Option<FeedHead>,
+    created_unix_millis: u64,
+    keys: &[DiagnosisKey],
+) -> BatchBody {
+    BatchBody {
+        origin_region: origin.to_string(),
+        feed: feed.as_str().to_owned(),
+        sequence: head.map_or(1, |h| h.sequence.saturating_add(1)),
+        created_unix_millis: i64::try_from(created_unix_millis).unwrap_or(i64::MAX),
+        keys: keys.iter().map(to_wire).collect(),
+        previous_batch_id: head.map_or_else(Vec::new, |h| h.batch_id.0.to_vec()),
+    }
+}
+
+/// The wire form of a key.
+pub fn to_wire(key: &DiagnosisKey) -> WireKey {
+    WireKey {
+        key_data: key.key.0.to_vec(),
+        rolling_start_interval_number: key.rolling_start.0,
+        rolling_period: key.rolling_period.get(),
+        transmission_risk_level: i32::from(key.transmission_risk.get()),
+        report_type: key.report_type.number(),
+        days_since_onset_of_symptoms: key.days_since_onset.map_or(0, DaysSinceOnset::get),
+        has_days_since_onset: key.days_since_onset.is_some(),
+    }
+}
