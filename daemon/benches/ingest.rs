@@ -90,6 +90,7 @@ async fn run() {
         clock: SystemClock::shared(),
         region: "DE".parse().unwrap(),
         validation: ValidationConfig::default(),
+        batcher: None,
     });
     let router = api::router(state, routes, 1 << 20);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

@@ -9,6 +9,7 @@
 
 use crate::admin::{self, token::TokenError};
 use crate::api::{self, AppState};
+use crate::batch::{self, BatchError, BatcherConfig, BatcherHandle};
 use crate::clock::SharedClock;
 use crate::config::{Config, PkiConfig};
 use crate::exports::{self, ExportRun, ExportSettings, ExporterHandle, ExportsError};
@@ -63,6 +64,9 @@ pub enum NodeError {
     /// The store could not be opened or used.
     #[error("store: {0}")]
     Store(#[from] StoreError),
+    /// The batcher could not start or failed.
+    #[error("batcher: {0}")]
+    Batch(#[from] BatchError),
     /// The exporter could not start or failed a run.
     #[error("exports: {0}")]
     Exports(#[from] ExportsError),
@@ -168,6 +172,7 @@ pub struct NodeHandle {
     servers: Shutdown,
     actors: Shutdown,
     exporter: ExporterHandle,
+    batcher: BatcherHandle,
     tasks: Vec<JoinHandle<Result<(), NodeError>>>,
 }
 
@@ -180,6 +185,11 @@ impl NodeHandle {
     /// Where the operator API listens.
     pub fn admin_addr(&self) -> SocketAddr {
         self.admin_addr
+    }
+
+    /// Cuts every pending batch now, ignoring the window.
+    pub async fn flush_batches(&self) -> Result<usize, NodeError> {
+        Ok(self.batcher.flush().await?)
     }
 
     /// Builds the export files of every ended window not exported yet, now.
@@ -259,6 +269,19 @@ pub async fn start(
         actors.signal(),
     )));
 
+    let batcher = batch::spawn(
+        BatcherConfig::from_config(&config),
+        store.clone(),
+        trust.identity.clone(),
+        clock.clone(),
+        metrics.clone(),
+        actors.signal(),
+    )?;
+    let waiter = batcher.clone();
+    tasks.push(actors.spawn(async move {
+        waiter.stopped().await;
+        Ok(())
+    }));
     let exporter = exports::spawn(
         ExportSettings::from_config(&config.export),
         exports::load_signing_key(&config.export.signing_key)?,
@@ -279,6 +302,7 @@ pub async fn start(
         clock: clock.clone(),
         region: config.node.region.clone(),
         validation: ValidationConfig::default(),
+        batcher: Some(batcher.clone()),
     })
     .merge(feed::routes(
         store.clone(),
@@ -308,6 +332,7 @@ pub async fn start(
         servers,
         actors,
         exporter,
+        batcher,
         tasks,
     })
 }

@@ -68,6 +68,7 @@ async fn start() -> Daemon {
             clock: clock.clone(),
             region: "DE".parse().unwrap(),
             validation: ValidationConfig::default(),
+            batcher: None,
         }),
         1 << 20,
     ))

@@ -27,6 +27,9 @@ use prost::Message;
 use serde_json::Value;
 
 /// A UTC midnight; chunks of 600 s start here.
+/// Key data, rolling start, transmission risk, report type, days since onset.
+type KeyFields = (Vec<u8>, u32, i32, i32, Option<i32>);
+
 const T0: u64 = 1_700_006_400;
 const CHUNK: u64 = 600;
 const C0: u64 = T0 / CHUNK;
@@ -345,7 +348,7 @@ async fn chunks_as_protobuf_carry_exactly_the_keys() {
             ),
             (id, id * CHUNK, (id + 1) * CHUNK, true)
         );
-        let got: Vec<(Vec<u8>, u32, i32, i32, Option<i32>)> = chunk
+        let got: Vec<KeyFields> = chunk
             .keys
             .iter()
             .map(|k| {
@@ -359,7 +362,7 @@ async fn chunks_as_protobuf_carry_exactly_the_keys() {
                 )
             })
             .collect();
-        let want: Vec<(Vec<u8>, u32, i32, i32, Option<i32>)> = want
+        let want: Vec<KeyFields> = want
             .iter()
             .map(|k| {
                 (

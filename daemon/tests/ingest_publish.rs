@@ -47,6 +47,7 @@ async fn start() -> Node {
         clock,
         region: "DE".parse().unwrap(),
         validation: ValidationConfig::default(),
+        batcher: None,
     });
     let router = api::router(app, routes, MAX_BODY);
     let listener = api::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();

@@ -27,6 +27,7 @@ pub mod writer;
 pub use request::{ParseError, PublishKey, PublishRequest, VisitedRegionError};
 pub use response::{ErrorBody, PublishResponse, Refusal, ViolationBody};
 
+use crate::batch::BatcherHandle;
 use crate::clock::SharedClock;
 use crate::store::{CodeHash, Committed, Store, StoreError, UploadId};
 use crate::telemetry::{KeyKind, Metrics};
@@ -55,6 +56,9 @@ pub struct IngestState {
     pub region: RegionId,
     /// Validation limits; the policy must be strict (the default).
     pub validation: ValidationConfig,
+    /// The batcher to wake after each new upload (none in tests of ingest alone; the batcher
+    /// also finds new keys on its own timer).
+    pub batcher: Option<BatcherHandle>,
 }
 
 impl std::fmt::Debug for IngestState {
@@ -114,6 +118,9 @@ async fn publish(
                 state
                     .metrics
                     .keys_stored(KeyKind::Local, u64::from(outcome.key_count));
+                if let Some(batcher) = &state.batcher {
+                    batcher.notify_upload();
+                }
             }
             span.in_scope(|| tracing::debug!("upload answered"));
             let padding = response::padding().ok_or_else(|| {

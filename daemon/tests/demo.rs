@@ -1,0 +1,28 @@
+//! The README's demo command works: `enmesh demo` runs every step and exits 0.
+
+use std::process::Command;
+
+#[test]
+fn demo_runs_every_step() {
+    let out = Command::new(env!("CARGO_BIN_EXE_enmesh"))
+        .arg("demo")
+        .env_remove("RUST_BACKTRACE")
+        .output()
+        .expect("run enmesh demo");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "demo failed:\n{stdout}\n{stderr}");
+    for step in [
+        "1. The DE health authority issues a one-time upload code",
+        "2. A traveller's app uploads 14 keys",
+        "3. The same code used for other keys: 401",
+        "A key with rolling period 200: 400",
+        "enmesh_batches_total{feed=\"a2a/EU\"}",
+        "enmesh_batches_total{feed=\"partial/US-CA\"}",
+        "gets the 14 keys",
+        "signature verified with DE's export key",
+        "DE node stopped cleanly",
+    ] {
+        assert!(stdout.contains(step), "missing {step:?} in:\n{stdout}");
+    }
+}
