@@ -72,8 +72,8 @@ use layout::{
     UPLOADS, be_u64, corrupt,
 };
 use record::{
-    BatchRecord, CodeRecord, CodeUse, CursorRecord, LocalKeyRecord, RemoteKeyRecord, UploadRecord,
-    decode, encode, from_wire, id32, to_wire,
+    BatchRecord, CodeRecord, CursorRecord, LocalKeyRecord, RemoteKeyRecord, UploadRecord, decode,
+    encode, from_wire, id32, to_wire,
 };
 
 /// The newest schema this build reads and writes.
@@ -197,69 +197,17 @@ impl Store {
         visited: &[RegionId],
         now: u64,
     ) -> Result<UploadOutcome> {
-        let key_count =
-            u32::try_from(keys.len()).map_err(|_| StoreError::TooManyKeys(keys.len()))?;
-        let mut clock = self.lock();
-        let codes = self.cf(CODES)?;
-        let mut code_record: CodeRecord = match self.db.get_pinned_cf(codes, code.0)? {
-            Some(value) => decode(CODES, &code.0, &value)?,
-            None => return Err(StoreError::CodeUnknown),
-        };
-        if let Some(used) = &code_record.used {
-            if used.upload_id.as_slice() != upload_id.0.as_slice() {
-                return Err(StoreError::CodeUsed);
-            }
-            tracing::debug!("upload retried with its own code; returning the earlier outcome");
-            return Ok(UploadOutcome {
-                upload_id: *upload_id,
-                arrival_unix_secs: used.arrival_unix_secs,
-                key_count: used.key_count,
-            });
-        }
-        if now >= code_record.expires_unix_secs {
-            return Err(StoreError::CodeExpired {
-                expires_unix_secs: code_record.expires_unix_secs,
-                now_unix_secs: now,
-            });
-        }
-
-        // One seq for the upload record, then one per key.
-        let (unix_secs, upload_seq, next_clock) = clock.allocate(now, keys.len() + 1);
-        let mut batch = WriteBatch::default();
-        let local = self.cf(LOCAL)?;
-        for (seq, key) in (upload_seq + 1..).zip(keys) {
-            let record = LocalKeyRecord {
-                key: Some(to_wire(key)),
-                upload_seq,
-            };
-            batch.put_cf(local, Arrival { unix_secs, seq }.to_key(), encode(&record));
-        }
-        let upload = UploadRecord {
-            visited_regions: visited.iter().map(ToString::to_string).collect(),
-            key_count,
-            code_hash: code.0.to_vec(),
-            upload_id: upload_id.0.to_vec(),
-        };
-        let upload_key = Arrival {
-            unix_secs,
-            seq: upload_seq,
-        }
-        .to_key();
-        batch.put_cf(self.cf(UPLOADS)?, upload_key, encode(&upload));
-        code_record.used = Some(CodeUse {
-            upload_id: upload_id.0.to_vec(),
-            arrival_unix_secs: unix_secs,
-            key_count,
-        });
-        batch.put_cf(codes, code.0, encode(&code_record));
-        batch.put_cf(self.cf(META)?, META_CLOCK, next_clock.to_bytes());
-        self.write(batch)?;
-        *clock = next_clock;
-        Ok(UploadOutcome {
+        let commit = UploadCommit {
+            code: *code,
             upload_id: *upload_id,
-            arrival_unix_secs: unix_secs,
-            key_count,
-        })
+            keys,
+            visited,
+            now,
+        };
+        self.commit_uploads(std::slice::from_ref(&commit))?
+            .pop()
+            .expect("commit_uploads answers every upload it is given")
+            .map(|committed| committed.outcome())
     }
 
     /// Up to `limit` local keys after `after` (from the start when `None`), in arrival order,
