@@ -18,3 +18,4 @@ pub mod retention;
 pub mod shutdown;
 pub mod store;
 pub mod telemetry;
+pub mod wire;

@@ -4,11 +4,12 @@
 //! the previous batch's id; nothing else (in particular no visited region: there is no field for
 //! one). This module never signs and never writes; the actor does both.
 
-use enmesh_proto::v1::{BatchBody, DiagnosisKey as WireKey};
-use enmesh_protocol::keys::{DaysSinceOnset, DiagnosisKey};
+use enmesh_proto::v1::BatchBody;
+use enmesh_protocol::keys::DiagnosisKey;
 use enmesh_protocol::region::RegionId;
 
 use crate::store::{FeedHead, FeedId};
+use crate::wire::key_to_wire;
 
 /// The body of the batch after `head` (`None`: the feed's first batch) in `feed`.
 pub fn batch_body(
@@ -23,20 +24,7 @@ pub fn batch_body(
         feed: feed.as_str().to_owned(),
         sequence: head.map_or(1, |h| h.sequence.saturating_add(1)),
         created_unix_millis: i64::try_from(created_unix_millis).unwrap_or(i64::MAX),
-        keys: keys.iter().map(to_wire).collect(),
+        keys: keys.iter().map(key_to_wire).collect(),
         previous_batch_id: head.map_or_else(Vec::new, |h| h.batch_id.0.to_vec()),
-    }
-}
-
-/// The wire form of a key.
-pub fn to_wire(key: &DiagnosisKey) -> WireKey {
-    WireKey {
-        key_data: key.key.0.to_vec(),
-        rolling_start_interval_number: key.rolling_start.0,
-        rolling_period: key.rolling_period.get(),
-        transmission_risk_level: i32::from(key.transmission_risk.get()),
-        report_type: key.report_type.number(),
-        days_since_onset_of_symptoms: key.days_since_onset.map_or(0, DaysSinceOnset::get),
-        has_days_since_onset: key.days_since_onset.is_some(),
     }
 }

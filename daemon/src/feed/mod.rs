@@ -277,7 +277,7 @@ async fn chunk_keys(
         },
         || enmesh_proto::v1::KeyChunk {
             chunk: Some(wire::proto_info(&chunk, now)),
-            keys: keys.iter().map(wire::proto_key).collect(),
+            keys: keys.iter().map(crate::wire::key_to_wire).collect(),
         },
     )
 }

@@ -118,16 +118,3 @@ pub fn proto_info(chunk: &Chunk, now: u64) -> pb::ChunkInfo {
         complete: chunk.complete_at(now),
     }
 }
-
-/// A key as `enmesh.v1.DiagnosisKey`.
-pub fn proto_key(key: &DiagnosisKey) -> pb::DiagnosisKey {
-    pb::DiagnosisKey {
-        key_data: key.key.0.to_vec(),
-        rolling_start_interval_number: key.rolling_start.0,
-        rolling_period: key.rolling_period.get(),
-        transmission_risk_level: i32::from(key.transmission_risk.get()),
-        report_type: key.report_type.number(),
-        days_since_onset_of_symptoms: key.days_since_onset.map_or(0, DaysSinceOnset::get),
-        has_days_since_onset: key.days_since_onset.is_some(),
-    }
-}

@@ -46,6 +46,7 @@ mod record;
 mod types;
 mod uploads;
 
+use crate::wire::key_to_wire;
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -73,7 +74,7 @@ use layout::{
 };
 use record::{
     BatchRecord, CodeRecord, CursorRecord, LocalKeyRecord, RemoteKeyRecord, UploadRecord, decode,
-    encode, from_wire, id32, to_wire,
+    encode, from_wire, id32,
 };
 
 /// The newest schema this build reads and writes.
@@ -406,7 +407,7 @@ impl Store {
         let mut batch = WriteBatch::default();
         for (seq, key) in (first_seq..).zip(keys) {
             let record = RemoteKeyRecord {
-                key: Some(to_wire(key)),
+                key: Some(key_to_wire(key)),
                 origin_region: origin_text.clone(),
             };
             batch.put_cf(remote, Arrival { unix_secs, seq }.to_key(), encode(&record));

@@ -132,19 +132,6 @@ pub(super) fn id32(cf: &'static str, key: &[u8], bytes: &[u8]) -> Result<[u8; 32
     <[u8; 32]>::try_from(bytes).map_err(|_| corrupt(cf, key, "id is not 32 bytes"))
 }
 
-/// The wire form of a key.
-pub(super) fn to_wire(key: &DiagnosisKey) -> WireKey {
-    WireKey {
-        key_data: key.key.0.to_vec(),
-        rolling_start_interval_number: key.rolling_start.0,
-        rolling_period: key.rolling_period.get(),
-        transmission_risk_level: i32::from(key.transmission_risk.get()),
-        report_type: key.report_type.number(),
-        days_since_onset_of_symptoms: key.days_since_onset.map_or(0, DaysSinceOnset::get),
-        has_days_since_onset: key.days_since_onset.is_some(),
-    }
-}
-
 /// A stored wire key back as a [`DiagnosisKey`], every field checked.
 pub(super) fn from_wire(
     cf: &'static str,

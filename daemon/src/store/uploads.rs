@@ -17,8 +17,9 @@ use enmesh_protocol::region::RegionId;
 use rocksdb::WriteBatch;
 
 use super::layout::{CODES, LOCAL, META, META_CLOCK, UPLOADS};
-use super::record::{CodeRecord, CodeUse, LocalKeyRecord, UploadRecord, decode, encode, to_wire};
+use super::record::{CodeRecord, CodeUse, LocalKeyRecord, UploadRecord, decode, encode};
 use super::{Arrival, CodeHash, Result, Store, StoreError, UploadId, UploadOutcome};
+use crate::wire::key_to_wire;
 
 /// One upload of a group commit.
 #[derive(Debug, Clone, Copy)]
@@ -113,7 +114,7 @@ impl Store {
             next_clock = after;
             for (seq, key) in (upload_seq + 1..).zip(upload.keys) {
                 let value = LocalKeyRecord {
-                    key: Some(to_wire(key)),
+                    key: Some(key_to_wire(key)),
                     upload_seq,
                 };
                 batch.put_cf(local, Arrival { unix_secs, seq }.to_key(), encode(&value));
