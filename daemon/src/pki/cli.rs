@@ -236,15 +236,9 @@ pub fn run(command: PkiCommand) -> Result<(), CliError> {
             out_cert,
             force,
         } => {
-            let ca = load_ca(&ca_cert, &ca_key)?;
-            let request = NodeRequest::from_pem(&files::read_text(&csr)?)?;
+            let (ca, request) = load_ca_and_request(&ca_cert, &ca_key, &csr)?;
             let cert = ca.issue_node(&request, &region, Validity::days_from(now, days)?)?;
-            files::write_new(
-                &out_cert,
-                pem("CERTIFICATE", &cert).as_bytes(),
-                PUBLIC_MODE,
-                force,
-            )?;
+            write_cert(&out_cert, &cert, force)?;
             println!("node {region} written to {}", out_cert.display());
         }
         PkiCommand::IssueAuditor {
@@ -256,15 +250,9 @@ pub fn run(command: PkiCommand) -> Result<(), CliError> {
             out_cert,
             force,
         } => {
-            let ca = load_ca(&ca_cert, &ca_key)?;
-            let request = NodeRequest::from_pem(&files::read_text(&csr)?)?;
+            let (ca, request) = load_ca_and_request(&ca_cert, &ca_key, &csr)?;
             let cert = ca.issue_auditor(&request, &name, Validity::days_from(now, days)?)?;
-            files::write_new(
-                &out_cert,
-                pem("CERTIFICATE", &cert).as_bytes(),
-                PUBLIC_MODE,
-                force,
-            )?;
+            write_cert(&out_cert, &cert, force)?;
             println!("auditor {name} written to {}", out_cert.display());
         }
         PkiCommand::Revoke {
@@ -390,6 +378,22 @@ fn load_ca(cert: &Path, key: &Path) -> Result<CaKey, CliError> {
         &files::read_text(cert)?,
         &files::read_text(key)?,
     )?)
+}
+
+/// The issuing CA and a node's certificate request.
+fn load_ca_and_request(
+    ca_cert: &Path,
+    ca_key: &Path,
+    csr: &Path,
+) -> Result<(CaKey, NodeRequest), CliError> {
+    let ca = load_ca(ca_cert, ca_key)?;
+    Ok((ca, NodeRequest::from_pem(&files::read_text(csr)?)?))
+}
+
+/// Writes an issued end-entity certificate as PEM.
+fn write_cert(path: &Path, cert: &[u8], force: bool) -> Result<(), CliError> {
+    let text = pem("CERTIFICATE", cert);
+    Ok(files::write_new(path, text.as_bytes(), PUBLIC_MODE, force)?)
 }
 
 fn write_ca(ca: &CaKey, cert: &Path, key: &Path, force: bool) -> Result<(), CliError> {
