@@ -1,7 +1,9 @@
 //! The enmesh daemon's library: everything the `enmesh` binary does, one concept a module.
 //!
-//! Modules arrive with their issues (pki, store, ingest, batch, feed, replicate, audit,
-//! retention, api); see ARCHITECTURE.md for the map.
+//! The map is ARCHITECTURE.md: `node` wires `store`, `pki`, `ingest`, `admin`, `batch`, `feed`,
+//! `exports` and `retention` behind the `api` router, with `config`, `clock`, `telemetry`,
+//! `shutdown` and `wire` under them; `demo` drives a node through its public interfaces.
+//! Replication (`replicate::partial`, `replicate::mesh`) and the audit log arrive with their issues.
 
 pub mod admin;
 pub mod api;
