@@ -406,3 +406,145 @@ fn the_config_example_gives_the_batcher_its_routing_and_limits() {
         }
     );
 }
+
+mod properties {
+    //! Whatever the sequence of reads, ticks, flushes and restarts: every key lands exactly once
+    //! in each feed its upload is destined for, in no other feed, and batches respect the limits.
+
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::BTreeMap;
+
+    const VISITED: [&[&str]; 5] = [&[], &["FR"], &["US"], &["US", "GB"], &["IT", "US"]];
+
+    #[derive(Debug, Clone)]
+    enum Step {
+        Read(usize),
+        Tick(u64),
+        Flush,
+        Restart,
+    }
+
+    fn step() -> impl Strategy<Value = Step> {
+        prop_oneof![
+            (1usize..6).prop_map(Step::Read),
+            (0u64..3_000).prop_map(Step::Tick),
+            Just(Step::Flush),
+            Just(Step::Restart),
+        ]
+    }
+
+    /// The feeds an upload that visited `visited` goes to, worked out independently of `Routing`
+    /// (home DE, cluster EU = DE, FR, IT, a2a inside the cluster).
+    fn expected_feeds(visited: &[&str]) -> Vec<String> {
+        let mut feeds = vec!["a2a/EU".to_owned()];
+        for r in visited {
+            if !["DE", "FR", "IT"].contains(r) {
+                feeds.push(format!("partial/{r}"));
+            }
+        }
+        feeds
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        #[test]
+        fn every_key_once_per_destination_feed(
+            uploads in proptest::collection::vec((0usize..5, 1u8..4, 0u64..3), 1..25),
+            steps in proptest::collection::vec(step(), 0..40),
+            max_keys in 1usize..6,
+            min_keys in 0usize..4,
+        ) {
+            // Keys 1.. in arrival order; an upload's keys share its visited list and second.
+            let mut entries = Vec::new();
+            let (mut secs, mut n) = (1_700_000_000u64, 0u8);
+            for (visited, count, gap) in uploads {
+                secs += gap;
+                for _ in 0..count {
+                    n += 1;
+                    entries.push(entry(n, secs, VISITED[visited]));
+                }
+            }
+            let limits = Limits { window_ms: 1_000, max_keys, min_keys };
+            let make = |position: Option<Arrival>| Planner::new(p_routing(), limits, position);
+            let mut planner = make(None);
+            let mut committed: Option<Arrival> = None;
+            let mut now_ms = secs * 1000;
+            let mut rng = rng();
+            let mut seen: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+            let mut apply = |cut: Cut, committed: &mut Option<Arrival>| -> Result<(), TestCaseError> {
+                prop_assert!(Some(cut.position) > *committed, "the position moves forward");
+                *committed = Some(cut.position);
+                for batch in cut.batches {
+                    prop_assert!(batch.keys.len() <= max_keys.max(min_keys));
+                    prop_assert!(batch.keys.len() >= min_keys.min(max_keys).max(batch.real_keys));
+                    let real = seen.entry(batch.feed.as_str().to_owned()).or_default();
+                    for k in &batch.keys {
+                        // Real keys are [n; 16]; padding is random and never has that shape.
+                        if k.key.0.iter().all(|b| *b == k.key.0[0]) && k.key.0[0] != 0 {
+                            real.push(k.key.0[0]);
+                        }
+                    }
+                }
+                Ok(())
+            };
+            for step in steps.into_iter().chain([Step::Flush]) {
+                let event = match step {
+                    Step::Read(count) => {
+                        let from = entries.iter().position(|e| Some(e.at) > planner.read_after());
+                        let chunk: Vec<_> = from
+                            .map(|i| entries[i..].iter().take(count).cloned().collect())
+                            .unwrap_or_default();
+                        Event::Read(chunk)
+                    }
+                    Step::Tick(ms) => {
+                        now_ms += ms;
+                        Event::Tick
+                    }
+                    Step::Flush => Event::Flush,
+                    Step::Restart => {
+                        // A crash: what was not committed is read again by a new planner.
+                        planner = make(committed);
+                        continue;
+                    }
+                };
+                if let Some(cut) = planner.handle(event, now_ms, &mut rng).unwrap() {
+                    apply(cut, &mut committed)?;
+                }
+            }
+            // Drain: read everything left and flush.
+            loop {
+                let rest: Vec<_> = entries.iter().filter(|e| Some(e.at) > planner.read_after()).cloned().collect();
+                if rest.is_empty() && planner.pending_len() == 0 {
+                    break;
+                }
+                for event in [Event::Read(rest), Event::Flush] {
+                    if let Some(cut) = planner.handle(event, now_ms, &mut rng).unwrap() {
+                        apply(cut, &mut committed)?;
+                    }
+                }
+            }
+            let mut want: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+            for (i, e) in entries.iter().enumerate() {
+                let visited: Vec<String> = e.visited.iter().map(ToString::to_string).collect();
+                let visited: Vec<&str> = visited.iter().map(String::as_str).collect();
+                for feed in expected_feeds(&visited) {
+                    want.entry(feed).or_default().push(u8::try_from(i + 1).unwrap());
+                }
+            }
+            for keys in seen.values_mut() {
+                keys.sort_unstable();
+            }
+            prop_assert_eq!(seen, want);
+        }
+    }
+
+    fn p_routing() -> Routing {
+        Routing {
+            home: region("DE"),
+            cluster: ClusterId::new("EU").unwrap(),
+            cluster_regions: vec![region("DE"), region("FR"), region("IT")],
+            intra_cluster: Replication::A2a,
+        }
+    }
+}
