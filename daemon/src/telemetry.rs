@@ -32,7 +32,8 @@ pub enum TelemetryError {
     AlreadyInstalled,
 }
 
-/// Installs the global tracing subscriber: compact lines on stderr, filtered by `RUST_LOG` if it
+/// Installs the global tracing subscriber: compact lines on stderr (coloured only on a terminal,
+/// so log files and pipes stay plain text), filtered by `RUST_LOG` if it
 /// is set, else by `default_filter` (e.g. `"info"` or `"info,enmesh_daemon=debug"`).
 pub fn init_tracing(default_filter: &str) -> Result<(), TelemetryError> {
     let filter = match std::env::var("RUST_LOG") {
@@ -43,6 +44,7 @@ pub fn init_tracing(default_filter: &str) -> Result<(), TelemetryError> {
         .map_err(|reason| TelemetryError::BadFilter { filter, reason })?;
     tracing_subscriber::fmt()
         .compact()
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr)
         .with_env_filter(env_filter)
         .try_init()
