@@ -100,6 +100,9 @@ fn receive(store: &Store, sequence: u64, keys: &[DiagnosisKey], now: u64) {
         .unwrap();
 }
 
+/// Key bytes, rolling start, transmission risk, report type, days since onset.
+type KeyFields = (Vec<u8>, u32, i32, i32, Option<i32>);
+
 struct Reply {
     status: StatusCode,
     content_type: String,
@@ -345,7 +348,7 @@ async fn chunks_as_protobuf_carry_exactly_the_keys() {
             ),
             (id, id * CHUNK, (id + 1) * CHUNK, true)
         );
-        let got: Vec<(Vec<u8>, u32, i32, i32, Option<i32>)> = chunk
+        let got: Vec<KeyFields> = chunk
             .keys
             .iter()
             .map(|k| {
@@ -359,7 +362,7 @@ async fn chunks_as_protobuf_carry_exactly_the_keys() {
                 )
             })
             .collect();
-        let want: Vec<(Vec<u8>, u32, i32, i32, Option<i32>)> = want
+        let want: Vec<KeyFields> = want
             .iter()
             .map(|k| {
                 (
