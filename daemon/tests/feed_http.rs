@@ -103,6 +103,9 @@ fn receive(store: &Store, sequence: u64, keys: &[DiagnosisKey], now: u64) {
         .unwrap();
 }
 
+/// Key bytes, rolling start, transmission risk, report type, days since onset.
+type KeyFields = (Vec<u8>, u32, i32, i32, Option<i32>);
+
 struct Reply {
     status: StatusCode,
     content_type: String,
