@@ -27,9 +27,6 @@ use prost::Message;
 use serde_json::Value;
 
 /// A UTC midnight; chunks of 600 s start here.
-/// Key data, rolling start, transmission risk, report type, days since onset.
-type KeyFields = (Vec<u8>, u32, i32, i32, Option<i32>);
-
 const T0: u64 = 1_700_006_400;
 const CHUNK: u64 = 600;
 const C0: u64 = T0 / CHUNK;
