@@ -4,7 +4,7 @@
 use axum::http::{Method, StatusCode, header};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use enmesh_daemon::admin::token;
+use enmesh_daemon::admin::{cli, token};
 use enmesh_daemon::api::client;
 use enmesh_daemon::demo::sites::{self, SiteOptions};
 use enmesh_daemon::store::Store;
@@ -87,23 +87,13 @@ async fn acknowledged_uploads_survive_kill_9() {
     .unwrap();
 
     // The operator issues codes through the real operator API.
-    let bearer = format!(
-        "Bearer {}",
-        token::load(&site.config.node.data_dir).unwrap().as_str()
-    );
+    let token = token::load(&site.config.node.data_dir).unwrap();
     let mut codes = Vec::new();
     for _ in 0..CODES {
-        let answer = client::request(
-            admin,
-            Method::POST,
-            "/admin/codes",
-            &[(header::AUTHORIZATION, &bearer)],
-            Vec::new(),
-        )
-        .await
-        .unwrap();
-        assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
-        let value: serde_json::Value = serde_json::from_slice(&answer.body).unwrap();
+        let body = cli::call(admin, &token, Method::POST, "/admin/codes")
+            .await
+            .unwrap();
+        let value: serde_json::Value = serde_json::from_str(&body).unwrap();
         codes.push(value["code"].as_str().unwrap().to_owned());
     }
 

@@ -116,20 +116,18 @@ async fn script(
 ) -> Result<(), DemoError> {
     let token = crate::admin::token::load(&config.node.data_dir)
         .map_err(|e| unexpected("operator token", e.to_string()))?;
-    let bearer = format!("Bearer {}", token.as_str());
 
-    // 2. The health authority's operator issues a code.
+    // 2. The health authority's operator issues a code, as `enmesh admin issue-code` does.
     let issue = || async {
-        let answer = client::request(
-            admin,
-            Method::POST,
-            "/admin/codes",
-            &[(header::AUTHORIZATION, &bearer)],
-            Vec::new(),
-        )
-        .await?;
-        expect_status("issue a code", &answer, StatusCode::OK)?;
-        json_field(&answer, "code", "issue a code")
+        let body = crate::admin::cli::call(admin, &token, Method::POST, "/admin/codes")
+            .await
+            .map_err(|e| unexpected("issue a code", e.to_string()))?;
+        let value: serde_json::Value =
+            serde_json::from_str(&body).map_err(|e| unexpected("issue a code", e.to_string()))?;
+        value["code"]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| unexpected("issue a code", format!("no \"code\" in {body}")))
     };
     let code = issue().await?;
     println!("\n1. The DE health authority issues a one-time upload code: {code}");
@@ -313,15 +311,6 @@ fn expect_status(step: &'static str, answer: &Answer, want: StatusCode) -> Resul
             format!("expected {want}, got {}: {}", answer.status, answer.text()),
         ))
     }
-}
-
-fn json_field(answer: &Answer, field: &str, step: &'static str) -> Result<String, DemoError> {
-    let value: serde_json::Value =
-        serde_json::from_slice(&answer.body).map_err(|e| unexpected(step, e.to_string()))?;
-    value[field]
-        .as_str()
-        .map(str::to_owned)
-        .ok_or_else(|| unexpected(step, format!("no {field:?} in {}", answer.text())))
 }
 
 fn export_public_key(path: &Path) -> Result<p256::ecdsa::VerifyingKey, DemoError> {
