@@ -3,7 +3,8 @@
 //! The map is ARCHITECTURE.md: `node` wires `store`, `pki`, `ingest`, `admin`, `batch`, `feed`,
 //! `exports` and `retention` behind the `api` router, with `config`, `clock`, `telemetry`,
 //! `shutdown` and `wire` under them; `demo` drives a node through its public interfaces.
-//! Replication (`replicate::partial`, `replicate::mesh`) and the audit log arrive with their issues.
+//! `replicate` moves batches between backends (`received` checks, `partial` gRPC pull streams
+//! across clusters, `mesh` gossip inside a cluster). The audit log arrives with its issue.
 
 pub mod admin;
 pub mod api;
@@ -16,6 +17,7 @@ pub mod feed;
 pub mod ingest;
 pub mod node;
 pub mod pki;
+pub mod replicate;
 pub mod retention;
 pub mod shutdown;
 pub mod store;

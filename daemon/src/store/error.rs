@@ -87,6 +87,17 @@ pub enum StoreError {
         /// The new cursor's sequence.
         new: u64,
     },
+    /// A received batch does not continue its origin's history: a gap, or a fork (its previous
+    /// id is not the id of the batch the cursor holds).
+    #[error("batch {got} of {producer} does not follow the held sequence {held}")]
+    NotNext {
+        /// The producer (origin region and feed).
+        producer: String,
+        /// The sequence the cursor holds.
+        held: u64,
+        /// The received batch's sequence.
+        got: u64,
+    },
 }
 
 /// A store result.

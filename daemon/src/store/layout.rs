@@ -36,6 +36,8 @@ pub(super) const META_SCHEMA: &[u8] = b"schema_version";
 pub(super) const META_CLOCK: &[u8] = b"arrival_clock";
 /// `meta` key of the batcher's position: an [`Arrival`] key.
 pub(super) const META_BATCHER: &[u8] = b"batcher_position";
+/// Prefix of the stream names of batches received from other backends (see [`relay_stream`]).
+pub(super) const RELAY_PREFIX: &str = "relay/";
 /// `meta` key prefix of a feed head: prefix ‖ feed → sequence u64 BE ‖ batch id (32 bytes).
 pub(super) const META_FEED_HEAD: &[u8] = b"feed_head\0";
 
@@ -96,18 +98,23 @@ impl Arrival {
     }
 }
 
-/// `feed ‖ 0`: the prefix of all batches of `feed`.
-pub(super) fn batch_prefix(feed: &FeedId) -> Vec<u8> {
-    let mut key = feed.as_str().as_bytes().to_vec();
+/// `feed ‖ 0 ‖ sequence BE`.
+pub(super) fn batch_key(feed: &FeedId, sequence: u64) -> Vec<u8> {
+    sequence_key(feed.as_str().as_bytes(), sequence)
+}
+
+/// `text ‖ 0 ‖ sequence BE` for the batch stream named `text` (a feed, or a relay stream).
+pub(super) fn sequence_key(text: &[u8], sequence: u64) -> Vec<u8> {
+    let mut key = text.to_vec();
     key.push(0);
+    key.extend_from_slice(&sequence.to_be_bytes());
     key
 }
 
-/// `feed ‖ 0 ‖ sequence BE`.
-pub(super) fn batch_key(feed: &FeedId, sequence: u64) -> Vec<u8> {
-    let mut key = batch_prefix(feed);
-    key.extend_from_slice(&sequence.to_be_bytes());
-    key
+/// `relay/<origin>/<feed>`: the stream name under which batches received from `origin` are kept
+/// in `batches`. Local feeds are named `a2a/…` and `partial/…`, so the two never share a prefix.
+pub(super) fn relay_stream(origin: &str, feed: &FeedId) -> Vec<u8> {
+    format!("{RELAY_PREFIX}{origin}/{feed}").into_bytes()
 }
 
 /// Splits a `batches` key into feed text and sequence.

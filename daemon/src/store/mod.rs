@@ -64,7 +64,7 @@ pub use error::{Result, StoreError};
 pub use exports::ExportFileId;
 pub use types::{
     Arrival, BatchId, CodeHash, Cursor, FeedHead, FeedId, KeySource, LocalEntry, PublicEntry,
-    PurgeCounts, StoreStats, StoredBatch, UploadId, UploadOutcome, WindowPage,
+    PurgeCounts, ReceivedBatch, StoreStats, StoredBatch, UploadId, UploadOutcome, WindowPage,
 };
 pub use uploads::{Committed, UploadCommit};
 
@@ -354,11 +354,34 @@ impl Store {
         after_sequence: u64,
         limit: usize,
     ) -> Result<Vec<StoredBatch>> {
+        self.stream_after(feed.as_str().as_bytes(), after_sequence, limit)
+    }
+
+    /// Up to `limit` batches received from `origin` on its `feed` (kept by
+    /// [`Store::commit_received`]) with sequence greater than `after_sequence`, in order.
+    pub fn received_batches_after(
+        &self,
+        origin: &RegionId,
+        feed: &FeedId,
+        after_sequence: u64,
+        limit: usize,
+    ) -> Result<Vec<StoredBatch>> {
+        let stream = layout::relay_stream(&origin.to_string(), feed);
+        self.stream_after(&stream, after_sequence, limit)
+    }
+
+    /// Up to `limit` batches of the stream named `stream` after `after_sequence`.
+    fn stream_after(
+        &self,
+        stream: &[u8],
+        after_sequence: u64,
+        limit: usize,
+    ) -> Result<Vec<StoredBatch>> {
         let Some(first) = after_sequence.checked_add(1) else {
             return Ok(Vec::new());
         };
-        let upper = layout::after_feed(feed.as_str().as_bytes());
-        let mut iter = self.range(BATCHES, layout::batch_key(feed, first), Some(upper))?;
+        let upper = layout::after_feed(stream);
+        let mut iter = self.range(BATCHES, layout::sequence_key(stream, first), Some(upper))?;
         let mut out = Vec::new();
         while out.len() < limit {
             let Some((key, value)) = iter.item() else {
@@ -379,6 +402,67 @@ impl Store {
         }
         iter.status()?;
         Ok(out)
+    }
+
+    /// Stores a checked batch received from another backend in one atomic write: its keys in
+    /// `remote`, the signed batch itself (so this node can serve it to others), and the cursor
+    /// of (origin, feed) moved to it. A crash keeps all or nothing.
+    ///
+    /// The batch must continue the held history: with a cursor, `sequence` must be the next one
+    /// and `previous` the held batch's id ([`StoreError::NotNext`]); a sequence already held is
+    /// [`StoreError::CursorNotAdvancing`]. Without a cursor any sequence starts the history (a
+    /// producer's retention may have deleted earlier batches).
+    pub fn commit_received(
+        &self,
+        batch: &ReceivedBatch,
+        next_poll_unix_secs: u64,
+        now: u64,
+    ) -> Result<()> {
+        let origin_text = batch.origin.to_string();
+        let producer = || format!("{origin_text} {}", batch.feed);
+        let mut clock = self.lock();
+        if let Some(held) = self.cursor(&batch.origin, &batch.feed)? {
+            if batch.sequence <= held.last_sequence {
+                return Err(StoreError::CursorNotAdvancing {
+                    producer: producer(),
+                    stored: held.last_sequence,
+                    new: batch.sequence,
+                });
+            }
+            if batch.sequence != held.last_sequence + 1
+                || batch.previous != Some(held.last_batch_id)
+            {
+                return Err(StoreError::NotNext {
+                    producer: producer(),
+                    held: held.last_sequence,
+                    got: batch.sequence,
+                });
+            }
+        }
+        let (unix_secs, first_seq, next_clock) = clock.allocate(now, batch.keys.len());
+        let mut write = WriteBatch::default();
+        self.put_remote_keys(&mut write, &origin_text, &batch.keys, unix_secs, first_seq)?;
+        let record = BatchRecord {
+            signed: Some(batch.signed.clone()),
+            // Retention counts from when this node received it, never from a peer's clock.
+            created_unix_secs: unix_secs,
+        };
+        let stream = layout::relay_stream(&origin_text, &batch.feed);
+        write.put_cf(
+            self.cf(BATCHES)?,
+            layout::sequence_key(&stream, batch.sequence),
+            encode(&record),
+        );
+        let cursor = Cursor {
+            last_sequence: batch.sequence,
+            last_batch_id: batch.id,
+            next_poll_unix_secs,
+        };
+        self.put_cursor(&mut write, &origin_text, &batch.feed, &cursor)?;
+        write.put_cf(self.cf(META)?, META_CLOCK, next_clock.to_bytes());
+        self.write(write)?;
+        *clock = next_clock;
+        Ok(())
     }
 
     /// Stores keys received from `origin` on `feed` and the consumer's new cursor in one atomic
@@ -403,28 +487,53 @@ impl Store {
             });
         }
         let (unix_secs, first_seq, next_clock) = clock.allocate(now, keys.len());
-        let remote = self.cf(REMOTE)?;
         let mut batch = WriteBatch::default();
+        self.put_remote_keys(&mut batch, &origin_text, keys, unix_secs, first_seq)?;
+        self.put_cursor(&mut batch, &origin_text, feed, cursor)?;
+        batch.put_cf(self.cf(META)?, META_CLOCK, next_clock.to_bytes());
+        self.write(batch)?;
+        *clock = next_clock;
+        Ok(())
+    }
+
+    /// Adds `keys` from `origin` to `write` in `remote`, at `unix_secs` from `first_seq` on.
+    fn put_remote_keys(
+        &self,
+        write: &mut WriteBatch,
+        origin_text: &str,
+        keys: &[DiagnosisKey],
+        unix_secs: u64,
+        first_seq: u64,
+    ) -> Result<()> {
+        let remote = self.cf(REMOTE)?;
         for (seq, key) in (first_seq..).zip(keys) {
             let record = RemoteKeyRecord {
                 key: Some(key_to_wire(key)),
-                origin_region: origin_text.clone(),
+                origin_region: origin_text.to_owned(),
             };
-            batch.put_cf(remote, Arrival { unix_secs, seq }.to_key(), encode(&record));
+            write.put_cf(remote, Arrival { unix_secs, seq }.to_key(), encode(&record));
         }
-        let cursor_record = CursorRecord {
+        Ok(())
+    }
+
+    /// Adds the cursor of (`origin_text`, `feed`) to `write`.
+    fn put_cursor(
+        &self,
+        write: &mut WriteBatch,
+        origin_text: &str,
+        feed: &FeedId,
+        cursor: &Cursor,
+    ) -> Result<()> {
+        let record = CursorRecord {
             last_sequence: cursor.last_sequence,
             last_batch_id: cursor.last_batch_id.0.to_vec(),
             next_poll_unix_secs: cursor.next_poll_unix_secs,
         };
-        batch.put_cf(
+        write.put_cf(
             self.cf(CURSORS)?,
-            layout::cursor_key(&origin_text, feed),
-            encode(&cursor_record),
+            layout::cursor_key(origin_text, feed),
+            encode(&record),
         );
-        batch.put_cf(self.cf(META)?, META_CLOCK, next_clock.to_bytes());
-        self.write(batch)?;
-        *clock = next_clock;
         Ok(())
     }
 

@@ -5,13 +5,12 @@
 //! a panic).
 
 use enmesh_proto::v1::{DiagnosisKey as WireKey, SignedBatch};
-use enmesh_protocol::gaen::Tek;
-use enmesh_protocol::interval::{IntervalNumber, RollingPeriod};
-use enmesh_protocol::keys::{DaysSinceOnset, DiagnosisKey, ReportType, TransmissionRisk};
+use enmesh_protocol::keys::DiagnosisKey;
 use prost::Message;
 
 use super::error::Result;
 use super::layout::{RECORD_V1, corrupt};
+use crate::wire::key_from_wire;
 
 /// A key in `local`.
 #[derive(Clone, PartialEq, Message)]
@@ -138,26 +137,6 @@ pub(super) fn from_wire(
     db_key: &[u8],
     wire: Option<&WireKey>,
 ) -> Result<DiagnosisKey> {
-    let bad = |reason| corrupt(cf, db_key, reason);
-    let wire = wire.ok_or_else(|| bad("record has no key"))?;
-    let tek = <[u8; 16]>::try_from(wire.key_data.as_slice())
-        .map_err(|_| bad("key data is not 16 bytes"))?;
-    Ok(DiagnosisKey {
-        key: Tek(tek),
-        rolling_start: IntervalNumber(wire.rolling_start_interval_number),
-        rolling_period: RollingPeriod::new(wire.rolling_period)
-            .map_err(|_| bad("rolling period out of range"))?,
-        transmission_risk: TransmissionRisk::new(i64::from(wire.transmission_risk_level))
-            .map_err(|_| bad("transmission risk out of range"))?,
-        report_type: ReportType::from_number(wire.report_type)
-            .ok_or_else(|| bad("unknown report type"))?,
-        days_since_onset: if wire.has_days_since_onset {
-            Some(
-                DaysSinceOnset::new(wire.days_since_onset_of_symptoms)
-                    .map_err(|_| bad("days since onset out of range"))?,
-            )
-        } else {
-            None
-        },
-    })
+    let wire = wire.ok_or_else(|| corrupt(cf, db_key, "record has no key"))?;
+    key_from_wire(wire).map_err(|e| corrupt(cf, db_key, e.rule()))
 }

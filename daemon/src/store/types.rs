@@ -220,3 +220,25 @@ pub struct PurgeCounts {
     /// Batches.
     pub batches: u64,
 }
+
+/// A batch received from another backend, already checked (signer, origin, signature, keys),
+/// ready for [`super::Store::commit_received`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReceivedBatch {
+    /// The origin region (the signer's certificate region).
+    pub origin: RegionId,
+    /// The origin's feed the batch belongs to.
+    pub feed: FeedId,
+    /// Its sequence in that feed.
+    pub sequence: u64,
+    /// SHA-256 of its body.
+    pub id: BatchId,
+    /// The id of the previous batch of the feed (`None` for the first).
+    pub previous: Option<BatchId>,
+    /// When the origin cut it.
+    pub created_unix_millis: u64,
+    /// Its keys (real and padding: a receiver cannot tell them apart).
+    pub keys: Vec<DiagnosisKey>,
+    /// The batch as signed, kept so this node can serve it to others.
+    pub signed: SignedBatch,
+}

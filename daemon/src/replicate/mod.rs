@@ -1,0 +1,10 @@
+//! Replication between backends.
+//!
+//! - [`received`]: the checks every batch from another backend passes before anything of it is
+//!   stored, whatever path it came by.
+//! - [`partial`]: need-to-know replication across clusters: a tonic gRPC server stream per region
+//!   feed (producer) and one pulling task per configured peer (consumer), over mTLS.
+//!
+//! Nothing in this module re-publishes a received key: producers serve only local feeds.
+
+pub mod received;
