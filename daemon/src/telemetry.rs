@@ -306,7 +306,6 @@ struct MeshMetrics {
     received: Family<PathLabel, Counter>,
     received_keys: Family<PathLabel, Counter>,
     rejected: Family<ReasonLabel, Counter>,
-    caught_up: Counter,
     catchup_in_flight: Gauge,
 }
 
@@ -321,7 +320,6 @@ impl MeshMetrics {
         r.register("received_batches", "Batches stored, by path", m.received.clone());
         r.register("received_keys", "Keys stored from the mesh, by path", m.received_keys.clone());
         r.register("rejected_batches", "Batches or messages rejected, by reason", m.rejected.clone());
-        r.register("caught_up_batches", "Batches stored by catch-up", m.caught_up.clone());
         r.register(
             "catchup_in_flight",
             "Origins being fetched by catch-up",
@@ -352,10 +350,14 @@ impl Metrics {
         self.inner.mesh.published.inc();
     }
 
-    /// Counts one batch of `keys` keys stored, arrived by `path`.
-    pub fn mesh_received(&self, path: &'static str, keys: usize) {
+    /// Counts `batches` batches holding `keys` keys stored, arrived by `path`.
+    pub fn mesh_received(&self, path: &'static str, batches: usize, keys: usize) {
         let label = PathLabel { path };
-        self.inner.mesh.received.get_or_create(&label).inc();
+        self.inner
+            .mesh
+            .received
+            .get_or_create(&label)
+            .inc_by(u64::try_from(batches).unwrap_or(u64::MAX));
         self.inner
             .mesh
             .received_keys
@@ -366,14 +368,6 @@ impl Metrics {
     /// Counts one batch or message rejected for `reason`.
     pub fn mesh_rejected(&self, reason: &'static str) {
         self.inner.mesh.rejected.get_or_create(&ReasonLabel { reason }).inc();
-    }
-
-    /// Counts `count` batches stored by catch-up.
-    pub fn mesh_caught_up(&self, count: usize) {
-        self.inner
-            .mesh
-            .caught_up
-            .inc_by(u64::try_from(count).unwrap_or(u64::MAX));
     }
 
     /// Sets the number of origins being fetched.

@@ -727,7 +727,9 @@ impl Mesh {
                 let verdict = match result {
                     Ok(taken) => {
                         match taken {
-                            Taken::Stored { keys, .. } => self.metrics.mesh_received("gossip", keys),
+                            Taken::Stored { keys, .. } => {
+                                self.metrics.mesh_received("gossip", 1, keys);
+                            }
                             Taken::Held => {}
                             Taken::Gap { origin, held } => {
                                 tracing::debug!(%origin, held, "mesh: gap, asking the sender");
@@ -761,10 +763,7 @@ impl Mesh {
                 refusal,
                 stopped,
             } => {
-                if stored > 0 {
-                    self.metrics.mesh_received("catchup", keys);
-                    self.metrics.mesh_caught_up(stored);
-                }
+                self.metrics.mesh_received("catchup", stored, keys);
                 if let Some(reason) = refusal {
                     tracing::warn!(%peer, %origin, reason, "mesh: served batch rejected");
                     self.metrics.mesh_rejected(reason);

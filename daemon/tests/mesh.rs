@@ -1,0 +1,371 @@
+//! The cluster mesh with real nodes on real sockets (127.0.0.1, port 0), each with its own store:
+//! every node ends with every other node's batches; a node that was down catches up; a node of
+//! another cluster is refused; a valid node publishing a batch of another origin is rejected and
+//! penalised; and no node ever publishes or serves as its own what it received.
+
+use enmesh_daemon::clock::SystemClock;
+use enmesh_daemon::demo::sites::{self, Site, SiteOptions};
+use enmesh_daemon::node::{self, NodeHandle};
+use enmesh_daemon::pki::Credential;
+use enmesh_daemon::replicate::mesh::MeshSettings;
+use enmesh_daemon::store::{CodeHash, FeedId, KeySource, Store, UploadId};
+use enmesh_daemon::telemetry::Metrics;
+use enmesh_daemon::wire::key_to_wire;
+use enmesh_proto::v1::BatchBody;
+use enmesh_protocol::gaen::Tek;
+use enmesh_protocol::interval::{IntervalNumber, RollingPeriod};
+use enmesh_protocol::keys::{DaysSinceOnset, DiagnosisKey, ReportType, TransmissionRisk};
+use enmesh_protocol::region::{ClusterId, RegionId};
+use libp2p::Multiaddr;
+use prost::Message;
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+const CONVERGE: Duration = Duration::from_secs(30);
+
+fn r(text: &str) -> RegionId {
+    text.parse().unwrap()
+}
+
+fn a2a() -> FeedId {
+    FeedId::new("a2a/EU").unwrap()
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// A key unique to (`node`, `n`), valid a day ago.
+fn key(node: u8, n: u32) -> DiagnosisKey {
+    let mut tek = [node; 16];
+    tek[..4].copy_from_slice(&n.to_be_bytes());
+    let interval = u32::try_from(now_secs() / 600).unwrap() - 144;
+    DiagnosisKey {
+        key: Tek(tek),
+        rolling_start: IntervalNumber(interval - interval % 144),
+        rolling_period: RollingPeriod::FULL_DAY,
+        transmission_risk: TransmissionRisk::new(3).unwrap(),
+        report_type: ReportType::ConfirmedTest,
+        days_since_onset: DaysSinceOnset::known(1),
+    }
+}
+
+/// Commits an upload of `keys` (authorised by a fresh code) and cuts its batch now.
+async fn upload(node: &NodeHandle, keys: &[DiagnosisKey]) {
+    let code = CodeHash::of(&format!("{:?}", keys.first().map(|k| k.key.0)));
+    let store = node.store();
+    store.put_code(&code, now_secs() + 3600).unwrap();
+    store
+        .commit_upload(&code, &UploadId::of_keys(keys), keys, &[], now_secs())
+        .unwrap();
+    assert!(node.flush_batches().await.unwrap() >= 1);
+}
+
+/// The remote keys a store holds, by origin.
+fn remote_keys(store: &Store) -> BTreeMap<RegionId, Vec<[u8; 16]>> {
+    let page = store.keys_arrived(0, u64::MAX, None, 1_000_000).unwrap();
+    let mut out: BTreeMap<RegionId, Vec<[u8; 16]>> = BTreeMap::new();
+    for entry in page.entries {
+        if let KeySource::Remote(origin) = entry.source {
+            out.entry(origin).or_default().push(entry.key.key.0);
+        }
+    }
+    out
+}
+
+/// Waits until `done` holds, polling; panics with `what` after [`CONVERGE`].
+async fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(start.elapsed() < CONVERGE, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A set of sites of one or more clusters, and the nodes running for them.
+struct Cluster {
+    _dir: tempfile::TempDir,
+    sites: Vec<Site>,
+    nodes: Vec<Option<NodeHandle>>,
+    metrics: Vec<Metrics>,
+}
+
+impl Cluster {
+    fn prepare(clusters: &[(&str, &[&str])]) -> Self {
+        enmesh_daemon::pki::tls::install_default_provider();
+        let dir = tempfile::tempdir().unwrap();
+        let spec: Vec<(ClusterId, Vec<RegionId>)> = clusters
+            .iter()
+            .map(|(c, regions)| (c.parse().unwrap(), regions.iter().map(|x| r(x)).collect()))
+            .collect();
+        let options = SiteOptions {
+            batch_window_ms: 50,
+            batch_min_keys: 0,
+            ..SiteOptions::default()
+        };
+        let sites = sites::prepare(dir.path(), &spec, &options).unwrap();
+        let n = sites.len();
+        Self {
+            _dir: dir,
+            sites,
+            nodes: (0..n).map(|_| None).collect(),
+            metrics: (0..n).map(|_| Metrics::new()).collect(),
+        }
+    }
+
+    /// Starts the sites `which` in order, each bootstrapped with every running node.
+    async fn start(&mut self, which: impl IntoIterator<Item = usize>) {
+        for i in which {
+            let bootstrap: Vec<Multiaddr> = self
+                .nodes
+                .iter()
+                .flatten()
+                .map(|n| n.mesh().unwrap().listen_addr().clone())
+                .collect();
+            let mut config = self.sites[i].config.clone();
+            config.mesh = Some(MeshSettings {
+                listen: "/ip4/127.0.0.1/tcp/0".parse().unwrap(),
+                bootstrap,
+            });
+            let node = node::start(config, SystemClock::shared(), self.metrics[i].clone())
+                .await
+                .unwrap();
+            self.nodes[i] = Some(node);
+        }
+    }
+
+    async fn stop(&mut self, i: usize) {
+        let node = self.nodes[i].take().unwrap();
+        tokio::time::timeout(Duration::from_secs(20), node.shutdown())
+            .await
+            .unwrap()
+            .unwrap();
+    }
+
+    async fn stop_all(&mut self) {
+        for i in 0..self.nodes.len() {
+            if self.nodes[i].is_some() {
+                self.stop(i).await;
+            }
+        }
+    }
+
+    fn node(&self, i: usize) -> &NodeHandle {
+        self.nodes[i].as_ref().unwrap()
+    }
+
+    fn region(&self, i: usize) -> RegionId {
+        self.sites[i].config.node.region.clone()
+    }
+
+    /// Whether every running node holds every running node's own feed up to its head.
+    fn converged(&self) -> bool {
+        let running: Vec<usize> = (0..self.nodes.len())
+            .filter(|i| self.nodes[*i].is_some())
+            .collect();
+        running.iter().all(|&origin| {
+            let head = self
+                .node(origin)
+                .store()
+                .feed_head(&a2a())
+                .unwrap()
+                .map_or(0, |h| h.sequence);
+            running.iter().filter(|&&n| n != origin).all(|&n| {
+                let held = self
+                    .node(n)
+                    .store()
+                    .cursor(&self.region(origin), &a2a())
+                    .unwrap()
+                    .map_or(0, |c| c.last_sequence);
+                held == head
+            })
+        })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn five_nodes_each_upload_and_every_node_ends_with_every_key() {
+    let regions = ["DE", "FR", "IT", "ES", "NL"];
+    let mut cluster = Cluster::prepare(&[("EU", &regions)]);
+    cluster.start(0..5).await;
+    wait_for("every node admitted by the 4 others", || {
+        futures_admitted(&cluster) == vec![4; 5]
+    })
+    .await;
+    let mut uploaded: BTreeMap<RegionId, Vec<[u8; 16]>> = BTreeMap::new();
+    for round in 0..2u32 {
+        for i in 0..5u8 {
+            let keys: Vec<DiagnosisKey> = (0..10).map(|n| key(i + 1, round * 100 + n)).collect();
+            upload(cluster.node(usize::from(i)), &keys).await;
+            uploaded
+                .entry(cluster.region(usize::from(i)))
+                .or_default()
+                .extend(keys.iter().map(|k| k.key.0));
+        }
+    }
+    wait_for("all five to converge", || cluster.converged()).await;
+
+    for i in 0..5 {
+        let node = cluster.node(i);
+        let me = cluster.region(i);
+        // Every key of every other node, under its origin, and nothing else.
+        let mut expected = uploaded.clone();
+        expected.remove(&me);
+        let mut held = remote_keys(node.store());
+        for keys in held.values_mut().chain(expected.values_mut()) {
+            keys.sort_unstable();
+        }
+        assert_eq!(held, expected, "remote keys of {me}");
+        // This node's own feed holds only its own batches: nothing received is re-published.
+        let own = node.store().batches_after(&a2a(), 0, usize::MAX).unwrap();
+        assert!(!own.is_empty());
+        for batch in &own {
+            let body = BatchBody::decode(batch.signed.body.as_slice()).unwrap();
+            assert_eq!(body.origin_region, me.to_string());
+        }
+        let published = format!("enmesh_mesh_published_batches_total {}\n", own.len());
+        let metrics = cluster.metrics[i].encode();
+        assert!(metrics.contains(&published), "{me}: {metrics}");
+        assert!(metrics.contains("enmesh_mesh_admitted_peers 4\n"), "{metrics}");
+        assert!(!metrics.contains("enmesh_mesh_rejected_batches_total{"), "{metrics}");
+    }
+    cluster.stop_all().await;
+}
+
+/// How many peers each running node has admitted.
+fn futures_admitted(cluster: &Cluster) -> Vec<usize> {
+    cluster
+        .metrics
+        .iter()
+        .map(|m| {
+            let text = m.encode();
+            text.lines()
+                .find_map(|l| l.strip_prefix("enmesh_mesh_admitted_peers "))
+                .map_or(0, |v| v.trim().parse().unwrap())
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_node_that_was_down_catches_up_from_the_others() {
+    let mut cluster = Cluster::prepare(&[("EU", &["DE", "FR", "IT"])]);
+    cluster.start(0..3).await;
+    upload(cluster.node(0), &[key(1, 1)]).await;
+    wait_for("first convergence", || cluster.converged()).await;
+
+    cluster.stop(2).await;
+    // While IT is down: DE uploads twice, FR once.
+    upload(cluster.node(0), &[key(1, 2), key(1, 3)]).await;
+    upload(cluster.node(0), &[key(1, 4)]).await;
+    upload(cluster.node(1), &[key(2, 1)]).await;
+    wait_for("DE and FR to converge", || cluster.converged()).await;
+    // DE goes down too: IT must get DE's batches from FR.
+    cluster.stop(0).await;
+    cluster.metrics[2] = Metrics::new();
+    cluster.start([2]).await;
+    wait_for("IT to catch up with DE and FR", || {
+        let store = cluster.node(2).store();
+        let de = store.cursor(&r("DE"), &a2a()).unwrap().map(|c| c.last_sequence);
+        let fr = store.cursor(&r("FR"), &a2a()).unwrap().map(|c| c.last_sequence);
+        de == Some(3) && fr == Some(1)
+    })
+    .await;
+    let held = remote_keys(cluster.node(2).store());
+    assert_eq!(held[&r("DE")].len(), 4);
+    assert_eq!(held[&r("FR")].len(), 1);
+    let metrics = cluster.metrics[2].encode();
+    assert!(
+        metrics.contains("enmesh_mesh_received_batches_total{path=\"catchup\"} 3\n"),
+        "{metrics}"
+    );
+    cluster.stop_all().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_node_of_another_cluster_is_refused_and_gets_nothing() {
+    let mut cluster = Cluster::prepare(&[("EU", &["DE", "FR"]), ("US", &["US-CA"])]);
+    cluster.start([0, 2]).await;
+    wait_for("DE to refuse US-CA", || {
+        cluster.metrics[0]
+            .encode()
+            .contains("enmesh_mesh_refused_peers_total{reason=\"other_cluster\"} 1\n")
+    })
+    .await;
+    upload(cluster.node(0), &[key(1, 1)]).await;
+    // FR (EU) joins later and gets DE's batch; US-CA never does.
+    cluster.start([1]).await;
+    wait_for("FR to get DE's batch", || {
+        let cursor = cluster.node(1).store().cursor(&r("DE"), &a2a()).unwrap();
+        cursor.is_some_and(|c| c.last_sequence == 1)
+    })
+    .await;
+    let status = cluster.node(0).mesh().unwrap().status().await.unwrap();
+    let admitted: Vec<RegionId> = status.admitted.iter().map(|(_, r)| r.clone()).collect();
+    assert_eq!(admitted, [r("FR")]);
+    assert!(remote_keys(cluster.node(2).store()).is_empty());
+    assert!(
+        cluster.metrics[2]
+            .encode()
+            .contains("enmesh_mesh_refused_peers_total{reason=\"other_cluster\"}"),
+        "US-CA refuses EU nodes too"
+    );
+    cluster.stop_all().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_batch_claiming_another_origin_is_rejected_and_its_sender_penalised() {
+    // FR is part of the cluster but never started: only the forger could claim to be it.
+    let mut cluster = Cluster::prepare(&[("EU", &["DE", "FR", "IT"])]);
+    cluster.start([0, 2]).await;
+    wait_for("DE and IT admitted", || futures_admitted(&cluster)[0] == 1).await;
+
+    // IT's own key signs a body that names FR as origin, at the head of IT's a2a feed.
+    let it = &cluster.sites[2].pki;
+    let credential = Credential::from_pem(
+        &std::fs::read(&it.key).unwrap(),
+        &[
+            &std::fs::read(&it.cert).unwrap(),
+            &std::fs::read(&it.cluster_ca).unwrap(),
+        ],
+    )
+    .unwrap();
+    let body = BatchBody {
+        origin_region: "FR".to_owned(),
+        feed: "a2a/EU".to_owned(),
+        sequence: 1,
+        created_unix_millis: 1,
+        keys: vec![key_to_wire(&key(9, 9))],
+        previous_batch_id: Vec::new(),
+    };
+    let forged = credential.sign_batch(body.encode_to_vec());
+    cluster
+        .node(2)
+        .store()
+        .append_batches(&[forged], now_secs(), None)
+        .unwrap();
+    // IT's next real batch makes its mesh publish both.
+    upload(cluster.node(2), &[key(3, 1)]).await;
+
+    wait_for("DE to reject the forged batch", || {
+        cluster.metrics[0]
+            .encode()
+            .contains("enmesh_mesh_rejected_batches_total{reason=\"origin_mismatch\"}")
+    })
+    .await;
+    let status = cluster.node(0).mesh().unwrap().status().await.unwrap();
+    let it_peer = cluster.node(2).mesh().unwrap().peer_id();
+    let score = status
+        .scores
+        .iter()
+        .find(|(p, _)| *p == it_peer)
+        .map(|(_, s)| *s);
+    assert!(score.is_some_and(|s| s < 0.0), "IT's score at DE: {score:?}");
+    let de = cluster.node(0).store();
+    assert_eq!(de.cursor(&r("FR"), &a2a()).unwrap(), None);
+    assert_eq!(de.cursor(&r("IT"), &a2a()).unwrap(), None, "IT's chain starts with the forgery");
+    assert!(remote_keys(de).is_empty());
+    cluster.stop_all().await;
+}
