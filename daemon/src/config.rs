@@ -10,8 +10,8 @@
 
 use crate::replicate::mesh::MeshSettings;
 use axum::http::Uri;
-use libp2p::Multiaddr;
 use enmesh_protocol::region::{ClusterId, RegionError, RegionId};
+use libp2p::Multiaddr;
 use serde::Deserialize;
 use std::net::{AddrParseError, SocketAddr};
 use std::path::{Path, PathBuf};

@@ -313,13 +313,41 @@ impl MeshMetrics {
     fn register(registry: &mut Registry) -> Self {
         let m = Self::default();
         let r = registry.sub_registry_with_prefix("mesh");
-        r.register("admitted_peers", "Peers admitted by certificate", m.admitted.clone());
-        r.register("peers", "Peers in the gossip mesh of the cluster topic", m.peers.clone());
-        r.register("refused_peers", "Peers refused admission, by reason", m.refused.clone());
-        r.register("published_batches", "Own batches published", m.published.clone());
-        r.register("received_batches", "Batches stored, by path", m.received.clone());
-        r.register("received_keys", "Keys stored from the mesh, by path", m.received_keys.clone());
-        r.register("rejected_batches", "Batches or messages rejected, by reason", m.rejected.clone());
+        r.register(
+            "admitted_peers",
+            "Peers admitted by certificate",
+            m.admitted.clone(),
+        );
+        r.register(
+            "peers",
+            "Peers in the gossip mesh of the cluster topic",
+            m.peers.clone(),
+        );
+        r.register(
+            "refused_peers",
+            "Peers refused admission, by reason",
+            m.refused.clone(),
+        );
+        r.register(
+            "published_batches",
+            "Own batches published",
+            m.published.clone(),
+        );
+        r.register(
+            "received_batches",
+            "Batches stored, by path",
+            m.received.clone(),
+        );
+        r.register(
+            "received_keys",
+            "Keys stored from the mesh, by path",
+            m.received_keys.clone(),
+        );
+        r.register(
+            "rejected_batches",
+            "Batches or messages rejected, by reason",
+            m.rejected.clone(),
+        );
         r.register(
             "catchup_in_flight",
             "Origins being fetched by catch-up",
@@ -342,7 +370,11 @@ impl Metrics {
 
     /// Counts one peer refused admission for `reason`.
     pub fn mesh_refused(&self, reason: &'static str) {
-        self.inner.mesh.refused.get_or_create(&ReasonLabel { reason }).inc();
+        self.inner
+            .mesh
+            .refused
+            .get_or_create(&ReasonLabel { reason })
+            .inc();
     }
 
     /// Counts one own batch published.
@@ -367,12 +399,19 @@ impl Metrics {
 
     /// Counts one batch or message rejected for `reason`.
     pub fn mesh_rejected(&self, reason: &'static str) {
-        self.inner.mesh.rejected.get_or_create(&ReasonLabel { reason }).inc();
+        self.inner
+            .mesh
+            .rejected
+            .get_or_create(&ReasonLabel { reason })
+            .inc();
     }
 
     /// Sets the number of origins being fetched.
     pub fn mesh_catchup(&self, in_flight: usize) {
-        self.inner.mesh.catchup_in_flight.set(gauge_value(in_flight));
+        self.inner
+            .mesh
+            .catchup_in_flight
+            .set(gauge_value(in_flight));
     }
 }
 

@@ -337,7 +337,10 @@ fn mesh_is_off_unless_configured_and_its_block_parses_when_uncommented() {
     let bootstrap: Vec<String> = mesh.bootstrap.iter().map(ToString::to_string).collect();
     assert_eq!(
         bootstrap,
-        ["/ip4/192.0.2.10/tcp/7400", "/dns4/fr.enmesh.example/tcp/7400"]
+        [
+            "/ip4/192.0.2.10/tcp/7400",
+            "/dns4/fr.enmesh.example/tcp/7400"
+        ]
     );
 }
 
@@ -349,6 +352,8 @@ fn bad_mesh_addresses_are_refused() {
         "{EXAMPLE}\n[mesh]\nlisten = \"/ip4/0.0.0.0/tcp/0\"\nbootstrap = [\"/ip4/10.0.0.1/tcp/1\", \"/nope\"]\n"
     ));
     assert_mentions(&msg, &["mesh.bootstrap[1]", "/nope"]);
-    let msg = refused(&format!("{EXAMPLE}\n[mesh]\nlisten = \"/ip4/0.0.0.0/tcp/0\"\nport = 1\n"));
+    let msg = refused(&format!(
+        "{EXAMPLE}\n[mesh]\nlisten = \"/ip4/0.0.0.0/tcp/0\"\nport = 1\n"
+    ));
     assert_mentions(&msg, &["port"]);
 }

@@ -125,6 +125,13 @@ impl Cluster {
                 .flatten()
                 .map(|n| n.mesh().unwrap().listen_addr().clone())
                 .collect();
+            self.start_with(i, bootstrap).await;
+        }
+    }
+
+    /// Starts site `i` bootstrapped with `bootstrap`.
+    async fn start_with(&mut self, i: usize, bootstrap: Vec<Multiaddr>) {
+        {
             let mut config = self.sites[i].config.clone();
             config.mesh = Some(MeshSettings {
                 listen: "/ip4/127.0.0.1/tcp/0".parse().unwrap(),
@@ -192,7 +199,7 @@ async fn five_nodes_each_upload_and_every_node_ends_with_every_key() {
     let mut cluster = Cluster::prepare(&[("EU", &regions)]);
     cluster.start(0..5).await;
     wait_for("every node admitted by the 4 others", || {
-        futures_admitted(&cluster) == vec![4; 5]
+        admitted_counts(&cluster) == vec![4; 5]
     })
     .await;
     let mut uploaded: BTreeMap<RegionId, Vec<[u8; 16]>> = BTreeMap::new();
@@ -208,6 +215,7 @@ async fn five_nodes_each_upload_and_every_node_ends_with_every_key() {
     }
     wait_for("all five to converge", || cluster.converged()).await;
 
+    let mut gossiped = 0;
     for i in 0..5 {
         let node = cluster.node(i);
         let me = cluster.region(i);
@@ -229,14 +237,34 @@ async fn five_nodes_each_upload_and_every_node_ends_with_every_key() {
         let published = format!("enmesh_mesh_published_batches_total {}\n", own.len());
         let metrics = cluster.metrics[i].encode();
         assert!(metrics.contains(&published), "{me}: {metrics}");
-        assert!(metrics.contains("enmesh_mesh_admitted_peers 4\n"), "{metrics}");
-        assert!(!metrics.contains("enmesh_mesh_rejected_batches_total{"), "{metrics}");
+        assert!(
+            metrics.contains("enmesh_mesh_admitted_peers 4\n"),
+            "{metrics}"
+        );
+        assert!(
+            !metrics.contains("enmesh_mesh_rejected_batches_total{"),
+            "{metrics}"
+        );
+        let by_path = |path: &str| {
+            metrics
+                .lines()
+                .find_map(|l| {
+                    l.strip_prefix(&format!(
+                        "enmesh_mesh_received_batches_total{{path=\"{path}\"}} "
+                    ))
+                })
+                .map_or(0, |v| v.parse::<u64>().unwrap())
+        };
+        // Each of the 8 batches of the 4 others stored once, by gossip or catch-up.
+        assert_eq!(by_path("gossip") + by_path("catchup"), 8, "{metrics}");
+        gossiped += by_path("gossip");
     }
+    assert!(gossiped > 0, "nothing arrived by gossip");
     cluster.stop_all().await;
 }
 
 /// How many peers each running node has admitted.
-fn futures_admitted(cluster: &Cluster) -> Vec<usize> {
+fn admitted_counts(cluster: &Cluster) -> Vec<usize> {
     cluster
         .metrics
         .iter()
@@ -268,8 +296,14 @@ async fn a_node_that_was_down_catches_up_from_the_others() {
     cluster.start([2]).await;
     wait_for("IT to catch up with DE and FR", || {
         let store = cluster.node(2).store();
-        let de = store.cursor(&r("DE"), &a2a()).unwrap().map(|c| c.last_sequence);
-        let fr = store.cursor(&r("FR"), &a2a()).unwrap().map(|c| c.last_sequence);
+        let de = store
+            .cursor(&r("DE"), &a2a())
+            .unwrap()
+            .map(|c| c.last_sequence);
+        let fr = store
+            .cursor(&r("FR"), &a2a())
+            .unwrap()
+            .map(|c| c.last_sequence);
         de == Some(3) && fr == Some(1)
     })
     .await;
@@ -281,6 +315,26 @@ async fn a_node_that_was_down_catches_up_from_the_others() {
         metrics.contains("enmesh_mesh_received_batches_total{path=\"catchup\"} 3\n"),
         "{metrics}"
     );
+    cluster.stop_all().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn nodes_bootstrapped_with_one_address_find_the_rest_and_survive_its_loss() {
+    let mut cluster = Cluster::prepare(&[("EU", &["DE", "FR", "IT", "ES"])]);
+    cluster.start([0]).await;
+    let first = cluster.node(0).mesh().unwrap().listen_addr().clone();
+    for i in 1..4 {
+        cluster.start_with(i, vec![first.clone()]).await;
+    }
+    wait_for("every node admitted by the 3 others", || {
+        admitted_counts(&cluster) == vec![3; 4]
+    })
+    .await;
+    // Without DE, the others still replicate to each other.
+    cluster.stop(0).await;
+    upload(cluster.node(1), &[key(2, 1)]).await;
+    upload(cluster.node(3), &[key(4, 1)]).await;
+    wait_for("FR, IT and ES to converge", || cluster.converged()).await;
     cluster.stop_all().await;
 }
 
@@ -320,7 +374,7 @@ async fn a_batch_claiming_another_origin_is_rejected_and_its_sender_penalised() 
     // FR is part of the cluster but never started: only the forger could claim to be it.
     let mut cluster = Cluster::prepare(&[("EU", &["DE", "FR", "IT"])]);
     cluster.start([0, 2]).await;
-    wait_for("DE and IT admitted", || futures_admitted(&cluster)[0] == 1).await;
+    wait_for("DE and IT admitted", || admitted_counts(&cluster)[0] == 1).await;
 
     // IT's own key signs a body that names FR as origin, at the head of IT's a2a feed.
     let it = &cluster.sites[2].pki;
@@ -362,10 +416,17 @@ async fn a_batch_claiming_another_origin_is_rejected_and_its_sender_penalised() 
         .iter()
         .find(|(p, _)| *p == it_peer)
         .map(|(_, s)| *s);
-    assert!(score.is_some_and(|s| s < 0.0), "IT's score at DE: {score:?}");
+    assert!(
+        score.is_some_and(|s| s < 0.0),
+        "IT's score at DE: {score:?}"
+    );
     let de = cluster.node(0).store();
     assert_eq!(de.cursor(&r("FR"), &a2a()).unwrap(), None);
-    assert_eq!(de.cursor(&r("IT"), &a2a()).unwrap(), None, "IT's chain starts with the forgery");
+    assert_eq!(
+        de.cursor(&r("IT"), &a2a()).unwrap(),
+        None,
+        "IT's chain starts with the forgery"
+    );
     assert!(remote_keys(de).is_empty());
     cluster.stop_all().await;
 }

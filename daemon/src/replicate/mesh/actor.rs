@@ -55,6 +55,9 @@ const LISTEN_WAIT: Duration = Duration::from_secs(5);
 const PUBLISH_PAGE: usize = 64;
 /// Room left in a sync response for framing beyond the batches themselves.
 const RESPONSE_SLACK: usize = 64 * 1024;
+/// Most peer addresses taken from one heads response, and most peers whose addresses are kept.
+const MAX_PEER_ADDRS: usize = 64;
+const MAX_KNOWN_PEERS: usize = 1024;
 
 /// What a status request returns.
 #[derive(Debug, Clone)]
@@ -282,12 +285,7 @@ impl Mesh {
     pub async fn run(mut self, stop: ShutdownSignal) -> Result<(), MeshError> {
         let (jobs_tx, jobs) = mpsc::channel(JOB_CAPACITY);
         let (done_tx, mut done) = mpsc::channel(DONE_CAPACITY);
-        let worker = tokio::spawn(work(
-            self.ledger.clone(),
-            self.clock.clone(),
-            jobs,
-            done_tx,
-        ));
+        let worker = tokio::spawn(work(self.ledger.clone(), self.clock.clone(), jobs, done_tx));
         let mut ticks = tokio::time::interval(TICK);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut batcher_alive = true;
@@ -342,7 +340,10 @@ impl Mesh {
     fn publish_own(&mut self) {
         let me = self.ledger.me().clone();
         loop {
-            let page = match self.ledger.page(&me, self.published, PUBLISH_PAGE, usize::MAX) {
+            let page = match self
+                .ledger
+                .page(&me, self.published, PUBLISH_PAGE, usize::MAX)
+            {
                 Ok(page) => page,
                 Err(error) => {
                     tracing::error!(%error, "mesh: cannot read this node's batches");
@@ -374,7 +375,9 @@ impl Mesh {
                 {
                     Ok(_) => self.metrics.mesh_published(),
                     // Peers that miss it (none connected yet, ...) catch up from the heads.
-                    Err(error) => tracing::debug!(%error, sequence = batch.sequence, "mesh: not published"),
+                    Err(error) => {
+                        tracing::debug!(%error, sequence = batch.sequence, "mesh: not published")
+                    }
                 }
             }
             self.published = last;
@@ -471,7 +474,11 @@ impl Mesh {
                     let answer = Admit {
                         chain: self.chain.clone(),
                     };
-                    let _ = self.swarm.behaviour_mut().admit.send_response(channel, answer);
+                    let _ = self
+                        .swarm
+                        .behaviour_mut()
+                        .admit
+                        .send_response(channel, answer);
                 }
             }
             request_response::Message::Response {
@@ -568,9 +575,10 @@ impl Mesh {
         match event {
             request_response::Event::Message {
                 peer,
-                message: request_response::Message::Request {
-                    request, channel, ..
-                },
+                message:
+                    request_response::Message::Request {
+                        request, channel, ..
+                    },
                 ..
             } => {
                 if self.admission.get(&peer).is_none() {
@@ -578,7 +586,11 @@ impl Mesh {
                     return;
                 }
                 let response = self.serve(request);
-                let _ = self.swarm.behaviour_mut().sync.send_response(channel, response);
+                let _ = self
+                    .swarm
+                    .behaviour_mut()
+                    .sync
+                    .send_response(channel, response);
             }
             request_response::Event::Message {
                 peer,
@@ -590,6 +602,7 @@ impl Mesh {
                 ..
             } => match self.pending.remove(&request_id) {
                 Some((_, Pending::Heads)) => {
+                    self.learn_peers(&response.peers);
                     for head in response.heads {
                         if let Ok(origin) = head.origin.parse::<RegionId>() {
                             self.peer_holds(peer, origin, head.sequence);
@@ -636,9 +649,24 @@ impl Mesh {
                     })
                     .filter(|head| head.sequence > 0)
                     .collect();
+                let peers = self
+                    .admission
+                    .admitted()
+                    .flat_map(|(peer, _)| {
+                        self.addresses.get(peer).into_iter().flatten().map(|addr| {
+                            let addr = match peer_of(addr) {
+                                Some(_) => addr.clone(),
+                                None => addr.clone().with(Protocol::P2p(*peer)),
+                            };
+                            addr.to_string()
+                        })
+                    })
+                    .take(MAX_PEER_ADDRS)
+                    .collect();
                 SyncResponse {
                     heads,
                     batches: Vec::new(),
+                    peers,
                 }
             }
             Some(Ask::Batches(ask)) => {
@@ -662,8 +690,8 @@ impl Mesh {
                     Err(_) => Vec::new(),
                 };
                 SyncResponse {
-                    heads: Vec::new(),
                     batches,
+                    ..SyncResponse::default()
                 }
             }
             None => SyncResponse::default(),
@@ -675,7 +703,9 @@ impl Mesh {
             Some(MessageAcceptance::Ignore)
         } else {
             match Gossip::decode(data).map(|g| g.item) {
-                Ok(Some(GossipItem::Batch(signed))) => self.gossip_batch(source, id.clone(), signed, jobs),
+                Ok(Some(GossipItem::Batch(signed))) => {
+                    self.gossip_batch(source, id.clone(), signed, jobs)
+                }
                 Ok(Some(GossipItem::Announce(head))) => match head.origin.parse::<RegionId>() {
                     Ok(origin) if origin == *self.ledger.me() => Some(MessageAcceptance::Ignore),
                     Ok(origin) => {
@@ -808,6 +838,23 @@ impl Mesh {
         self.metrics.mesh_peers(mesh);
     }
 
+    /// Keeps the addresses of peers this node has not met yet (dialled on the next tick).
+    fn learn_peers(&mut self, addrs: &[String]) {
+        let me = *self.swarm.local_peer_id();
+        for text in addrs.iter().take(MAX_PEER_ADDRS) {
+            let Ok(addr) = text.parse::<Multiaddr>() else {
+                continue;
+            };
+            let Some(peer) = peer_of(&addr) else {
+                continue;
+            };
+            let known = self.addresses.contains_key(&peer);
+            if peer != me && !known && self.addresses.len() < MAX_KNOWN_PEERS {
+                self.addresses.insert(peer, vec![addr]);
+            }
+        }
+    }
+
     /// Dials bootstrap addresses and known peers that are not connected.
     fn redial(&mut self) {
         let mut dials: Vec<(Option<usize>, DialOpts)> = Vec::new();
@@ -822,7 +869,10 @@ impl Mesh {
                         .build(),
                 )),
                 None if b.dialing.is_none() => {
-                    dials.push((Some(i), DialOpts::unknown_peer_id().address(b.addr.clone()).build()));
+                    dials.push((
+                        Some(i),
+                        DialOpts::unknown_peer_id().address(b.addr.clone()).build(),
+                    ));
                 }
                 None => {}
             }

@@ -135,7 +135,11 @@ impl Admission {
         let failed: Vec<(PeerId, Refused)> = self
             .admitted
             .iter()
-            .filter_map(|(peer, a)| self.verify(verifier, peer, &a.chain, now).err().map(|e| (*peer, e)))
+            .filter_map(|(peer, a)| {
+                self.verify(verifier, peer, &a.chain, now)
+                    .err()
+                    .map(|e| (*peer, e))
+            })
             .collect();
         for (peer, _) in &failed {
             self.admitted.remove(peer);

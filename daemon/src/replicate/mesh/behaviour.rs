@@ -7,8 +7,7 @@
 //! gets an application score far below the graylist threshold until the actor admits it.
 
 use super::wire::{
-    ADMIT_PROTOCOL, Admit, Codec, SYNC_PROTOCOL, SyncRequest, SyncResponse, admit_codec,
-    sync_codec,
+    ADMIT_PROTOCOL, Admit, Codec, SYNC_PROTOCOL, SyncRequest, SyncResponse, admit_codec, sync_codec,
 };
 use libp2p::gossipsub::{
     self, IdentTopic, MessageAuthenticity, MessageId, PeerScoreParams, PeerScoreThresholds,
@@ -121,7 +120,10 @@ fn score_params(topic: &IdentTopic) -> PeerScoreParams {
 }
 
 /// Builds the swarm for `keypair` (the node certificate's key), subscribed to `topic`.
-pub fn build(keypair: identity::Keypair, topic: &IdentTopic) -> Result<Swarm<Behaviour>, BuildError> {
+pub fn build(
+    keypair: identity::Keypair,
+    topic: &IdentTopic,
+) -> Result<Swarm<Behaviour>, BuildError> {
     let mut gossip = gossipsub::Behaviour::new(MessageAuthenticity::Anonymous, gossip_config()?)
         .map_err(|e| BuildError::Gossipsub(e.to_owned()))?;
     gossip

@@ -98,9 +98,15 @@ mod tests {
     fn one_fetch_per_origin_and_paging_until_caught_up() {
         let (a, b) = (PeerId::random(), PeerId::random());
         let mut c = CatchUp::new([r("DE")]);
-        assert!(!c.peer_holds(a, r("FR"), 5, 5), "nothing to fetch when held");
+        assert!(
+            !c.peer_holds(a, r("FR"), 5, 5),
+            "nothing to fetch when held"
+        );
         assert!(c.peer_holds(a, r("FR"), 9, 5));
-        assert!(!c.peer_holds(b, r("FR"), 12, 5), "already fetching FR from a");
+        assert!(
+            !c.peer_holds(b, r("FR"), 12, 5),
+            "already fetching FR from a"
+        );
         assert_eq!(c.in_flight(), 1);
         assert!(c.page_done(a, &r("FR"), 2, 7, false), "a holds 9 > 7");
         assert!(!c.page_done(a, &r("FR"), 2, 9, false), "caught up with a");

@@ -12,12 +12,12 @@
 //! peer's certificate chain passed the PKI verifier, and never stores a batch that failed
 //! [`crate::replicate::received::check_batch`].
 
+mod actor;
 pub mod admission;
 pub mod behaviour;
 pub mod catchup;
 pub mod ledger;
 pub mod wire;
-mod actor;
 
 pub use actor::{Mesh, MeshHandle, MeshStatus, start};
 

@@ -108,6 +108,10 @@ pub struct SyncResponse {
     /// Batches, oldest first.
     #[prost(message, repeated, tag = "2")]
     pub batches: Vec<SignedBatch>,
+    /// With heads: addresses (`.../p2p/<peer id>`) of the responder's admitted peers, so a node
+    /// bootstrapped with one address finds the rest of its cluster.
+    #[prost(string, repeated, tag = "3")]
+    pub peers: Vec<String>,
 }
 
 /// A request-response codec for one request and one response message type: a 4-byte big-endian
@@ -257,6 +261,7 @@ mod tests {
             let message = SyncResponse {
                 heads: vec![Head { origin, sequence: seq }],
                 batches: vec![SignedBatch { body, signer_chain: vec![vec![1, 2]], signature: vec![3; 64] }],
+                peers: vec!["/ip4/127.0.0.1/tcp/1".to_owned()],
             };
             let bytes = framed(&message);
             let back: SyncResponse = block_on(read_frame(&mut Cursor::new(bytes), usize::MAX)).unwrap();
@@ -279,7 +284,9 @@ mod tests {
 
     #[test]
     fn a_length_above_the_limit_is_refused_before_reading() {
-        let bytes = framed(&Admit { chain: vec![vec![0; 100]] });
+        let bytes = framed(&Admit {
+            chain: vec![vec![0; 100]],
+        });
         let err = block_on(read_frame::<_, Admit>(&mut Cursor::new(bytes), 50)).unwrap_err();
         assert!(err.to_string().contains("exceeds the limit of 50"), "{err}");
     }
