@@ -7,4 +7,5 @@
 //!
 //! Nothing in this module re-publishes a received key: producers serve only local feeds.
 
+pub mod partial;
 pub mod received;
