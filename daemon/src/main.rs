@@ -101,7 +101,7 @@ async fn run_daemon(path: &Path, log: &str) -> anyhow::Result<()> {
         .with_context(|| format!("config {}", path.display()))?;
     let region = config.node.region.clone();
     let mut node = node::start(config, SystemClock::shared(), telemetry::Metrics::new()).await?;
-    tracing::info!(%region, http = %node.http_addr(), admin = %node.admin_addr(), "enmesh daemon started");
+    tracing::info!(%region, http = %node.http_addr(), admin = %node.admin_addr(), grpc = %node.grpc_addr(), "enmesh daemon started");
     tokio::select! {
         signal = wait_for_os_signal() => tracing::info!(signal = signal?, "shutting down"),
         err = node.failed() => return Err(err.into()),

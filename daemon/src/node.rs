@@ -16,7 +16,10 @@ use crate::exports::{self, ExportRun, ExportSettings, ExporterHandle, ExportsErr
 use crate::feed::{self, FeedSettings};
 use crate::ingest::{self, IngestState};
 use crate::pki::files::{self, FileError};
-use crate::pki::{Credential, IdentityError, NodeIdentity, Rejection, TrustError, Verifier};
+use crate::pki::{
+    Credential, IdentityError, NodeIdentity, Rejection, TlsError, TrustError, Verifier, tls,
+};
+use crate::replicate::partial::{consumer, producer};
 use crate::replicate::mesh::{self, MeshError, MeshHandle};
 use crate::retention;
 use crate::shutdown::{Shutdown, ShutdownError, ShutdownSignal};
@@ -80,6 +83,18 @@ pub enum NodeError {
     /// A server could not bind or failed.
     #[error(transparent)]
     Api(#[from] api::ApiError),
+    /// The gRPC server's TLS configuration could not be built.
+    #[error("gRPC TLS: {0}")]
+    Tls(#[from] TlsError),
+    /// The gRPC server failed.
+    #[error(transparent)]
+    Grpc(#[from] producer::ProducerError),
+    /// A `[[peers]]` entry this build cannot pull from.
+    #[error("peers[{index}]: format \"efgs\" is not supported by this build's consumer")]
+    UnsupportedPeer {
+        /// Its index in `[[peers]]`.
+        index: usize,
+    },
     /// A stage did not stop within its deadline.
     #[error(transparent)]
     Shutdown(#[from] ShutdownError),
@@ -171,6 +186,7 @@ fn read_crls(
 pub struct NodeHandle {
     http_addr: SocketAddr,
     admin_addr: SocketAddr,
+    grpc_addr: SocketAddr,
     store: Arc<Store>,
     trust: Trust,
     servers: Shutdown,
@@ -190,6 +206,11 @@ impl NodeHandle {
     /// Where the operator API listens.
     pub fn admin_addr(&self) -> SocketAddr {
         self.admin_addr
+    }
+
+    /// Where the backend-to-backend gRPC server (mTLS) listens.
+    pub fn grpc_addr(&self) -> SocketAddr {
+        self.grpc_addr
     }
 
     /// Cuts every pending batch now, ignoring the window.
@@ -344,6 +365,15 @@ pub async fn start(
     let (http_addr, serve_http) = bind_and_serve(config.http.listen, router, &servers).await?;
     tasks.push(serve_http);
 
+    let (grpc_addr, serve_grpc) = bind_grpc(
+        &config, &trust, &store, &batcher, &clock, &metrics, &servers,
+    )
+    .await?;
+    tasks.push(serve_grpc);
+    spawn_consumers(
+        &config, &trust, &store, &clock, &metrics, &actors, &mut tasks,
+    )?;
+
     let admin_routes = admin::routes(admin::AdminState {
         store: store.clone(),
         clock: clock.clone(),
@@ -357,6 +387,7 @@ pub async fn start(
     Ok(NodeHandle {
         http_addr,
         admin_addr,
+        grpc_addr,
         store,
         trust,
         servers,
@@ -366,6 +397,74 @@ pub async fn start(
         mesh,
         tasks,
     })
+}
+
+/// Binds `grpc.listen` and serves the partial feeds on it (mTLS) until the `servers` stage
+/// stops.
+async fn bind_grpc(
+    config: &Config,
+    trust: &Trust,
+    store: &Arc<Store>,
+    batcher: &BatcherHandle,
+    clock: &SharedClock,
+    metrics: &Metrics,
+    servers: &Shutdown,
+) -> Result<(SocketAddr, JoinHandle<Result<(), NodeError>>), NodeError> {
+    let addr = config.grpc.listen;
+    let listener = api::bind(addr).await?;
+    let bound = listener
+        .local_addr()
+        .map_err(|reason| api::ApiError::Bind { addr, reason })?;
+    let server_tls = tls::server_config(
+        trust.verifier.clone(),
+        trust.identity.active(UnixTime::now()),
+    )?;
+    let service = producer::Producer::new(
+        store.clone(),
+        trust.verifier.clone(),
+        config.node.cluster.clone(),
+        batcher.subscribe(),
+        clock.clone(),
+        metrics.clone(),
+        servers.signal(),
+    );
+    let (stop, metrics) = (servers.signal(), metrics.clone());
+    let task = servers.spawn(async move {
+        let service = producer::service(service);
+        producer::serve(listener, Arc::new(server_tls), service, metrics, stop).await?;
+        Ok(())
+    });
+    Ok((bound, task))
+}
+
+/// Starts one consumer task per `[[peers]]` entry, in the `actors` stage.
+fn spawn_consumers(
+    config: &Config,
+    trust: &Trust,
+    store: &Arc<Store>,
+    clock: &SharedClock,
+    metrics: &Metrics,
+    actors: &Shutdown,
+    tasks: &mut Vec<JoinHandle<Result<(), NodeError>>>,
+) -> Result<(), NodeError> {
+    let context = consumer::Context {
+        store: store.clone(),
+        verifier: trust.verifier.clone(),
+        identity: trust.identity.clone(),
+        clock: clock.clone(),
+        metrics: metrics.clone(),
+    };
+    for (index, peer) in config.peers.iter().enumerate() {
+        let producer =
+            consumer::Producer::from_config(peer, &config.node.region, &config.node.cluster)?
+                .ok_or(NodeError::UnsupportedPeer { index })?;
+        let run = consumer::run(context.clone(), producer, actors.signal());
+        tasks.push(actors.spawn(async move {
+            run.await;
+            Ok(())
+        }));
+    }
+    Ok(())
 }
 
 /// Binds `addr` and serves `router` on it until the `servers` stage stops.

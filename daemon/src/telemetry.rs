@@ -14,6 +14,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 use thiserror::Error;
 use tracing_subscriber::EnvFilter;
 
@@ -123,7 +124,24 @@ pub struct RouteLabel {
     pub route: String,
 }
 
+/// Label set `producer`: a peer this backend pulls from (`"<region> <feed>"`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct ProducerLabel {
+    /// The producer's region and the feed pulled.
+    pub producer: String,
+}
+
+/// Label set of a refused batch or pull: the producer (or puller) and the static reason.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct PeerReasonLabels {
+    /// The producer (consumer side) or the pulling region (producer side).
+    pub peer: String,
+    /// Why, e.g. `bad_signature` or `not_own_region`.
+    pub reason: &'static str,
+}
+
 type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
+type F64Gauge = Gauge<f64, AtomicU64>;
 
 /// Every metric family of the daemon, with its registry. Cloning shares the same counters.
 #[derive(Clone)]
@@ -140,9 +158,79 @@ struct MetricsInner {
     retention_deletions: Family<ColumnFamilyLabel, Counter>,
     http_requests: Family<HttpLabels, Counter>,
     http_duration: HistogramFamily<RouteLabel>,
+    replication: ReplicationMetrics,
     mesh: MeshMetrics,
 }
 
+/// The partial replication families (consumer and producer side).
+#[derive(Default)]
+struct ReplicationMetrics {
+    batches: Family<ProducerLabel, Counter>,
+    keys: Family<ProducerLabel, Counter>,
+    rejections: Family<PeerReasonLabels, Counter>,
+    lag_batches: Family<ProducerLabel, Gauge>,
+    lag_seconds: Family<ProducerLabel, F64Gauge>,
+    last_success: Family<ProducerLabel, Gauge>,
+    connected: Family<ProducerLabel, Gauge>,
+    pulls: Family<FeedLabel, Counter>,
+    pull_denials: Family<PeerReasonLabels, Counter>,
+    batches_served: Family<FeedLabel, Counter>,
+}
+
+impl ReplicationMetrics {
+    fn register(&self, registry: &mut Registry) {
+        registry.register(
+            "replication_batches",
+            "Batches received and stored, by producer",
+            self.batches.clone(),
+        );
+        registry.register(
+            "replication_keys",
+            "Keys received and stored, by producer",
+            self.keys.clone(),
+        );
+        registry.register(
+            "replication_rejections",
+            "Batches or sessions refused, by producer and reason (the cursor stays)",
+            self.rejections.clone(),
+        );
+        registry.register(
+            "replication_lag_batches",
+            "Batches the producer has that this backend does not hold yet",
+            self.lag_batches.clone(),
+        );
+        registry.register(
+            "replication_lag_seconds",
+            "Seconds from the producer cutting the last stored batch to storing it here",
+            self.lag_seconds.clone(),
+        );
+        registry.register(
+            "replication_last_success_unix_seconds",
+            "When the last batch or keep-alive arrived from the producer",
+            self.last_success.clone(),
+        );
+        registry.register(
+            "replication_connected",
+            "1 while a pull stream to the producer is open",
+            self.connected.clone(),
+        );
+        registry.register(
+            "feed_pulls",
+            "Pull streams opened by consumers, by feed",
+            self.pulls.clone(),
+        );
+        registry.register(
+            "feed_pull_denials",
+            "Pull requests refused, by pulling region and reason",
+            self.pull_denials.clone(),
+        );
+        registry.register(
+            "feed_batches_served",
+            "Batches sent on pull streams, by feed",
+            self.batches_served.clone(),
+        );
+    }
+}
 fn latency_histogram() -> Histogram {
     // 1 ms .. ~16 s in 15 doublings.
     Histogram::new(exponential_buckets(0.001, 2.0, 15))
@@ -191,6 +279,8 @@ impl Metrics {
             "HTTP request latency, by route",
             http_duration.clone(),
         );
+        let replication = ReplicationMetrics::default();
+        replication.register(&mut registry);
         let mesh = MeshMetrics::register(&mut registry);
         Self {
             inner: Arc::new(MetricsInner {
@@ -202,6 +292,7 @@ impl Metrics {
                 retention_deletions,
                 http_requests,
                 http_duration,
+                replication,
                 mesh,
             }),
         }
@@ -257,6 +348,86 @@ impl Metrics {
         self.inner.http_requests.get_or_create(&labels).inc();
     }
 
+    /// Counts one batch of `keys` keys received from `producer` and stored; records its lag.
+    pub fn replication_batch(&self, producer: &str, keys: u64, lag_seconds: f64, now_secs: u64) {
+        let r = &self.inner.replication;
+        let label = producer_label(producer);
+        r.batches.get_or_create(&label).inc();
+        r.keys.get_or_create(&label).inc_by(keys);
+        r.lag_seconds.get_or_create(&label).set(lag_seconds);
+        r.last_success
+            .get_or_create(&label)
+            .set(i64::try_from(now_secs).unwrap_or(i64::MAX));
+        self.keys_stored(KeyKind::Remote, keys);
+    }
+
+    /// Records that `producer` is alive (a keep-alive) at `now_secs`, `behind` batches ahead of us.
+    pub fn replication_alive(&self, producer: &str, behind: u64, now_secs: u64) {
+        let r = &self.inner.replication;
+        let label = producer_label(producer);
+        r.lag_batches
+            .get_or_create(&label)
+            .set(i64::try_from(behind).unwrap_or(i64::MAX));
+        r.last_success
+            .get_or_create(&label)
+            .set(i64::try_from(now_secs).unwrap_or(i64::MAX));
+    }
+
+    /// Counts one batch (or stream) from `producer` refused for `reason`.
+    pub fn replication_rejected(&self, producer: &str, reason: &'static str) {
+        self.inner
+            .replication
+            .rejections
+            .get_or_create(&PeerReasonLabels {
+                peer: producer.to_owned(),
+                reason,
+            })
+            .inc();
+    }
+
+    /// Marks the pull stream to `producer` open or closed.
+    pub fn replication_connected(&self, producer: &str, open: bool) {
+        self.inner
+            .replication
+            .connected
+            .get_or_create(&producer_label(producer))
+            .set(i64::from(open));
+    }
+
+    /// Counts one pull stream opened on `feed` (producer side).
+    pub fn feed_pull(&self, feed: &str) {
+        self.inner
+            .replication
+            .pulls
+            .get_or_create(&FeedLabel {
+                feed: feed.to_owned(),
+            })
+            .inc();
+    }
+
+    /// Counts one pull refused to `peer` for `reason` (producer side).
+    pub fn feed_pull_denied(&self, peer: &str, reason: &'static str) {
+        self.inner
+            .replication
+            .pull_denials
+            .get_or_create(&PeerReasonLabels {
+                peer: peer.to_owned(),
+                reason,
+            })
+            .inc();
+    }
+
+    /// Counts one batch sent on a pull stream of `feed`.
+    pub fn feed_batch_served(&self, feed: &str) {
+        self.inner
+            .replication
+            .batches_served
+            .get_or_create(&FeedLabel {
+                feed: feed.to_owned(),
+            })
+            .inc();
+    }
+
     /// The registry in the OpenMetrics text format ([`Metrics::CONTENT_TYPE`]).
     pub fn encode(&self) -> String {
         let mut out = String::new();
@@ -268,6 +439,12 @@ impl Metrics {
     /// The content type of [`Metrics::encode`]'s output.
     pub const CONTENT_TYPE: &'static str =
         "application/openmetrics-text; version=1.0.0; charset=utf-8";
+}
+
+fn producer_label(producer: &str) -> ProducerLabel {
+    ProducerLabel {
+        producer: producer.to_owned(),
+    }
 }
 
 impl Default for Metrics {

@@ -81,15 +81,10 @@ pub struct Cut {
 #[derive(Debug, Clone)]
 struct Pending {
     at: Arrival,
+    /// Unix milliseconds from which its window runs (see the module doc).
+    since_ms: u64,
     key: DiagnosisKey,
     feeds: Vec<FeedId>,
-}
-
-impl Pending {
-    /// Milliseconds since the epoch at the end of the key's arrival second.
-    fn since_ms(&self) -> u64 {
-        self.at.unix_secs.saturating_mul(1000).saturating_add(999)
-    }
 }
 
 /// The batcher's state: keys read after the committed position and not yet cut.
@@ -140,7 +135,7 @@ impl Planner {
     ) -> Result<Option<Cut>, BatchError> {
         let flush = match event {
             Event::Read(entries) => {
-                self.take(entries)?;
+                self.take(entries, now_ms)?;
                 false
             }
             Event::Tick => false,
@@ -154,8 +149,8 @@ impl Planner {
         Ok(self.cut(cut_len, rng))
     }
 
-    /// Adds read entries to the pending keys, routed, dropping their visited regions.
-    fn take(&mut self, entries: Vec<LocalEntry>) -> Result<(), BatchError> {
+    /// Adds entries read at `now_ms` to the pending keys, routed, dropping their visited regions.
+    fn take(&mut self, entries: Vec<LocalEntry>, now_ms: u64) -> Result<(), BatchError> {
         for entry in entries {
             if self.read_upto.is_some_and(|upto| entry.at <= upto) {
                 continue;
@@ -172,8 +167,17 @@ impl Planner {
                 }
             };
             self.read_upto = Some(entry.at);
+            let second_ms = entry.at.unix_secs.saturating_mul(1000);
+            let second_end_ms = second_ms.saturating_add(999);
+            // A read "before" the arrival second means clocks disagree: trust the second's end.
+            let since_ms = if (second_ms..second_end_ms).contains(&now_ms) {
+                now_ms
+            } else {
+                second_end_ms
+            };
             self.pending.push_back(Pending {
                 at: entry.at,
+                since_ms,
                 key: entry.key,
                 feeds,
             });
@@ -198,7 +202,7 @@ impl Planner {
             let window_over = self
                 .pending
                 .get(first)
-                .is_some_and(|p| now_ms >= p.since_ms().saturating_add(self.limits.window_ms));
+                .is_some_and(|p| now_ms >= p.since_ms.saturating_add(self.limits.window_ms));
             if window_over {
                 cut_len = cut_len.max(last + 1);
             } else if indices.len() >= max {

@@ -548,3 +548,34 @@ mod properties {
         }
     }
 }
+
+#[test]
+fn a_key_read_inside_its_arrival_second_waits_one_window_from_the_read() {
+    let mut p = planner(Replication::A2a, 50, 10, 0);
+    let mut rng = rng();
+    // Read 200 ms into second 100: due at 100.250 s, long before the second ends.
+    let read_ms = 100_200;
+    assert_eq!(
+        p.handle(Event::Read(vec![entry(1, 100, &[])]), read_ms, &mut rng)
+            .unwrap(),
+        None
+    );
+    assert_eq!(p.handle(Event::Tick, read_ms + 49, &mut rng).unwrap(), None);
+    assert_eq!(
+        normalised(p.handle(Event::Tick, read_ms + 50, &mut rng).unwrap()),
+        Some(Cut {
+            batches: vec![batch("a2a/EU", &[1])],
+            position: at(100, 1),
+        })
+    );
+    // A read stamped before the key's arrival second (clocks disagree) counts from its end.
+    let mut p = planner(Replication::A2a, 50, 10, 0);
+    p.handle(Event::Read(vec![entry(2, 100, &[])]), 99_000, &mut rng)
+        .unwrap();
+    assert_eq!(p.handle(Event::Tick, 100_999 + 49, &mut rng).unwrap(), None);
+    assert!(
+        p.handle(Event::Tick, 100_999 + 50, &mut rng)
+            .unwrap()
+            .is_some()
+    );
+}

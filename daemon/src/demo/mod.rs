@@ -5,6 +5,7 @@
 //! their public interfaces (HTTP), as an app and an operator would. The demo never reaches into a
 //! node's store to make something appear to work.
 
+pub mod drive;
 pub mod run;
 pub mod sites;
 

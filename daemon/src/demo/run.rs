@@ -12,16 +12,14 @@
 //!
 //! Every step prints what it did and how long it took.
 
+use super::drive::{self, post_json, publish_body, traveller_keys, wait_for};
 use super::sites::{self, SiteOptions};
 use crate::api::client::{self, Answer, ClientError};
 use crate::clock::{OffsetClock, SharedClock};
 use crate::node::{self, NodeError};
 use crate::telemetry::Metrics;
-use axum::http::{Method, StatusCode, header};
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
+use axum::http::StatusCode;
 use enmesh_protocol::export::ExportFile;
-use enmesh_protocol::interval::{IntervalNumber, TEK_ROLLING_PERIOD};
 use enmesh_protocol::region::{ClusterId, RegionError, RegionId};
 use p256::pkcs8::DecodePrivateKey as _;
 use std::net::SocketAddr;
@@ -57,7 +55,7 @@ pub enum DemoError {
     Io(#[from] std::io::Error),
 }
 
-fn unexpected(step: &'static str, detail: impl Into<String>) -> DemoError {
+pub(super) fn unexpected(step: &'static str, detail: impl Into<String>) -> DemoError {
     DemoError::Unexpected {
         step,
         detail: detail.into(),
@@ -118,17 +116,7 @@ async fn script(
         .map_err(|e| unexpected("operator token", e.to_string()))?;
 
     // 2. The health authority's operator issues a code, as `enmesh admin issue-code` does.
-    let issue = || async {
-        let body = crate::admin::cli::call(admin, &token, Method::POST, "/admin/codes")
-            .await
-            .map_err(|e| unexpected("issue a code", e.to_string()))?;
-        let value: serde_json::Value =
-            serde_json::from_str(&body).map_err(|e| unexpected("issue a code", e.to_string()))?;
-        value["code"]
-            .as_str()
-            .map(str::to_owned)
-            .ok_or_else(|| unexpected("issue a code", format!("no \"code\" in {body}")))
-    };
+    let issue = || drive::issue_code(admin, &token);
     let code = issue().await?;
     println!("\n1. The DE health authority issues a one-time upload code: {code}");
 
@@ -197,18 +185,7 @@ async fn script(
 
     // 6a. A phone reads the key feed.
     let seen = wait_for(PATIENCE, || async {
-        let index = client::get(http, "/v1/keys").await?;
-        expect_status("chunk index", &index, StatusCode::OK)?;
-        let value: serde_json::Value = serde_json::from_slice(&index.body)
-            .map_err(|e| unexpected("chunk index", e.to_string()))?;
-        let mut total = 0;
-        for chunk in value["chunks"].as_array().into_iter().flatten() {
-            let id = chunk["id"].to_string();
-            let keys = client::get(http, &format!("/v1/keys/{id}")).await?;
-            let value: serde_json::Value = serde_json::from_slice(&keys.body)
-                .map_err(|e| unexpected("chunk", e.to_string()))?;
-            total += value["keys"].as_array().map_or(0, Vec::len);
-        }
+        let total = drive::feed_keys(http).await?.len();
         Ok((total >= keys.len()).then_some(total))
     })
     .await?
@@ -252,56 +229,6 @@ async fn script(
     Ok(())
 }
 
-/// 14 random keys of a traveller, one a day for the 14 days before `now`'s day:
-/// (key bytes, rolling period, rolling start).
-fn traveller_keys(now: u64) -> Result<Vec<([u8; 16], u32, u32)>, DemoError> {
-    let today = IntervalNumber::from_unix_seconds(now)
-        .ok_or_else(|| unexpected("keys", "clock out of range"))?
-        .day_start();
-    (1..=14)
-        .map(|day| {
-            let mut key = [0u8; 16];
-            getrandom::fill(&mut key).map_err(|e| unexpected("keys", e.to_string()))?;
-            Ok((key, TEK_ROLLING_PERIOD, today.0 - day * TEK_ROLLING_PERIOD))
-        })
-        .collect()
-}
-
-fn publish_body(
-    keys: &[([u8; 16], u32, u32)],
-    code: &str,
-    visited: &[&str],
-    now: u64,
-) -> Result<Vec<u8>, DemoError> {
-    let onset = IntervalNumber::from_unix_seconds(now.saturating_sub(3 * 86_400))
-        .ok_or_else(|| unexpected("keys", "clock out of range"))?;
-    let body = serde_json::json!({
-        "temporaryExposureKeys": keys.iter().map(|(key, period, start)| serde_json::json!({
-            "key": STANDARD.encode(key),
-            "rollingStartNumber": start,
-            "rollingPeriod": period,
-            "transmissionRisk": 0,
-        })).collect::<Vec<_>>(),
-        "healthAuthorityID": "enmesh-demo",
-        "verificationPayload": code,
-        "symptomOnsetInterval": onset.0,
-        "traveler": !visited.is_empty(),
-        "visitedRegions": visited,
-    });
-    serde_json::to_vec(&body).map_err(|e| unexpected("upload body", e.to_string()))
-}
-
-async fn post_json(addr: SocketAddr, path: &str, body: Vec<u8>) -> Result<Answer, DemoError> {
-    Ok(client::request(
-        addr,
-        Method::POST,
-        path,
-        &[(header::CONTENT_TYPE, "application/json")],
-        body,
-    )
-    .await?)
-}
-
 fn expect_status(step: &'static str, answer: &Answer, want: StatusCode) -> Result<(), DemoError> {
     if answer.status == want {
         Ok(())
@@ -318,20 +245,4 @@ fn export_public_key(path: &Path) -> Result<p256::ecdsa::VerifyingKey, DemoError
     let secret = p256::SecretKey::from_pkcs8_pem(&pem)
         .map_err(|e| unexpected("export key", e.to_string()))?;
     Ok(p256::ecdsa::VerifyingKey::from(secret.public_key()))
-}
-
-/// Polls `probe` every 20 ms until it yields a value or `patience` runs out.
-async fn wait_for<T, F, Fut>(patience: Duration, mut probe: F) -> Result<Option<T>, DemoError>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<Option<T>, DemoError>>,
-{
-    let deadline = Instant::now() + patience;
-    while Instant::now() < deadline {
-        if let Some(value) = probe().await? {
-            return Ok(Some(value));
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    Ok(None)
 }

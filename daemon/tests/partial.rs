@@ -1,0 +1,380 @@
+//! Need-to-know replication between whole nodes in one process, over real sockets and mutual
+//! TLS: a traveller's keys reach the visited region only; a consumer may pull only its own
+//! region's feed; a client without a valid chain never gets past the handshake; a tampered
+//! batch from a hostile producer is refused, counted, and leaves the cursor where it was; no
+//! node re-federates what it received.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use enmesh_daemon::admin::token;
+use enmesh_daemon::clock::SystemClock;
+use enmesh_daemon::config::{FeedFormat, PeerConfig, Replication};
+use enmesh_daemon::demo::drive;
+use enmesh_daemon::demo::sites::{self, Site, SiteOptions};
+use enmesh_daemon::node::{self, NodeHandle};
+use enmesh_daemon::pki::{Credential, NodeIdentity, Verifier, files, tls};
+use enmesh_daemon::replicate::partial::{connect, producer};
+use enmesh_daemon::shutdown::Shutdown;
+use enmesh_daemon::store::{FeedId, StoreError};
+use enmesh_daemon::telemetry::Metrics;
+use enmesh_proto::v1::pull_response::Item;
+use enmesh_proto::v1::replication_server::Replication as ReplicationService;
+use enmesh_proto::v1::{BatchBody, PullRequest, PullResponse};
+use enmesh_protocol::region::{ClusterId, RegionId};
+use prost::Message;
+use rustls_pki_types::UnixTime;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status};
+
+const PATIENCE: Duration = Duration::from_secs(20);
+
+fn region(text: &str) -> RegionId {
+    text.parse().unwrap()
+}
+
+/// Three clusters of one region each: A = DE (EU), B = US-CA (USA), C = JP (APAC).
+fn three_sites(dir: &std::path::Path) -> Vec<Site> {
+    let clusters: Vec<(ClusterId, Vec<RegionId>)> =
+        [("EU", "DE"), ("USA", "US-CA"), ("APAC", "JP")]
+            .iter()
+            .map(|(c, r)| (c.parse().unwrap(), vec![region(r)]))
+            .collect();
+    let options = SiteOptions {
+        batch_window_ms: 20,
+        batch_min_keys: 0,
+        ..SiteOptions::default()
+    };
+    sites::prepare(dir, &clusters, &options).unwrap()
+}
+
+fn site<'a>(sites: &'a [Site], r: &str) -> &'a Site {
+    sites.iter().find(|s| s.pki.region == region(r)).unwrap()
+}
+
+fn pulls_from(site: &Site, producer: &str, at: SocketAddr) -> enmesh_daemon::config::Config {
+    let mut config = site.config.clone();
+    config.peers.push(PeerConfig {
+        url: format!("https://{at}").parse().unwrap(),
+        region: region(producer),
+        replication: Replication::Partial,
+        format: FeedFormat::Enmesh,
+    });
+    config
+}
+
+async fn start(config: enmesh_daemon::config::Config) -> NodeHandle {
+    node::start(config, SystemClock::shared(), Metrics::new())
+        .await
+        .unwrap()
+}
+
+async fn metrics(node: &NodeHandle) -> String {
+    enmesh_daemon::api::client::get(node.http_addr(), "/metrics")
+        .await
+        .unwrap()
+        .text()
+}
+
+async fn eventually<F, Fut>(what: &str, mut probe: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while !probe().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn credential(site: &Site) -> Credential {
+    let read = |p: &std::path::Path| std::fs::read(p).unwrap();
+    Credential::from_pem(
+        &read(&site.pki.key),
+        &[&read(&site.pki.cert), &read(&site.pki.cluster_ca)],
+    )
+    .unwrap()
+}
+
+fn verifier(site: &Site) -> Arc<Verifier> {
+    let root = files::read_certs(&site.config.pki.root_cert).unwrap();
+    Arc::new(Verifier::new(root[0].clone(), &[]).unwrap())
+}
+
+/// `who`'s client asking `at` (a node of region `server`) for `feed`: the first answer.
+async fn pull_as(
+    who: &Site,
+    server: &str,
+    at: SocketAddr,
+    feed: &str,
+) -> Result<tonic::Streaming<PullResponse>, Status> {
+    let config = tls::client_config(verifier(who), &credential(who), Some(region(server))).unwrap();
+    let mut client =
+        connect::replication_client(&format!("https://{at}").parse().unwrap(), Arc::new(config))
+            .await
+            .unwrap();
+    let request = PullRequest {
+        feed: feed.to_owned(),
+        after_sequence: 0,
+        after_batch_id: Vec::new(),
+    };
+    client.pull(request).await.map(Response::into_inner)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_travellers_keys_reach_the_visited_region_and_no_other() {
+    let dir = tempfile::tempdir().unwrap();
+    let sites = three_sites(dir.path());
+    let b = start(site(&sites, "US-CA").config.clone()).await;
+    let a = start(pulls_from(site(&sites, "DE"), "US-CA", b.grpc_addr())).await;
+    let c = start(pulls_from(site(&sites, "JP"), "US-CA", b.grpc_addr())).await;
+
+    let b_site = site(&sites, "US-CA");
+    let now = UnixTime::now().as_secs();
+    let keys = drive::traveller_keys(now).unwrap();
+    let token = token::load(&b_site.config.node.data_dir).unwrap();
+    drive::upload(b.http_addr(), b.admin_addr(), &token, &keys, &["DE"], now)
+        .await
+        .unwrap();
+    let want: std::collections::HashSet<String> = keys.iter().map(drive::key_text).collect();
+
+    eventually("the keys in DE's public feed", || async {
+        drive::feed_keys(a.http_addr()).await.unwrap() == want
+    })
+    .await;
+    // C (JP) had its stream open all along and receives nothing; nor does its feed show anything.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(drive::feed_keys(c.http_addr()).await.unwrap().is_empty());
+    assert!(
+        metrics(&c)
+            .await
+            .contains("enmesh_replication_connected{producer=\"US-CA partial/JP\"} 1")
+    );
+    let a_metrics = metrics(&a).await;
+    assert!(
+        a_metrics.contains("enmesh_replication_keys_total{producer=\"US-CA partial/DE\"} 14"),
+        "{a_metrics}"
+    );
+    assert!(
+        a_metrics.contains(
+            "enmesh_replication_last_success_unix_seconds{producer=\"US-CA partial/DE\"}"
+        )
+    );
+
+    // No re-federation: DE cut no batch of its own, on any feed, from what it received.
+    for feed in ["a2a/EU", "partial/JP", "partial/US-CA"] {
+        assert_eq!(
+            a.store().feed_head(&FeedId::new(feed).unwrap()).unwrap(),
+            None,
+            "{feed}"
+        );
+    }
+    // And JP, pulling from DE, gets nothing although DE holds the keys.
+    let mut from_a = pull_as(site(&sites, "JP"), "DE", a.grpc_addr(), "partial/JP")
+        .await
+        .unwrap();
+    let first = tokio::time::timeout(Duration::from_millis(500), from_a.message()).await;
+    assert!(first.is_err(), "DE served something to JP: {first:?}");
+
+    for node in [c, a, b] {
+        node.shutdown().await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_consumer_may_pull_only_its_own_regions_feed() {
+    let dir = tempfile::tempdir().unwrap();
+    let sites = three_sites(dir.path());
+    let b = start(site(&sites, "US-CA").config.clone()).await;
+    let jp = site(&sites, "JP");
+
+    for feed in ["partial/DE", "a2a/USA", "partial/US-CA", "nonsense"] {
+        let refused = pull_as(jp, "US-CA", b.grpc_addr(), feed).await.unwrap_err();
+        assert_eq!(
+            refused.code(),
+            tonic::Code::PermissionDenied,
+            "{feed}: {refused}"
+        );
+    }
+    assert!(
+        pull_as(jp, "US-CA", b.grpc_addr(), "partial/JP")
+            .await
+            .is_ok()
+    );
+    let m = metrics(&b).await;
+    assert!(
+        m.contains("enmesh_feed_pull_denials_total{peer=\"JP\",reason=\"not_own_region\"} 2"),
+        "{m}"
+    );
+    assert!(
+        m.contains("enmesh_feed_pull_denials_total{peer=\"JP\",reason=\"other_cluster\"} 1"),
+        "{m}"
+    );
+
+    // A client whose chain leads to another root never gets a stream.
+    let other = tempfile::tempdir().unwrap();
+    let foreign = three_sites(other.path());
+    let config =
+        tls::client_config(verifier(&sites[0]), &credential(site(&foreign, "JP")), None).unwrap();
+    let url = format!("https://{}", b.grpc_addr()).parse().unwrap();
+    let refused = match connect::replication_client(&url, Arc::new(config)).await {
+        Err(e) => e.to_string(),
+        Ok(mut client) => client
+            .pull(PullRequest {
+                feed: "partial/JP".into(),
+                ..PullRequest::default()
+            })
+            .await
+            .unwrap_err()
+            .to_string(),
+    };
+    assert!(!refused.is_empty());
+    eventually("the refused handshake counted", || async {
+        metrics(&b).await.contains("reason=\"tls_handshake\"")
+    })
+    .await;
+
+    // A client that expects another region refuses B's certificate itself.
+    let config = tls::client_config(verifier(jp), &credential(jp), Some(region("DE"))).unwrap();
+    assert!(
+        connect::replication_client(&url, Arc::new(config))
+            .await
+            .is_err()
+    );
+    b.shutdown().await.unwrap();
+}
+
+/// A hostile producer holding US-CA's real certificate: it serves batch 1 as cut, then batch 2
+/// with one body byte changed after signing, then batch 2 signed properly but claiming origin FR.
+#[derive(Clone)]
+struct Hostile {
+    identity: Arc<NodeIdentity>,
+}
+
+impl Hostile {
+    fn batch(
+        &self,
+        sequence: u64,
+        previous: &[u8],
+        origin: &str,
+        key_byte: u8,
+    ) -> enmesh_proto::v1::SignedBatch {
+        let key = enmesh_daemon::wire::key_to_wire(&enmesh_protocol::keys::DiagnosisKey {
+            key: enmesh_protocol::gaen::Tek([key_byte; 16]),
+            rolling_start: enmesh_protocol::interval::IntervalNumber(2_900_000),
+            rolling_period: enmesh_protocol::interval::RollingPeriod::FULL_DAY,
+            transmission_risk: enmesh_protocol::keys::TransmissionRisk::new(1).unwrap(),
+            report_type: enmesh_protocol::keys::ReportType::ConfirmedTest,
+            days_since_onset: None,
+        });
+        let body = BatchBody {
+            origin_region: origin.into(),
+            feed: "partial/DE".into(),
+            sequence,
+            created_unix_millis: 0,
+            keys: vec![key],
+            previous_batch_id: previous.to_vec(),
+        };
+        self.identity
+            .sign_batch(body.encode_to_vec(), UnixTime::now())
+    }
+}
+
+#[tonic::async_trait]
+impl ReplicationService for Hostile {
+    type PullStream = ReceiverStream<Result<PullResponse, Status>>;
+
+    async fn pull(
+        &self,
+        request: Request<PullRequest>,
+    ) -> Result<Response<Self::PullStream>, Status> {
+        let after = request.into_inner().after_sequence;
+        let first = self.batch(1, &[], "US-CA", 1);
+        let first_id = enmesh_daemon::store::BatchId::of_body(&first.body).0;
+        let mut tampered = self.batch(2, &first_id, "US-CA", 2);
+        let last = tampered.body.len() - 1;
+        tampered.body[last] ^= 0x01;
+        let claims_fr = self.batch(2, &first_id, "FR", 3);
+        let items: Vec<_> = if after == 0 {
+            vec![first, tampered]
+        } else {
+            vec![claims_fr]
+        };
+        let (tx, rx) = tokio::sync::mpsc::channel(4);
+        for batch in items {
+            tx.send(Ok(PullResponse {
+                item: Some(Item::Batch(batch)),
+            }))
+            .await
+            .unwrap();
+        }
+        // Keep the stream open, as a real producer would.
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(60)).await;
+            drop(tx);
+        });
+        Ok(Response::new(ReceiverStream::new(rx)))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tampered_and_forged_batches_are_refused_counted_and_leave_the_cursor() {
+    let dir = tempfile::tempdir().unwrap();
+    let sites = three_sites(dir.path());
+    let us = site(&sites, "US-CA");
+    let hostile = Hostile {
+        identity: Arc::new(NodeIdentity::new(credential(us))),
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let at = listener.local_addr().unwrap();
+    let server_tls = tls::server_config(verifier(us), &credential(us)).unwrap();
+    let stop = Shutdown::new();
+    let serving = tokio::spawn(producer::serve(
+        listener,
+        Arc::new(server_tls),
+        enmesh_proto::v1::replication_server::ReplicationServer::new(hostile),
+        Metrics::new(),
+        stop.signal(),
+    ));
+
+    let a = start(pulls_from(site(&sites, "DE"), "US-CA", at)).await;
+    eventually("both refusals counted", || async {
+        let m = metrics(&a).await;
+        m.contains("reason=\"bad_signature\"") && m.contains("reason=\"origin_mismatch\"")
+    })
+    .await;
+    // Batch 1 was good and is stored; the cursor never moved past it.
+    let cursor = a
+        .store()
+        .cursor(&region("US-CA"), &FeedId::new("partial/DE").unwrap())
+        .unwrap()
+        .unwrap();
+    assert_eq!(cursor.last_sequence, 1);
+    let stored = drive::feed_keys(a.http_addr()).await.unwrap();
+    assert_eq!(stored.len(), 1, "{stored:?}");
+    assert!(matches!(
+        a.store().commit_received(
+            &enmesh_daemon::store::ReceivedBatch {
+                origin: region("US-CA"),
+                feed: FeedId::new("partial/DE").unwrap(),
+                sequence: 3,
+                id: enmesh_daemon::store::BatchId([0; 32]),
+                previous: None,
+                created_unix_millis: 0,
+                keys: Vec::new(),
+                signed: Default::default(),
+            },
+            0,
+            0
+        ),
+        Err(StoreError::NotNext { held: 1, .. })
+    ));
+    a.shutdown().await.unwrap();
+    stop.trigger();
+    let _ = serving.await;
+}
