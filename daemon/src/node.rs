@@ -19,8 +19,8 @@ use crate::pki::files::{self, FileError};
 use crate::pki::{
     Credential, IdentityError, NodeIdentity, Rejection, TlsError, TrustError, Verifier, tls,
 };
-use crate::replicate::partial::{consumer, producer};
 use crate::replicate::mesh::{self, MeshError, MeshHandle};
+use crate::replicate::partial::{consumer, producer};
 use crate::retention;
 use crate::shutdown::{Shutdown, ShutdownError, ShutdownSignal};
 use crate::store::{Store, StoreError};

@@ -29,7 +29,7 @@ use libp2p::multiaddr::Protocol;
 use libp2p::request_response::{self, OutboundRequestId};
 use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
 use libp2p::swarm::{ConnectionId, SwarmEvent};
-use libp2p::{Multiaddr, PeerId, Swarm, identify};
+use libp2p::{Multiaddr, PeerId, Swarm, identify, ping};
 use prost::Message;
 use rustls_pki_types::UnixTime;
 use std::collections::HashMap;
@@ -449,6 +449,15 @@ impl Mesh {
             }) => self.on_gossip(propagation_source, message_id, &message.data, jobs),
             BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }) => {
                 self.addresses.insert(peer_id, info.listen_addrs);
+            }
+            // A link that stopped answering (a partition): close it, the redial restores it.
+            BehaviourEvent::Ping(ping::Event {
+                peer,
+                connection,
+                result: Err(error),
+            }) => {
+                tracing::debug!(%peer, %error, "mesh: ping failed, closing the link");
+                self.swarm.close_connection(connection);
             }
             _ => {}
         }
