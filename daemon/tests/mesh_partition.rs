@@ -159,7 +159,7 @@ fn write_config(net: &Net, site: &Site, i: usize) -> std::path::PathBuf {
 }
 
 fn spawn(net: &Net, config: &std::path::Path, i: usize) -> Daemon {
-    let mut child = Command::new("ip")
+    let child = Command::new("ip")
         .args(["netns", "exec", &net.ns(i), env!("CARGO_BIN_EXE_enmesh")])
         .args(["daemon", "--config"])
         .arg(config)
@@ -169,7 +169,14 @@ fn spawn(net: &Net, config: &std::path::Path, i: usize) -> Daemon {
         .stderr(Stdio::piped())
         .spawn()
         .expect("start enmesh daemon");
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    // Owned by the guard at once, so it is killed and reaped on every path.
+    let unspecified = SocketAddr::from(([0, 0, 0, 0], 0));
+    let mut daemon = Daemon {
+        child,
+        http: unspecified,
+        admin: unspecified,
+    };
+    let mut lines = BufReader::new(daemon.child.stderr.take().unwrap()).lines();
     let field = |line: &str, name: &str| -> SocketAddr {
         let start = line.find(&format!("{name}=")).unwrap() + name.len() + 1;
         line[start..]
@@ -185,7 +192,7 @@ fn spawn(net: &Net, config: &std::path::Path, i: usize) -> Daemon {
             .expect("the daemon exited before it started")
             .unwrap();
         if line.contains("enmesh daemon started") {
-            let (http, admin) = (field(&line, "http"), field(&line, "admin"));
+            (daemon.http, daemon.admin) = (field(&line, "http"), field(&line, "admin"));
             // Keep draining the log (to a file next to the config) so the daemon never blocks.
             let log = config.with_extension("log");
             std::thread::spawn(move || {
@@ -199,7 +206,7 @@ fn spawn(net: &Net, config: &std::path::Path, i: usize) -> Daemon {
                     let _ = writeln!(file, "{line}");
                 }
             });
-            return Daemon { child, http, admin };
+            return daemon;
         }
     }
 }
@@ -296,7 +303,7 @@ async fn split_halves_converge_after_healing_and_a_killed_node_catches_up() {
         return;
     };
     let dir = tempfile::Builder::new()
-        .keep(std::env::var_os("ENMESH_KEEP").is_some())
+        .disable_cleanup(std::env::var_os("ENMESH_KEEP").is_some())
         .tempdir()
         .unwrap();
     eprintln!("sites and daemon logs in {}", dir.path().display());
