@@ -1,12 +1,13 @@
 //! The cluster mesh with real nodes on real sockets (127.0.0.1, port 0), each with its own store:
 //! every node ends with every other node's batches; a node that was down catches up; a node of
-//! another cluster is refused; a valid node publishing a batch of another origin is rejected and
+//! another cluster is refused; a peer revoked by a new CRL is dropped; a valid node publishing a batch of another origin is rejected and
 //! penalised; and no node ever publishes or serves as its own what it received.
 
 use enmesh_daemon::clock::SystemClock;
 use enmesh_daemon::demo::sites::{self, Site, SiteOptions};
 use enmesh_daemon::node::{self, NodeHandle};
-use enmesh_daemon::pki::Credential;
+use enmesh_daemon::pki::files;
+use enmesh_daemon::pki::{CaKey, Credential, Validity, Verifier};
 use enmesh_daemon::replicate::mesh::MeshSettings;
 use enmesh_daemon::store::{CodeHash, FeedId, KeySource, Store, UploadId};
 use enmesh_daemon::telemetry::Metrics;
@@ -18,8 +19,11 @@ use enmesh_protocol::keys::{DaysSinceOnset, DiagnosisKey, ReportType, Transmissi
 use enmesh_protocol::region::{ClusterId, RegionId};
 use libp2p::Multiaddr;
 use prost::Message;
+use rustls_pki_types::UnixTime;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use time::OffsetDateTime;
 
 const CONVERGE: Duration = Duration::from_secs(30);
 
@@ -365,6 +369,65 @@ async fn a_node_of_another_cluster_is_refused_and_gets_nothing() {
             .encode()
             .contains("enmesh_mesh_refused_peers_total{reason=\"other_cluster\"}"),
         "US-CA refuses EU nodes too"
+    );
+    cluster.stop_all().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_peer_revoked_by_a_new_crl_is_dropped_and_blocked() {
+    let mut cluster = Cluster::prepare(&[("EU", &["DE", "FR", "IT"])]);
+    cluster.start(0..3).await;
+    wait_for("all admitted", || admitted_counts(&cluster) == vec![2; 3]).await;
+
+    // The EU cluster CA revokes FR's certificate; DE gets the CRL.
+    let pki = cluster.sites[0].config.pki.clone();
+    let dir = pki.root_cert.parent().unwrap();
+    let ca = CaKey::from_pem(
+        &std::fs::read_to_string(dir.join("cluster-eu.pem")).unwrap(),
+        &std::fs::read_to_string(dir.join("cluster-eu.key")).unwrap(),
+    )
+    .unwrap();
+    let fr = &cluster.sites[1].pki;
+    let fr_chain: Vec<_> = [&fr.cert, &fr.cluster_ca]
+        .iter()
+        .flat_map(|p| files::read_certs(p).unwrap())
+        .collect();
+    let now = OffsetDateTime::now_utc();
+    let verifier = &cluster.node(0).trust().verifier;
+    let serial = verifier
+        .verify_node(&fr_chain, UnixTime::now())
+        .unwrap()
+        .serial()
+        .to_vec();
+    let crl = ca
+        .crl(&[(serial, now)], 1, Validity::days_from(now, 1).unwrap())
+        .unwrap();
+    let root = files::read_certs(&pki.root_cert).unwrap().remove(0);
+    let updated = Arc::new(Verifier::new(root, &[crl]).unwrap());
+    let de = cluster.node(0).mesh().unwrap();
+    de.set_verifier(updated).await.unwrap();
+
+    let status = de.status().await.unwrap();
+    let admitted: Vec<RegionId> = status.admitted.iter().map(|(_, r)| r.clone()).collect();
+    assert_eq!(admitted, [r("IT")]);
+    assert!(
+        cluster.metrics[0]
+            .encode()
+            .contains("enmesh_mesh_refused_peers_total{reason=\"revoked\"} 1\n")
+    );
+    // DE's next batch reaches IT; FR stays disconnected from DE (its redials are blocked). IT
+    // has no CRL yet, so it may still relay to FR: the CRL has to reach every node.
+    upload(cluster.node(0), &[key(1, 1)]).await;
+    wait_for("IT to get DE's batch", || {
+        let cursor = cluster.node(2).store().cursor(&r("DE"), &a2a()).unwrap();
+        cursor.is_some_and(|c| c.last_sequence == 1)
+    })
+    .await;
+    let status = de.status().await.unwrap();
+    assert!(status.admitted.iter().all(|(_, r)| *r != self::r("FR")));
+    assert_eq!(
+        cluster.node(1).store().cursor(&r("DE"), &a2a()).unwrap(),
+        None
     );
     cluster.stop_all().await;
 }

@@ -18,6 +18,7 @@ use super::{MeshError, MeshSettings};
 use crate::batch::feeds;
 use crate::clock::SharedClock;
 use crate::node::Trust;
+use crate::pki::Verifier;
 use crate::shutdown::ShutdownSignal;
 use crate::store::Store;
 use crate::telemetry::Metrics;
@@ -72,6 +73,7 @@ pub struct MeshStatus {
 
 enum Command {
     Status(oneshot::Sender<MeshStatus>),
+    Verifier(Arc<Verifier>, oneshot::Sender<()>),
 }
 
 /// A handle on the running mesh.
@@ -98,6 +100,17 @@ impl MeshHandle {
         let (reply, answer) = oneshot::channel();
         self.commands
             .send(Command::Status(reply))
+            .await
+            .map_err(|_| MeshError::Stopped)?;
+        answer.await.map_err(|_| MeshError::Stopped)
+    }
+
+    /// Checks peers and batches with `verifier` from now on (e.g. one with a newer CRL), and
+    /// checks every admitted peer again at once: a revoked peer is dropped and blocked.
+    pub async fn set_verifier(&self, verifier: Arc<Verifier>) -> Result<(), MeshError> {
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send(Command::Verifier(verifier, reply))
             .await
             .map_err(|_| MeshError::Stopped)?;
         answer.await.map_err(|_| MeshError::Stopped)
@@ -156,7 +169,6 @@ pub struct Mesh {
     swarm: Swarm<Behaviour>,
     topic: IdentTopic,
     ledger: Ledger,
-    verifier: Arc<crate::pki::Verifier>,
     chain: Vec<Vec<u8>>,
     admission: Admission,
     catchup: CatchUp,
@@ -237,7 +249,6 @@ pub async fn start(
         swarm,
         topic,
         ledger,
-        verifier: trust.verifier.clone(),
         chain: credential.chain().iter().map(|c| c.to_vec()).collect(),
         admission: Admission::new(cluster.clone()),
         catchup: CatchUp::new(origins),
@@ -332,6 +343,11 @@ impl Mesh {
                         .collect(),
                 };
                 let _ = reply.send(status);
+            }
+            Command::Verifier(verifier, reply) => {
+                self.ledger.set_verifier(verifier);
+                self.recheck();
+                let _ = reply.send(());
             }
         }
     }
@@ -503,7 +519,10 @@ impl Mesh {
     /// Checks `peer`'s chain; admits it (and asks for its heads) or refuses and blocks it.
     fn admit(&mut self, peer: PeerId, chain: &[Vec<u8>], now: UnixTime) -> bool {
         let already = self.admission.get(&peer).is_some();
-        match self.admission.check(&self.verifier, peer, chain, now) {
+        match self
+            .admission
+            .check(&self.ledger.verifier(), peer, chain, now)
+        {
             Ok(admitted) => {
                 if !already {
                     tracing::info!(%peer, region = %admitted.region, "mesh: peer admitted");
@@ -520,6 +539,14 @@ impl Mesh {
                 self.refuse(peer, &refused);
                 false
             }
+        }
+    }
+
+    /// Checks every admitted peer's chain again; drops and blocks those that fail now.
+    fn recheck(&mut self) {
+        let failed = self.admission.recheck(&self.ledger.verifier(), self.now());
+        for (peer, refused) in failed {
+            self.refuse(peer, &refused);
         }
     }
 
@@ -825,10 +852,7 @@ impl Mesh {
             self.swarm.behaviour_mut().blocked.unblock_peer(peer);
         }
         if self.ticks.is_multiple_of(RECHECK_EVERY_TICKS) {
-            let failed = self.admission.recheck(&self.verifier, self.now());
-            for (peer, refused) in failed {
-                self.refuse(peer, &refused);
-            }
+            self.recheck();
         }
         self.redial();
         if self.ticks.is_multiple_of(HEADS_EVERY_TICKS) && !self.admission.is_empty() {

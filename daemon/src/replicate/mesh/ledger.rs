@@ -13,7 +13,7 @@ use enmesh_proto::v1::SignedBatch;
 use enmesh_protocol::region::{ClusterId, RegionId};
 use prost::Message;
 use rustls_pki_types::UnixTime;
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 use thiserror::Error;
 
@@ -57,7 +57,7 @@ pub enum TakeError {
 #[derive(Clone)]
 pub struct Ledger {
     store: Arc<Store>,
-    verifier: Arc<Verifier>,
+    verifier: Arc<RwLock<Arc<Verifier>>>,
     feed: FeedId,
     cluster: ClusterId,
     me: RegionId,
@@ -74,11 +74,27 @@ impl Ledger {
     ) -> Self {
         Self {
             store,
-            verifier,
+            verifier: Arc::new(RwLock::new(verifier)),
             feed,
             cluster,
             me,
         }
+    }
+
+    /// The verifier batches and peers are checked with now.
+    pub fn verifier(&self) -> Arc<Verifier> {
+        self.verifier
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Checks everything from now on with `verifier` (e.g. with a newer CRL), in every clone.
+    pub fn set_verifier(&self, verifier: Arc<Verifier>) {
+        *self
+            .verifier
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = verifier;
     }
 
     /// This node's region.
@@ -112,7 +128,7 @@ impl Ledger {
             cluster: &self.cluster,
             me: &self.me,
         };
-        let batch = check_batch(&self.verifier, signed, &self.feed, source, now)?;
+        let batch = check_batch(&self.verifier(), signed, &self.feed, source, now)?;
         let held = self.head(&batch.origin)?;
         if held >= batch.sequence {
             return Ok(Taken::Held);
