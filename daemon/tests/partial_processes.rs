@@ -381,8 +381,15 @@ async fn kill_9_of_a_consumer_mid_stream_loses_and_duplicates_nothing() {
         // It really died mid-stream: its cursor is part-way.
         let store = Store::open(&a_data).unwrap();
         let feed = FeedId::new("partial/DE").unwrap();
-        let held = store.cursor(&region("US-CA"), &feed).unwrap().unwrap().last_sequence;
-        assert!((20..total_batches).contains(&held), "killed at {held} of {total_batches}");
+        let held = store
+            .cursor(&region("US-CA"), &feed)
+            .unwrap()
+            .unwrap()
+            .last_sequence;
+        assert!(
+            (20..total_batches).contains(&held),
+            "killed at {held} of {total_batches}"
+        );
     }
 
     let a = Daemon::start(&a_config);
