@@ -155,7 +155,7 @@ async fn latency() {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     watching.await.expect("watcher");
-    let seen = seen.lock().expect("seen");
+    let seen = std::mem::take(&mut *seen.lock().expect("seen"));
     let mut latencies: Vec<Duration> = answered
         .iter()
         .enumerate()
@@ -184,7 +184,11 @@ async fn watch_feed(http: SocketAddr, seen: Arc<Mutex<HashMap<u64, Instant>>>, u
     let mut counts: HashMap<u64, usize> = HashMap::new();
     let mut keys_seen = std::collections::HashSet::new();
     let chunk = 600; // SiteOptions' feed.chunk_secs
-    while seen.lock().expect("seen").len() < uploads {
+    loop {
+        let complete = seen.lock().expect("seen").len();
+        if complete >= uploads {
+            break;
+        }
         let id = now_secs() / chunk;
         let request = Request::get(format!("/v1/keys/{id}"))
             .header("host", "bench")
