@@ -21,7 +21,8 @@ fn demo_runs_every_step() {
         "enmesh_batches_total{feed=\"partial/US-CA\"}",
         "gets the 14 keys",
         "signature verified with DE's export key",
-        "DE node stopped cleanly",
+        "serves the traveller's 14 keys in its public feed",
+        "US-CA and DE nodes stopped cleanly",
     ] {
         assert!(stdout.contains(step), "missing {step:?} in:\n{stdout}");
     }

@@ -131,7 +131,16 @@ async fn a_travellers_keys_reach_the_visited_region_and_no_other() {
     let dir = tempfile::tempdir().unwrap();
     let sites = three_sites(dir.path());
     let b = start(site(&sites, "US-CA").config.clone()).await;
-    let a = start(pulls_from(site(&sites, "DE"), "US-CA", b.grpc_addr())).await;
+    // A also pulls from a JP producer that is down: it must not hold up US-CA's stream.
+    let dead = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap()
+    };
+    let mut a_config = pulls_from(site(&sites, "DE"), "JP", dead);
+    a_config
+        .peers
+        .extend(pulls_from(site(&sites, "DE"), "US-CA", b.grpc_addr()).peers);
+    let a = start(a_config).await;
     let c = start(pulls_from(site(&sites, "JP"), "US-CA", b.grpc_addr())).await;
 
     let b_site = site(&sites, "US-CA");
@@ -164,6 +173,12 @@ async fn a_travellers_keys_reach_the_visited_region_and_no_other() {
         a_metrics.contains(
             "enmesh_replication_last_success_unix_seconds{producer=\"US-CA partial/DE\"}"
         )
+    );
+    assert!(
+        a_metrics.contains(
+            "enmesh_replication_rejections_total{peer=\"JP partial/DE\",reason=\"unreachable\"}"
+        ),
+        "{a_metrics}"
     );
 
     // No re-federation: DE cut no batch of its own, on any feed, from what it received.

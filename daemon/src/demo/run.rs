@@ -16,6 +16,7 @@ use super::drive::{self, post_json, publish_body, traveller_keys, wait_for};
 use super::sites::{self, SiteOptions};
 use crate::api::client::{self, Answer, ClientError};
 use crate::clock::{OffsetClock, SharedClock};
+use crate::config::{FeedFormat, PeerConfig, Replication};
 use crate::node::{self, NodeError};
 use crate::telemetry::Metrics;
 use axum::http::StatusCode;
@@ -89,10 +90,41 @@ pub async fn run(dir: Option<&Path>) -> Result<(), DemoError> {
     let (http, admin) = (node.http_addr(), node.admin_addr());
     println!("  DE node up: public API http://{http}, operator API http://{admin}");
 
-    let result = script(&node, http, admin, &de.config, clock.as_ref(), &shared).await;
+    // US-CA, in another cluster, pulls its need-to-know feed from DE over mTLS gRPC.
+    let us_site = sites
+        .iter()
+        .find(|s| s.pki.region.to_string() == "US-CA")
+        .ok_or_else(|| unexpected("prepare", "no US-CA site"))?;
+    let mut us_config = us_site.config.clone();
+    us_config.peers.push(PeerConfig {
+        url: format!("https://{}", node.grpc_addr())
+            .parse()
+            .map_err(|e: axum::http::uri::InvalidUri| unexpected("peer URL", e.to_string()))?,
+        region: de.pki.region.clone(),
+        replication: Replication::Partial,
+        format: FeedFormat::Enmesh,
+    });
+    let us = node::start(us_config, shared.clone(), Metrics::new()).await?;
+    println!(
+        "  US-CA node up: public API http://{}, pulling partial/US-CA from DE's gRPC {}",
+        us.http_addr(),
+        node.grpc_addr()
+    );
+
+    let result = script(
+        &node,
+        http,
+        admin,
+        us.http_addr(),
+        &de.config,
+        clock.as_ref(),
+        &shared,
+    )
+    .await;
+    us.shutdown().await?;
     node.shutdown().await?;
     println!(
-        "  DE node stopped cleanly; demo took {:.1} s",
+        "  US-CA and DE nodes stopped cleanly; demo took {:.1} s",
         started.elapsed().as_secs_f64()
     );
     result
@@ -108,6 +140,7 @@ async fn script(
     node: &node::NodeHandle,
     http: SocketAddr,
     admin: SocketAddr,
+    us_http: SocketAddr,
     config: &crate::config::Config,
     clock: &OffsetClock,
     shared: &SharedClock,
@@ -182,6 +215,22 @@ async fn script(
     for line in batch_lines {
         println!("     {line}");
     }
+
+    // 4b. US-CA's consumer receives the partial batch and serves the keys to its phones.
+    let want: std::collections::HashSet<String> = keys.iter().map(drive::key_text).collect();
+    wait_for(PATIENCE, || async {
+        let served = drive::feed_keys(us_http).await?;
+        Ok(want.is_subset(&served).then_some(()))
+    })
+    .await?
+    .ok_or_else(|| unexpected("partial replication", "the keys did not reach US-CA's feed"))?;
+    println!(
+        "   US-CA (cluster USA) pulled partial/US-CA from DE over mTLS gRPC, checked the batch \
+         signature and chain, and serves the traveller's {} keys in its public feed {} ms after \
+         the upload",
+        keys.len(),
+        uploaded_at.elapsed().as_millis()
+    );
 
     // 6a. A phone reads the key feed.
     let seen = wait_for(PATIENCE, || async {

@@ -25,6 +25,8 @@ pub struct SiteOptions {
     pub export_period_secs: u64,
     /// `feed.chunk_secs`.
     pub feed_chunk_secs: u64,
+    /// `batching.max_keys`.
+    pub batch_max_keys: u64,
 }
 
 impl Default for SiteOptions {
@@ -34,6 +36,7 @@ impl Default for SiteOptions {
             batch_min_keys: 20,
             export_period_secs: 3600,
             feed_chunk_secs: 600,
+            batch_max_keys: 10_000,
         }
     }
 }
@@ -81,13 +84,7 @@ pub fn prepare(
             .to_ascii_lowercase()
             .replace(':', "_");
         let export_key = dir.join(format!("{stem}-export.key"));
-        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
-        files::write_new(
-            &export_key,
-            key.serialize_pem().as_bytes(),
-            SECRET_MODE,
-            false,
-        )?;
+        write_export_key(&export_key)?;
         let data_dir = dir.join(format!("{stem}-data"));
         std::fs::create_dir_all(&data_dir).map_err(|source| FileError::Io {
             path: data_dir.clone(),
@@ -118,7 +115,17 @@ pub fn prepare(
     Ok(sites)
 }
 
-fn config_toml(
+/// Writes a new ECDSA P-256 export signing key (PKCS#8 PEM, mode 0600) to `path`.
+pub fn write_export_key(path: &Path) -> Result<(), SitesError> {
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
+    files::write_new(path, key.serialize_pem().as_bytes(), SECRET_MODE, false)?;
+    Ok(())
+}
+
+/// The `enmesh daemon` config of `node` (certificate files as named there), trusting `root`,
+/// signing exports with `export_key`, storing in `data_dir`, in a cluster of `members`, with
+/// every listener on `127.0.0.1:0`.
+pub fn config_toml(
     node: &NodeFiles,
     root: &Path,
     export_key: &Path,
@@ -161,7 +168,7 @@ days = 30
 
 [batching]
 window_ms = {window}
-max_keys = 10000
+max_keys = {max_keys}
 min_keys = {min_keys}
 
 [export]
@@ -187,6 +194,7 @@ chunk_secs = {chunk}
         key = node.key,
         window = o.batch_window_ms,
         min_keys = o.batch_min_keys,
+        max_keys = o.batch_max_keys,
         period = o.export_period_secs,
         chunk = o.feed_chunk_secs,
     )
