@@ -343,6 +343,58 @@ async fn nodes_bootstrapped_with_one_address_find_the_rest_and_survive_its_loss(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_batch_too_large_for_gossip_is_announced_and_fetched() {
+    let mut cluster = Cluster::prepare(&[("EU", &["DE", "FR"])]);
+    cluster.start(0..2).await;
+    wait_for("DE and FR admitted", || {
+        admitted_counts(&cluster) == vec![1; 2]
+    })
+    .await;
+    upload(cluster.node(0), &[key(1, 0)]).await;
+    wait_for("the small batch", || cluster.converged()).await;
+
+    // DE's second batch holds 40,000 keys (about 1.4 MB, above the 1 MiB gossip limit); it is
+    // signed by DE like any batch its batcher cuts, and its batcher's next batch follows it.
+    let store = cluster.node(0).store();
+    let head = store.feed_head(&a2a()).unwrap().unwrap();
+    let body = BatchBody {
+        origin_region: "DE".to_owned(),
+        feed: "a2a/EU".to_owned(),
+        sequence: 2,
+        created_unix_millis: 1,
+        keys: (1..=40_000).map(|n| key_to_wire(&key(1, n))).collect(),
+        previous_batch_id: head.batch_id.0.to_vec(),
+    };
+    let big = credential(&cluster.sites[0]).sign_batch(body.encode_to_vec());
+    assert!(big.encoded_len() > 1024 * 1024);
+    store.append_batches(&[big], now_secs(), None).unwrap();
+    upload(cluster.node(0), &[key(1, 50_000)]).await;
+
+    wait_for("FR to fetch the big batch", || cluster.converged()).await;
+    assert_eq!(remote_keys(cluster.node(1).store())[&r("DE")].len(), 40_002);
+    let metrics = cluster.metrics[1].encode();
+    assert!(
+        metrics.contains("enmesh_mesh_received_keys_total{path=\"catchup\"} 40000\n")
+            || metrics.contains("enmesh_mesh_received_keys_total{path=\"catchup\"} 40001\n"),
+        "the big batch came by catch-up: {metrics}"
+    );
+    cluster.stop_all().await;
+}
+
+/// The credential (key and chain) of `site`'s node.
+fn credential(site: &Site) -> Credential {
+    let files = &site.pki;
+    Credential::from_pem(
+        &std::fs::read(&files.key).unwrap(),
+        &[
+            &std::fs::read(&files.cert).unwrap(),
+            &std::fs::read(&files.cluster_ca).unwrap(),
+        ],
+    )
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_node_of_another_cluster_is_refused_and_gets_nothing() {
     let mut cluster = Cluster::prepare(&[("EU", &["DE", "FR"]), ("US", &["US-CA"])]);
     cluster.start([0, 2]).await;
@@ -440,15 +492,7 @@ async fn a_batch_claiming_another_origin_is_rejected_and_its_sender_penalised() 
     wait_for("DE and IT admitted", || admitted_counts(&cluster)[0] == 1).await;
 
     // IT's own key signs a body that names FR as origin, at the head of IT's a2a feed.
-    let it = &cluster.sites[2].pki;
-    let credential = Credential::from_pem(
-        &std::fs::read(&it.key).unwrap(),
-        &[
-            &std::fs::read(&it.cert).unwrap(),
-            &std::fs::read(&it.cluster_ca).unwrap(),
-        ],
-    )
-    .unwrap();
+    let credential = credential(&cluster.sites[2]);
     let body = BatchBody {
         origin_region: "FR".to_owned(),
         feed: "a2a/EU".to_owned(),

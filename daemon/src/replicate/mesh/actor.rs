@@ -53,7 +53,7 @@ const COMMAND_CAPACITY: usize = 16;
 /// How long `start` waits for the listener to report its address.
 const LISTEN_WAIT: Duration = Duration::from_secs(5);
 /// Own batches read from the store per publishing round.
-const PUBLISH_PAGE: usize = 64;
+const PUBLISH_PAGE: usize = 8;
 /// Room left in a sync response for framing beyond the batches themselves.
 const RESPONSE_SLACK: usize = 64 * 1024;
 /// Most peer addresses taken from one heads response, and most peers whose addresses are kept.
@@ -132,8 +132,13 @@ enum Job {
     },
 }
 
-/// What the worker did with a job.
+/// What the worker (or a blocking read) did.
 enum Done {
+    /// A page of batches read for a peer's sync request.
+    Served {
+        channel: request_response::ResponseChannel<SyncResponse>,
+        response: SyncResponse,
+    },
     Gossip {
         id: MessageId,
         source: PeerId,
@@ -149,6 +154,13 @@ enum Done {
         refusal: Option<&'static str>,
         stopped: bool,
     },
+}
+
+/// Where the actor's handlers send work: received batches to the worker, and results (of the
+/// worker and of blocking reads) back to the actor.
+struct Channels {
+    jobs: mpsc::Sender<Job>,
+    done: mpsc::Sender<Done>,
 }
 
 /// A sync request this node sent.
@@ -296,6 +308,10 @@ impl Mesh {
     pub async fn run(mut self, stop: ShutdownSignal) -> Result<(), MeshError> {
         let (jobs_tx, jobs) = mpsc::channel(JOB_CAPACITY);
         let (done_tx, mut done) = mpsc::channel(DONE_CAPACITY);
+        let ch = Channels {
+            jobs: jobs_tx,
+            done: done_tx.clone(),
+        };
         let worker = tokio::spawn(work(self.ledger.clone(), self.clock.clone(), jobs, done_tx));
         let mut ticks = tokio::time::interval(TICK);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -305,7 +321,7 @@ impl Mesh {
         loop {
             tokio::select! {
                 () = &mut stopped => break,
-                event = self.swarm.select_next_some() => self.on_swarm(event, &jobs_tx),
+                event = self.swarm.select_next_some() => self.on_swarm(event, &ch),
                 Some(done) = done.recv() => self.on_done(done),
                 Some(command) = self.commands.recv() => self.on_command(command),
                 changed = self.committed.changed(), if batcher_alive => match changed {
@@ -315,7 +331,7 @@ impl Mesh {
                 _ = ticks.tick() => self.on_tick(),
             }
         }
-        drop(jobs_tx);
+        drop(ch);
         worker.abort();
         tracing::info!("mesh stopped");
         Ok(())
@@ -400,7 +416,7 @@ impl Mesh {
         }
     }
 
-    fn on_swarm(&mut self, event: SwarmEvent<BehaviourEvent>, jobs: &mpsc::Sender<Job>) {
+    fn on_swarm(&mut self, event: SwarmEvent<BehaviourEvent>, ch: &Channels) {
         match event {
             SwarmEvent::ConnectionEstablished {
                 peer_id,
@@ -449,20 +465,20 @@ impl Mesh {
                     }
                 }
             }
-            SwarmEvent::Behaviour(event) => self.on_behaviour(event, jobs),
+            SwarmEvent::Behaviour(event) => self.on_behaviour(event, ch),
             _ => {}
         }
     }
 
-    fn on_behaviour(&mut self, event: BehaviourEvent, jobs: &mpsc::Sender<Job>) {
+    fn on_behaviour(&mut self, event: BehaviourEvent, ch: &Channels) {
         match event {
             BehaviourEvent::Admit(event) => self.on_admit(event),
-            BehaviourEvent::Sync(event) => self.on_sync(event, jobs),
+            BehaviourEvent::Sync(event) => self.on_sync(event, ch),
             BehaviourEvent::Gossip(gossipsub::Event::Message {
                 propagation_source,
                 message_id,
                 message,
-            }) => self.on_gossip(propagation_source, message_id, &message.data, jobs),
+            }) => self.on_gossip(propagation_source, message_id, &message.data, ch),
             BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }) => {
                 self.addresses.insert(peer_id, info.listen_addrs);
             }
@@ -554,6 +570,7 @@ impl Mesh {
         tracing::warn!(%peer, reason = %refused, "mesh: peer refused and blocked");
         self.metrics.mesh_refused(refused.reason());
         self.admission.block(peer, Instant::now());
+        self.addresses.remove(&peer);
         self.catchup.peer_gone(&peer);
         self.swarm.behaviour_mut().blocked.block_peer(peer);
         self.metrics.mesh_admitted(self.admission.len());
@@ -606,7 +623,7 @@ impl Mesh {
     fn on_sync(
         &mut self,
         event: request_response::Event<SyncRequest, SyncResponse>,
-        jobs: &mpsc::Sender<Job>,
+        ch: &Channels,
     ) {
         match event {
             request_response::Event::Message {
@@ -621,12 +638,25 @@ impl Mesh {
                     // No answer at all for a peer that is not admitted.
                     return;
                 }
-                let response = self.serve(request);
-                let _ = self
-                    .swarm
-                    .behaviour_mut()
-                    .sync
-                    .send_response(channel, response);
+                match request.ask {
+                    Some(Ask::Batches(ask)) => {
+                        // Pages can be megabytes: read them off the async threads.
+                        let (ledger, done) = (self.ledger.clone(), ch.done.clone());
+                        tokio::task::spawn_blocking(move || {
+                            let response = serve_batches(&ledger, &ask);
+                            let _ = done.blocking_send(Done::Served { channel, response });
+                        });
+                    }
+                    Some(Ask::Heads(_)) => {
+                        let response = self.heads();
+                        let _ = self
+                            .swarm
+                            .behaviour_mut()
+                            .sync
+                            .send_response(channel, response);
+                    }
+                    None => {}
+                }
             }
             request_response::Event::Message {
                 peer,
@@ -652,7 +682,7 @@ impl Mesh {
                         batches: response.batches,
                         first_held: after == 0,
                     };
-                    if jobs.try_send(job).is_err() {
+                    if ch.jobs.try_send(job).is_err() {
                         self.catchup.failed(&origin);
                     }
                 }
@@ -672,75 +702,45 @@ impl Mesh {
         }
     }
 
-    /// Answers a sync request of an admitted peer.
-    fn serve(&self, request: SyncRequest) -> SyncResponse {
-        match request.ask {
-            Some(Ask::Heads(_)) => {
-                let me = self.ledger.me();
-                let heads = std::iter::once(me)
-                    .chain(self.catchup.origins())
-                    .map(|origin| Head {
-                        origin: origin.to_string(),
-                        sequence: self.held(origin),
-                    })
-                    .filter(|head| head.sequence > 0)
-                    .collect();
-                let peers = self
-                    .admission
-                    .admitted()
-                    .flat_map(|(peer, _)| {
-                        self.addresses.get(peer).into_iter().flatten().map(|addr| {
-                            let addr = match peer_of(addr) {
-                                Some(_) => addr.clone(),
-                                None => addr.clone().with(Protocol::P2p(*peer)),
-                            };
-                            addr.to_string()
-                        })
-                    })
-                    .take(MAX_PEER_ADDRS)
-                    .collect();
-                SyncResponse {
-                    heads,
-                    batches: Vec::new(),
-                    peers,
-                }
-            }
-            Some(Ask::Batches(ask)) => {
-                let limit = usize::try_from(ask.limit.min(PAGE_BATCHES)).unwrap_or(0);
-                let batches = match ask.origin.parse::<RegionId>() {
-                    Ok(origin) => self
-                        .ledger
-                        .page(
-                            &origin,
-                            ask.after_sequence,
-                            limit,
-                            MAX_SYNC_RESPONSE_BYTES - RESPONSE_SLACK,
-                        )
-                        .unwrap_or_else(|error| {
-                            tracing::error!(%error, "mesh: cannot read batches to serve");
-                            Vec::new()
-                        })
-                        .into_iter()
-                        .map(|b| b.signed)
-                        .collect(),
-                    Err(_) => Vec::new(),
-                };
-                SyncResponse {
-                    batches,
-                    ..SyncResponse::default()
-                }
-            }
-            None => SyncResponse::default(),
+    /// This node's heads, and the addresses of its admitted peers.
+    fn heads(&self) -> SyncResponse {
+        let me = self.ledger.me();
+        let heads = std::iter::once(me)
+            .chain(self.catchup.origins())
+            .map(|origin| Head {
+                origin: origin.to_string(),
+                sequence: self.held(origin),
+            })
+            .filter(|head| head.sequence > 0)
+            .collect();
+        let peers = self
+            .admission
+            .admitted()
+            .flat_map(|(peer, _)| {
+                self.addresses.get(peer).into_iter().flatten().map(|addr| {
+                    let addr = match peer_of(addr) {
+                        Some(_) => addr.clone(),
+                        None => addr.clone().with(Protocol::P2p(*peer)),
+                    };
+                    addr.to_string()
+                })
+            })
+            .take(MAX_PEER_ADDRS)
+            .collect();
+        SyncResponse {
+            heads,
+            batches: Vec::new(),
+            peers,
         }
     }
 
-    fn on_gossip(&mut self, source: PeerId, id: MessageId, data: &[u8], jobs: &mpsc::Sender<Job>) {
+    fn on_gossip(&mut self, source: PeerId, id: MessageId, data: &[u8], ch: &Channels) {
         let verdict = if self.admission.get(&source).is_none() {
             Some(MessageAcceptance::Ignore)
         } else {
             match Gossip::decode(data).map(|g| g.item) {
                 Ok(Some(GossipItem::Batch(signed))) => {
-                    self.gossip_batch(source, id.clone(), signed, jobs)
+                    self.gossip_batch(source, id.clone(), signed, ch)
                 }
                 Ok(Some(GossipItem::Announce(head))) => match head.origin.parse::<RegionId>() {
                     Ok(origin) if origin == *self.ledger.me() => Some(MessageAcceptance::Ignore),
@@ -772,7 +772,7 @@ impl Mesh {
         source: PeerId,
         id: MessageId,
         signed: SignedBatch,
-        jobs: &mpsc::Sender<Job>,
+        ch: &Channels,
     ) -> Option<MessageAcceptance> {
         // This node's own batches come back from peers after a restart: nothing to take.
         if let Ok(body) = BatchBody::decode(signed.body.as_slice())
@@ -780,7 +780,7 @@ impl Mesh {
         {
             return Some(MessageAcceptance::Ignore);
         }
-        match jobs.try_send(Job::Gossip { id, source, signed }) {
+        match ch.jobs.try_send(Job::Gossip { id, source, signed }) {
             Ok(()) => None,
             // Overloaded: let the catch-up fetch it later.
             Err(_) => Some(MessageAcceptance::Ignore),
@@ -789,6 +789,13 @@ impl Mesh {
 
     fn on_done(&mut self, done: Done) {
         match done {
+            Done::Served { channel, response } => {
+                let _ = self
+                    .swarm
+                    .behaviour_mut()
+                    .sync
+                    .send_response(channel, response);
+            }
             Done::Gossip { id, source, result } => {
                 let verdict = match result {
                     Ok(taken) => {
@@ -928,6 +935,25 @@ impl Mesh {
             {
                 b.dialing = Some(connection);
             }
+        }
+    }
+}
+
+/// A page of `ask.origin`'s batches for a peer (blocking: reads the store).
+fn serve_batches(ledger: &Ledger, ask: &BatchesAsk) -> SyncResponse {
+    let limit = usize::try_from(ask.limit.min(PAGE_BATCHES)).unwrap_or(0);
+    let Ok(origin) = ask.origin.parse::<RegionId>() else {
+        return SyncResponse::default();
+    };
+    let max_bytes = MAX_SYNC_RESPONSE_BYTES - RESPONSE_SLACK;
+    match ledger.page(&origin, ask.after_sequence, limit, max_bytes) {
+        Ok(page) => SyncResponse {
+            batches: page.into_iter().map(|b| b.signed).collect(),
+            ..SyncResponse::default()
+        },
+        Err(error) => {
+            tracing::error!(%error, "mesh: cannot read batches to serve");
+            SyncResponse::default()
         }
     }
 }
