@@ -39,7 +39,16 @@ pub enum BuildError {
     Noise(#[from] noise::Error),
     /// Gossipsub refused its configuration.
     #[error("gossipsub configuration: {0}")]
-    Gossipsub(String),
+    GossipConfig(#[from] gossipsub::ConfigBuilderError),
+    /// Gossipsub refused its authenticity mode.
+    #[error("gossipsub: {0}")]
+    Gossipsub(&'static str),
+    /// Gossipsub refused the peer score parameters (its own message).
+    #[error("gossipsub peer score: {0}")]
+    Score(String),
+    /// The cluster topic could not be subscribed.
+    #[error("gossipsub subscription: {0}")]
+    Subscribe(#[from] gossipsub::SubscriptionError),
 }
 
 /// Every behaviour of the mesh swarm.
@@ -91,7 +100,7 @@ fn gossip_config() -> Result<gossipsub::Config, BuildError> {
         .heartbeat_initial_delay(Duration::from_millis(100))
         .heartbeat_interval(Duration::from_millis(700))
         .build()
-        .map_err(|e| BuildError::Gossipsub(e.to_string()))
+        .map_err(BuildError::from)
 }
 
 /// Peer scoring: only the application score (admission) and invalid messages count.
@@ -125,13 +134,11 @@ pub fn build(
     topic: &IdentTopic,
 ) -> Result<Swarm<Behaviour>, BuildError> {
     let mut gossip = gossipsub::Behaviour::new(MessageAuthenticity::Anonymous, gossip_config()?)
-        .map_err(|e| BuildError::Gossipsub(e.to_owned()))?;
+        .map_err(BuildError::Gossipsub)?;
     gossip
         .with_peer_score(score_params(topic), PeerScoreThresholds::default())
-        .map_err(|e| BuildError::Gossipsub(e.to_owned()))?;
-    gossip
-        .subscribe(topic)
-        .map_err(|e| BuildError::Gossipsub(e.to_string()))?;
+        .map_err(BuildError::Score)?;
+    gossip.subscribe(topic)?;
     let behaviour = Behaviour {
         blocked: allow_block_list::Behaviour::default(),
         gossip,
