@@ -437,15 +437,7 @@ impl Mesh {
                         .gossip
                         .set_application_score(&peer_id, UNADMITTED_SCORE);
                     if endpoint.is_dialer() && !self.admitting.values().any(|p| *p == peer_id) {
-                        let request = Admit {
-                            chain: self.chain.clone(),
-                        };
-                        let id = self
-                            .swarm
-                            .behaviour_mut()
-                            .admit
-                            .send_request(&peer_id, request);
-                        self.admitting.insert(id, peer_id);
+                        self.request_admission(peer_id);
                     }
                 }
             }
@@ -498,11 +490,19 @@ impl Mesh {
     fn on_admit(&mut self, event: request_response::Event<Admit, Admit>) {
         let request_response::Event::Message { peer, message, .. } = event else {
             if let request_response::Event::OutboundFailure {
-                request_id, error, ..
+                peer,
+                request_id,
+                error,
+                ..
             } = event
             {
                 self.admitting.remove(&request_id);
-                tracing::debug!(%error, "mesh: admission request failed");
+                tracing::debug!(%peer, %error, "mesh: admission request failed");
+                // E.g. the connection it went on lost a simultaneous-dial race: ask again on
+                // the one that is left (the admission deadline still bounds it).
+                if self.swarm.is_connected(&peer) && self.admission.get(&peer).is_none() {
+                    self.request_admission(peer);
+                }
             }
             return;
         };
@@ -530,6 +530,15 @@ impl Mesh {
                 self.admit(peer, &response.chain, now);
             }
         }
+    }
+
+    /// Presents this node's chain to `peer`; its answer is its own chain.
+    fn request_admission(&mut self, peer: PeerId) {
+        let request = Admit {
+            chain: self.chain.clone(),
+        };
+        let id = self.swarm.behaviour_mut().admit.send_request(&peer, request);
+        self.admitting.insert(id, peer);
     }
 
     /// Checks `peer`'s chain; admits it (and asks for its heads) or refuses and blocks it.
