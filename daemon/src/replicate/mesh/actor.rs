@@ -1,18 +1,23 @@
-//! The mesh actor: one task that owns the swarm and drives admission, gossip validation,
-//! publishing of this node's own batches, and catch-up; plus a worker task that checks and
-//! stores received batches one at a time (in order, off the async threads).
+//! The mesh actor: one task that owns the swarm and drives admission, announcements, fetching
+//! and catch-up; plus a worker task that checks and stores received batches one at a time (in
+//! order, off the async threads).
 //!
-//! The actor never publishes anything but this node's own `a2a/<cluster>` batches (read from the
+//! Gossip carries announcements only ("I hold origin O up to sequence N", a few dozen bytes);
+//! the batches themselves travel once per node, fetched over the sync protocol from the peer
+//! that announced them. An announcement is validated, and so forwarded, only once this node
+//! holds the batch itself, so whoever receives it can fetch from the forwarder. A batch that
+//! fails its checks makes the announcement that led to it rejected (gossipsub's penalty).
+//!
+//! The actor never announces anything but this node's own `a2a/<cluster>` batches (read from the
 //! store after each batcher commit), never answers a sync request or takes a gossip message from
-//! a peer that is not admitted, and never forwards a gossip message before the worker accepted it.
+//! a peer that is not admitted, and never forwards an announcement of a batch it does not hold.
 
 use super::admission::{Admission, Refused};
-use super::behaviour::{self, Behaviour, BehaviourEvent, MAX_GOSSIP_BYTES, UNADMITTED_SCORE};
+use super::behaviour::{self, Behaviour, BehaviourEvent, UNADMITTED_SCORE};
 use super::catchup::{CatchUp, PAGE_BATCHES};
 use super::ledger::{Ledger, TakeError, Taken};
 use super::wire::{
-    Admit, Ask, BatchesAsk, Gossip, GossipItem, Head, HeadsAsk, MAX_SYNC_RESPONSE_BYTES,
-    SyncRequest, SyncResponse,
+    Admit, Ask, BatchesAsk, Head, HeadsAsk, MAX_SYNC_RESPONSE_BYTES, SyncRequest, SyncResponse,
 };
 use super::{MeshError, MeshSettings};
 use crate::batch::feeds;
@@ -22,7 +27,7 @@ use crate::pki::Verifier;
 use crate::shutdown::ShutdownSignal;
 use crate::store::Store;
 use crate::telemetry::Metrics;
-use enmesh_proto::v1::{BatchBody, SignedBatch};
+use enmesh_proto::v1::SignedBatch;
 use enmesh_protocol::region::{ClusterId, RegionId};
 use libp2p::futures::StreamExt;
 use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance, MessageId};
@@ -52,13 +57,18 @@ const DONE_CAPACITY: usize = 64;
 const COMMAND_CAPACITY: usize = 16;
 /// How long `start` waits for the listener to report its address.
 const LISTEN_WAIT: Duration = Duration::from_secs(5);
-/// Own batches read from the store per publishing round.
-const PUBLISH_PAGE: usize = 8;
 /// Room left in a sync response for framing beyond the batches themselves.
 const RESPONSE_SLACK: usize = 64 * 1024;
 /// Most peer addresses taken from one heads response, and most peers whose addresses are kept.
 const MAX_PEER_ADDRS: usize = 64;
 const MAX_KNOWN_PEERS: usize = 1024;
+/// How long an announcement waits for this node to hold its batch before it is dropped
+/// (gossipsub forgets unvalidated messages after a few heartbeats anyway).
+const ANNOUNCE_WAIT: Duration = Duration::from_secs(3);
+/// Batch-count label of batches fetched after an announcement.
+const BY_ANNOUNCE: &str = "announce";
+/// Batch-count label of batches fetched after a heads exchange.
+const BY_CATCHUP: &str = "catchup";
 
 /// What a status request returns.
 #[derive(Debug, Clone)]
@@ -117,19 +127,21 @@ impl MeshHandle {
     }
 }
 
-/// A received batch for the worker.
-enum Job {
-    Gossip {
-        id: MessageId,
-        source: PeerId,
-        signed: SignedBatch,
-    },
-    Page {
-        peer: PeerId,
-        origin: RegionId,
-        batches: Vec<SignedBatch>,
-        first_held: bool,
-    },
+/// A page of fetched batches for the worker.
+struct Job {
+    peer: PeerId,
+    origin: RegionId,
+    batches: Vec<SignedBatch>,
+    first_held: bool,
+    path: &'static str,
+}
+
+/// An announcement waiting until this node holds the batch.
+struct Announced {
+    id: MessageId,
+    source: PeerId,
+    sequence: u64,
+    at: Instant,
 }
 
 /// What the worker (or a blocking read) did.
@@ -139,11 +151,7 @@ enum Done {
         channel: request_response::ResponseChannel<SyncResponse>,
         response: SyncResponse,
     },
-    Gossip {
-        id: MessageId,
-        source: PeerId,
-        result: Result<Taken, TakeError>,
-    },
+    /// What the worker did with a page.
     Page {
         peer: PeerId,
         origin: RegionId,
@@ -153,6 +161,7 @@ enum Done {
         held: u64,
         refusal: Option<&'static str>,
         stopped: bool,
+        path: &'static str,
     },
 }
 
@@ -166,7 +175,11 @@ struct Channels {
 /// A sync request this node sent.
 enum Pending {
     Heads,
-    Batches { origin: RegionId, after: u64 },
+    Batches {
+        origin: RegionId,
+        after: u64,
+        path: &'static str,
+    },
 }
 
 /// A configured bootstrap address and what dialling it found.
@@ -184,6 +197,7 @@ pub struct Mesh {
     chain: Vec<Vec<u8>>,
     admission: Admission,
     catchup: CatchUp,
+    announced: HashMap<RegionId, Vec<Announced>>,
     pending: HashMap<OutboundRequestId, (PeerId, Pending)>,
     admitting: HashMap<OutboundRequestId, PeerId>,
     bootstrap: Vec<Bootstrap>,
@@ -264,6 +278,7 @@ pub async fn start(
         chain: credential.chain().iter().map(|c| c.to_vec()).collect(),
         admission: Admission::new(cluster.clone()),
         catchup: CatchUp::new(origins),
+        announced: HashMap::new(),
         pending: HashMap::new(),
         admitting: HashMap::new(),
         bootstrap: settings
@@ -368,52 +383,28 @@ impl Mesh {
         }
     }
 
-    /// Publishes this node's own batches committed since the last round.
+    /// Announces this node's own batches committed since the last round, one message each.
     fn publish_own(&mut self) {
         let me = self.ledger.me().clone();
-        loop {
-            let page = match self
-                .ledger
-                .page(&me, self.published, PUBLISH_PAGE, usize::MAX)
-            {
-                Ok(page) => page,
-                Err(error) => {
-                    tracing::error!(%error, "mesh: cannot read this node's batches");
-                    return;
-                }
-            };
-            let Some(last) = page.last().map(|b| b.sequence) else {
-                return;
-            };
-            for batch in page {
-                let mut data = Gossip {
-                    item: Some(GossipItem::Batch(batch.signed)),
-                }
-                .encode_to_vec();
-                if data.len() > MAX_GOSSIP_BYTES {
-                    data = Gossip {
-                        item: Some(GossipItem::Announce(Head {
-                            origin: me.to_string(),
-                            sequence: batch.sequence,
-                        })),
-                    }
-                    .encode_to_vec();
-                }
-                match self
-                    .swarm
-                    .behaviour_mut()
-                    .gossip
-                    .publish(self.topic.clone(), data)
-                {
-                    Ok(_) => self.metrics.mesh_published(),
-                    // Peers that miss it (none connected yet, ...) catch up from the heads.
-                    Err(error) => {
-                        tracing::debug!(%error, sequence = batch.sequence, "mesh: not published")
-                    }
-                }
+        let head = self.held(&me);
+        for sequence in self.published.saturating_add(1)..=head {
+            let data = Head {
+                origin: me.to_string(),
+                sequence,
             }
-            self.published = last;
+            .encode_to_vec();
+            match self
+                .swarm
+                .behaviour_mut()
+                .gossip
+                .publish(self.topic.clone(), data)
+            {
+                Ok(_) => self.metrics.mesh_published(),
+                // Peers that miss it (none connected yet, ...) catch up from the heads.
+                Err(error) => tracing::debug!(%error, sequence, "mesh: not announced"),
+            }
         }
+        self.published = self.published.max(head);
     }
 
     fn on_swarm(&mut self, event: SwarmEvent<BehaviourEvent>, ch: &Channels) {
@@ -470,7 +461,7 @@ impl Mesh {
                 propagation_source,
                 message_id,
                 message,
-            }) => self.on_gossip(propagation_source, message_id, &message.data, ch),
+            }) => self.on_gossip(propagation_source, message_id, &message.data),
             BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }) => {
                 self.addresses.insert(peer_id, info.listen_addrs);
             }
@@ -537,7 +528,11 @@ impl Mesh {
         let request = Admit {
             chain: self.chain.clone(),
         };
-        let id = self.swarm.behaviour_mut().admit.send_request(&peer, request);
+        let id = self
+            .swarm
+            .behaviour_mut()
+            .admit
+            .send_request(&peer, request);
         self.admitting.insert(id, peer);
     }
 
@@ -593,7 +588,7 @@ impl Mesh {
         self.pending.insert(id, (peer, Pending::Heads));
     }
 
-    fn ask_batches(&mut self, peer: PeerId, origin: RegionId, after: u64) {
+    fn ask_batches(&mut self, peer: PeerId, origin: RegionId, after: u64, path: &'static str) {
         let request = SyncRequest {
             ask: Some(Ask::Batches(BatchesAsk {
                 origin: origin.to_string(),
@@ -602,8 +597,12 @@ impl Mesh {
             })),
         };
         let id = self.swarm.behaviour_mut().sync.send_request(&peer, request);
-        self.pending
-            .insert(id, (peer, Pending::Batches { origin, after }));
+        let pending = Pending::Batches {
+            origin,
+            after,
+            path,
+        };
+        self.pending.insert(id, (peer, pending));
     }
 
     /// This node's head of `origin` (0 on a store error, which is logged).
@@ -614,8 +613,9 @@ impl Mesh {
         })
     }
 
-    /// `peer` says it holds `origin` up to `sequence`: fetch from it if that is more.
-    fn peer_holds(&mut self, peer: PeerId, origin: RegionId, sequence: u64) {
+    /// `peer` says (in heads or an announcement, which `path` names) that it holds `origin` up
+    /// to `sequence`: fetch from it if that is more, unless a fetch of `origin` is under way.
+    fn peer_holds(&mut self, peer: PeerId, origin: RegionId, sequence: u64, path: &'static str) {
         if origin == *self.ledger.me() {
             return;
         }
@@ -624,7 +624,7 @@ impl Mesh {
             .catchup
             .peer_holds(peer, origin.clone(), sequence, held)
         {
-            self.ask_batches(peer, origin, held);
+            self.ask_batches(peer, origin, held, path);
         }
         self.metrics.mesh_catchup(self.catchup.in_flight());
     }
@@ -680,16 +680,24 @@ impl Mesh {
                     self.learn_peers(&response.peers);
                     for head in response.heads {
                         if let Ok(origin) = head.origin.parse::<RegionId>() {
-                            self.peer_holds(peer, origin, head.sequence);
+                            self.peer_holds(peer, origin, head.sequence, BY_CATCHUP);
                         }
                     }
                 }
-                Some((_, Pending::Batches { origin, after })) => {
-                    let job = Job::Page {
+                Some((
+                    _,
+                    Pending::Batches {
+                        origin,
+                        after,
+                        path,
+                    },
+                )) => {
+                    let job = Job {
                         peer,
                         origin: origin.clone(),
                         batches: response.batches,
                         first_held: after == 0,
+                        path,
                     };
                     if ch.jobs.try_send(job).is_err() {
                         self.catchup.failed(&origin);
@@ -743,56 +751,72 @@ impl Mesh {
         }
     }
 
-    fn on_gossip(&mut self, source: PeerId, id: MessageId, data: &[u8], ch: &Channels) {
+    /// An announcement from `source`: accepted at once if this node holds the batch already,
+    /// else kept until the fetch from `source` (or another peer) brings it.
+    fn on_gossip(&mut self, source: PeerId, id: MessageId, data: &[u8]) {
         let verdict = if self.admission.get(&source).is_none() {
-            Some(MessageAcceptance::Ignore)
+            MessageAcceptance::Ignore
         } else {
-            match Gossip::decode(data).map(|g| g.item) {
-                Ok(Some(GossipItem::Batch(signed))) => {
-                    self.gossip_batch(source, id.clone(), signed, ch)
-                }
-                Ok(Some(GossipItem::Announce(head))) => match head.origin.parse::<RegionId>() {
-                    Ok(origin) if origin == *self.ledger.me() => Some(MessageAcceptance::Ignore),
-                    Ok(origin) => {
-                        self.peer_holds(source, origin, head.sequence);
-                        Some(MessageAcceptance::Accept)
+            match Head::decode(data).map(|h| (h.origin.parse::<RegionId>(), h.sequence)) {
+                Ok((Ok(origin), _)) if origin == *self.ledger.me() => MessageAcceptance::Ignore,
+                Ok((Ok(origin), sequence)) if sequence > 0 => {
+                    if self.held(&origin) >= sequence {
+                        MessageAcceptance::Accept
+                    } else {
+                        self.announced
+                            .entry(origin.clone())
+                            .or_default()
+                            .push(Announced {
+                                id,
+                                source,
+                                sequence,
+                                at: Instant::now(),
+                            });
+                        self.peer_holds(source, origin, sequence, BY_ANNOUNCE);
+                        return;
                     }
-                    Err(_) => self.rejected("malformed"),
-                },
-                Ok(None) | Err(_) => self.rejected("malformed"),
+                }
+                _ => {
+                    self.metrics.mesh_rejected("malformed");
+                    MessageAcceptance::Reject
+                }
             }
         };
-        if let Some(verdict) = verdict {
+        self.swarm
+            .behaviour_mut()
+            .gossip
+            .report_message_validation_result(&id, &source, verdict);
+    }
+
+    /// Settles the announcements of `origin`: accepted (so forwarded) once this node holds their
+    /// batch, rejected if `refused_by` served a batch that failed its checks for them, dropped
+    /// after [`ANNOUNCE_WAIT`]. If some still wait and no fetch runs, fetch from their sender.
+    fn settle(&mut self, origin: &RegionId, refused_by: Option<PeerId>) {
+        let Some(waiting) = self.announced.remove(origin) else {
+            return;
+        };
+        let (held, now) = (self.held(origin), Instant::now());
+        let mut left = Vec::new();
+        for a in waiting {
+            let verdict = if a.sequence <= held {
+                MessageAcceptance::Accept
+            } else if Some(a.source) == refused_by {
+                MessageAcceptance::Reject
+            } else if now.duration_since(a.at) > ANNOUNCE_WAIT {
+                MessageAcceptance::Ignore
+            } else {
+                left.push(a);
+                continue;
+            };
             self.swarm
                 .behaviour_mut()
                 .gossip
-                .report_message_validation_result(&id, &source, verdict);
+                .report_message_validation_result(&a.id, &a.source, verdict);
         }
-    }
-
-    fn rejected(&self, reason: &'static str) -> Option<MessageAcceptance> {
-        self.metrics.mesh_rejected(reason);
-        Some(MessageAcceptance::Reject)
-    }
-
-    /// Hands a gossiped batch to the worker (the verdict comes with [`Done::Gossip`]).
-    fn gossip_batch(
-        &mut self,
-        source: PeerId,
-        id: MessageId,
-        signed: SignedBatch,
-        ch: &Channels,
-    ) -> Option<MessageAcceptance> {
-        // This node's own batches come back from peers after a restart: nothing to take.
-        if let Ok(body) = BatchBody::decode(signed.body.as_slice())
-            && body.origin_region == self.ledger.me().to_string()
-        {
-            return Some(MessageAcceptance::Ignore);
-        }
-        match ch.jobs.try_send(Job::Gossip { id, source, signed }) {
-            Ok(()) => None,
-            // Overloaded: let the catch-up fetch it later.
-            Err(_) => Some(MessageAcceptance::Ignore),
+        if let Some(last) = left.last() {
+            let (source, sequence) = (last.source, last.sequence);
+            self.announced.insert(origin.clone(), left);
+            self.peer_holds(source, origin.clone(), sequence, BY_ANNOUNCE);
         }
     }
 
@@ -805,36 +829,6 @@ impl Mesh {
                     .sync
                     .send_response(channel, response);
             }
-            Done::Gossip { id, source, result } => {
-                let verdict = match result {
-                    Ok(taken) => {
-                        match taken {
-                            Taken::Stored { keys, .. } => {
-                                self.metrics.mesh_received("gossip", 1, keys);
-                            }
-                            Taken::Held => {}
-                            Taken::Gap { origin, held } => {
-                                tracing::debug!(%origin, held, "mesh: gap, asking the sender");
-                                self.ask_heads(source);
-                            }
-                        }
-                        MessageAcceptance::Accept
-                    }
-                    Err(TakeError::Refused(refusal)) => {
-                        tracing::warn!(peer = %source, %refusal, "mesh: gossiped batch rejected");
-                        self.metrics.mesh_rejected(refusal.reason());
-                        MessageAcceptance::Reject
-                    }
-                    Err(TakeError::Store(error)) => {
-                        tracing::error!(%error, "mesh: cannot store a received batch");
-                        MessageAcceptance::Ignore
-                    }
-                };
-                self.swarm
-                    .behaviour_mut()
-                    .gossip
-                    .report_message_validation_result(&id, &source, verdict);
-            }
             Done::Page {
                 peer,
                 origin,
@@ -844,15 +838,17 @@ impl Mesh {
                 held,
                 refusal,
                 stopped,
+                path,
             } => {
-                self.metrics.mesh_received("catchup", stored, keys);
+                self.metrics.mesh_received(path, stored, keys);
                 if let Some(reason) = refusal {
-                    tracing::warn!(%peer, %origin, reason, "mesh: served batch rejected");
+                    tracing::warn!(%peer, %origin, reason, "mesh: fetched batch rejected");
                     self.metrics.mesh_rejected(reason);
                 }
                 if self.catchup.page_done(peer, &origin, got, held, stopped) {
-                    self.ask_batches(peer, origin, held);
+                    self.ask_batches(peer, origin.clone(), held, path);
                 }
+                self.settle(&origin, refusal.map(|_| peer));
                 self.metrics.mesh_catchup(self.catchup.in_flight());
             }
         }
@@ -861,6 +857,10 @@ impl Mesh {
     fn on_tick(&mut self) {
         self.ticks += 1;
         let now = Instant::now();
+        let origins: Vec<RegionId> = self.announced.keys().cloned().collect();
+        for origin in origins {
+            self.settle(&origin, None);
+        }
         for peer in self.admission.overdue(now) {
             self.refuse(peer, &Refused::Timeout(super::admission::ADMIT_DEADLINE));
         }
@@ -985,54 +985,42 @@ async fn work(
     }
 }
 
+/// Checks and stores a page in order; stops at the first gap, refusal or store failure.
 fn take(ledger: &Ledger, job: Job, now_millis: u64) -> Done {
-    match job {
-        Job::Gossip { id, source, signed } => Done::Gossip {
-            id,
-            source,
-            result: ledger.take(&signed, false, now_millis),
-        },
-        Job::Page {
-            peer,
-            origin,
-            batches,
-            first_held,
-        } => {
-            let (mut stored, mut keys, mut refusal, mut stopped) = (0, 0, None, false);
-            for (i, signed) in batches.iter().enumerate() {
-                match ledger.take(signed, first_held && i == 0, now_millis) {
-                    Ok(Taken::Stored { keys: n, .. }) => {
-                        stored += 1;
-                        keys += n;
-                    }
-                    Ok(Taken::Held) => {}
-                    Ok(Taken::Gap { .. }) => {
-                        stopped = true;
-                        break;
-                    }
-                    Err(TakeError::Refused(r)) => {
-                        refusal = Some(r.reason());
-                        stopped = true;
-                        break;
-                    }
-                    Err(TakeError::Store(error)) => {
-                        tracing::error!(%error, "mesh: cannot store a fetched batch");
-                        stopped = true;
-                        break;
-                    }
-                }
+    let (mut stored, mut keys, mut refusal, mut stopped) = (0, 0, None, false);
+    for (i, signed) in job.batches.iter().enumerate() {
+        match ledger.take(signed, job.first_held && i == 0, now_millis) {
+            Ok(Taken::Stored { keys: n, .. }) => {
+                stored += 1;
+                keys += n;
             }
-            let held = ledger.head(&origin).unwrap_or(0);
-            Done::Page {
-                peer,
-                origin,
-                got: batches.len(),
-                stored,
-                keys,
-                held,
-                refusal,
-                stopped,
+            Ok(Taken::Held) => {}
+            Ok(Taken::Gap { .. }) => {
+                stopped = true;
+                break;
+            }
+            Err(TakeError::Refused(r)) => {
+                refusal = Some(r.reason());
+                stopped = true;
+                break;
+            }
+            Err(TakeError::Store(error)) => {
+                tracing::error!(%error, "mesh: cannot store a fetched batch");
+                stopped = true;
+                break;
             }
         }
+    }
+    let held = ledger.head(&job.origin).unwrap_or(0);
+    Done::Page {
+        peer: job.peer,
+        origin: job.origin,
+        got: job.batches.len(),
+        stored,
+        keys,
+        held,
+        refusal,
+        stopped,
+        path: job.path,
     }
 }

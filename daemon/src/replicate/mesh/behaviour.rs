@@ -20,8 +20,8 @@ use sha2::{Digest, Sha256};
 use std::time::Duration;
 use thiserror::Error;
 
-/// Largest gossip message; a batch whose message would be larger is announced instead.
-pub const MAX_GOSSIP_BYTES: usize = 1024 * 1024;
+/// Largest gossip message: announcements are an origin and a sequence.
+pub const MAX_GOSSIP_BYTES: usize = 1024;
 /// The application score of a peer that is not admitted (graylisted: all its gossip ignored,
 /// nothing published or forwarded to it).
 pub const UNADMITTED_SCORE: f64 = -1_000.0;
@@ -78,12 +78,12 @@ fn content_id(message: &gossipsub::Message) -> MessageId {
     MessageId::new(&Sha256::digest(&message.data))
 }
 
-/// Gossipsub settings for a small cluster (a few to a few dozen nodes) with large messages.
+/// Gossipsub settings for a small cluster (a few to a few dozen nodes) whose messages are
+/// announcements of a few dozen bytes (batches are fetched once per node over sync).
 ///
-/// Bandwidth: each node forwards a message to its mesh peers, and every mesh peer that has not
-/// seen it yet forwards it on; duplicates grow with the mesh degree. The degree is lowered from
-/// the default 6 to 3 (low 2, high 4), flood publishing is off (the publisher sends to its mesh
-/// only), and IDONTWANT is sent on publish and for every message above 1 KiB.
+/// Every mesh peer that has not seen a message yet forwards it, so duplicates grow with the mesh
+/// degree: it is lowered from the default 6 to 3 (low 2, high 4), and flood publishing is off
+/// (the publisher sends to its mesh only). Duplicated announcements cost bytes, not batches.
 fn gossip_config() -> Result<gossipsub::Config, BuildError> {
     gossipsub::ConfigBuilder::default()
         .validation_mode(ValidationMode::Anonymous)
@@ -96,7 +96,6 @@ fn gossip_config() -> Result<gossipsub::Config, BuildError> {
         .mesh_outbound_min(1)
         .gossip_lazy(3)
         .flood_publish(false)
-        .idontwant_on_publish(true)
         .heartbeat_initial_delay(Duration::from_millis(100))
         .heartbeat_interval(Duration::from_millis(700))
         .build()

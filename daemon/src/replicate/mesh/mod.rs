@@ -1,14 +1,16 @@
 //! The cluster mesh (issue #6): every node of a cluster replicates its all-to-all feed to every
-//! other node over libp2p gossipsub, with no hub. A node that was down or cut off catches up from
-//! whichever admitted peers are up, since every batch is signed by its origin.
+//! other node over libp2p, with no hub. Gossipsub spreads announcements ("I hold origin O up to
+//! sequence N"); each node fetches the batch once, from a peer that announced it, over a
+//! request-response sync protocol. A node that was down or cut off catches up the same way from
+//! whichever admitted peers are up (heads exchange), since every batch is signed by its origin.
 //!
 //! Parts: [`wire`] (messages and codec), [`behaviour`] (the swarm and gossipsub tuning),
 //! [`admission`] (certificate exchange and who is admitted), [`ledger`] (checking, storing and
 //! serving batches through the store), [`catchup`] (which origin to fetch from whom), and the
 //! actor ([`Mesh::run`]) that drives them.
 //!
-//! The mesh never publishes a batch it did not cut itself (it reads only this node's own
-//! `a2a/<cluster>` feed for gossip), never uses or answers anything from a peer before that
+//! The mesh never announces a batch it did not cut itself (it reads only this node's own
+//! `a2a/<cluster>` feed head), serves only signed batches as their origin signed them, never uses or answers anything from a peer before that
 //! peer's certificate chain passed the PKI verifier, and never stores a batch that failed
 //! [`crate::replicate::received::check_batch`].
 

@@ -1,5 +1,5 @@
-//! The mesh's messages and their codec: what travels on the gossip topic and over the two
-//! request-response protocols (admission and sync), as length-prefixed protobuf.
+//! The mesh's messages and their codec: what travels on the gossip topic (a [`Head`]) and over
+//! the two request-response protocols (admission and sync), as length-prefixed protobuf.
 //!
 //! Every read is bounded: a length prefix above the protocol's limit is refused before anything
 //! is allocated, and trailing or missing bytes are an error. This module never interprets a
@@ -32,7 +32,8 @@ pub struct Admit {
     pub chain: Vec<Vec<u8>>,
 }
 
-/// The highest contiguous sequence a node holds of one origin's all-to-all feed.
+/// The highest contiguous sequence a node holds of one origin's all-to-all feed. Also the one
+/// gossip message: an announcement that the sender holds the origin's batches up to `sequence`.
 #[derive(Clone, PartialEq, Message)]
 pub struct Head {
     /// The origin region (canonical text).
@@ -41,25 +42,6 @@ pub struct Head {
     /// The highest sequence held without a gap (0: none).
     #[prost(uint64, tag = "2")]
     pub sequence: u64,
-}
-
-/// One gossip message on the cluster topic.
-#[derive(Clone, PartialEq, Message)]
-pub struct Gossip {
-    /// What it carries.
-    #[prost(oneof = "GossipItem", tags = "1, 2")]
-    pub item: Option<GossipItem>,
-}
-
-/// The content of a gossip message.
-#[derive(Clone, PartialEq, prost::Oneof)]
-pub enum GossipItem {
-    /// A whole batch of the publisher's own feed.
-    #[prost(message, tag = "1")]
-    Batch(SignedBatch),
-    /// A batch too large for gossip: its origin and sequence; receivers fetch it over sync.
-    #[prost(message, tag = "2")]
-    Announce(Head),
 }
 
 /// A sync request.
