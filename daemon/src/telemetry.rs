@@ -484,6 +484,7 @@ struct MeshMetrics {
     received_keys: Family<PathLabel, Counter>,
     rejected: Family<ReasonLabel, Counter>,
     catchup_in_flight: Gauge,
+    catchup_behind: Gauge,
 }
 
 impl MeshMetrics {
@@ -529,6 +530,11 @@ impl MeshMetrics {
             "catchup_in_flight",
             "Origins being fetched by catch-up",
             m.catchup_in_flight.clone(),
+        );
+        r.register(
+            "catchup_behind_batches",
+            "Batches peers said they hold that this node does not hold yet, over all origins",
+            m.catchup_behind.clone(),
         );
         m
     }
@@ -581,6 +587,14 @@ impl Metrics {
             .rejected
             .get_or_create(&ReasonLabel { reason })
             .inc();
+    }
+
+    /// Sets how many batches this node lacks of what its peers hold.
+    pub fn mesh_behind(&self, batches: u64) {
+        self.inner
+            .mesh
+            .catchup_behind
+            .set(i64::try_from(batches).unwrap_or(i64::MAX));
     }
 
     /// Sets the number of origins being fetched.

@@ -885,6 +885,8 @@ impl Mesh {
             .mesh_peers(&self.topic.hash())
             .count();
         self.metrics.mesh_peers(mesh);
+        let behind = self.catchup.behind(|origin| self.held(origin));
+        self.metrics.mesh_behind(behind);
     }
 
     /// Keeps the addresses of peers this node has not met yet (dialled on the next tick).

@@ -80,6 +80,19 @@ impl CatchUp {
         self.peer_heads.retain(|(p, _), _| p != peer);
     }
 
+    /// How many batches this node lacks of what its peers said they hold, summed over origins
+    /// (`held` says how far this node holds an origin).
+    pub fn behind(&self, held: impl Fn(&RegionId) -> u64) -> u64 {
+        let mut best: HashMap<&RegionId, u64> = HashMap::new();
+        for ((_, origin), sequence) in &self.peer_heads {
+            let entry = best.entry(origin).or_insert(0);
+            *entry = (*entry).max(*sequence);
+        }
+        best.into_iter()
+            .map(|(origin, sequence)| sequence.saturating_sub(held(origin)))
+            .sum()
+    }
+
     /// How many origins are being fetched.
     pub fn in_flight(&self) -> usize {
         self.fetching.len()
@@ -113,9 +126,14 @@ mod tests {
         assert_eq!(c.in_flight(), 0);
         assert!(c.peer_holds(b, r("FR"), 12, 9));
         assert!(!c.page_done(b, &r("FR"), 1, 10, true), "stopped on a gap");
+        assert!(c.peer_holds(a, r("IT"), 4, 0));
+        assert_eq!(
+            c.behind(|o| if *o == r("FR") { 10 } else { 1 }),
+            (12 - 10) + (4 - 1)
+        );
         assert_eq!(
             c.origins().map(ToString::to_string).collect::<Vec<_>>(),
-            ["DE", "FR"]
+            ["DE", "FR", "IT"]
         );
     }
 
