@@ -123,14 +123,24 @@ fn partial_de() -> FeedId {
     FeedId::new("partial/DE").expect("feed")
 }
 
-/// Waits until A holds B's whole `partial/DE` feed as it is after a flush at B.
-async fn until_caught_up(a: &NodeHandle, b: &NodeHandle) {
+/// The last sequence of B's `partial/DE` feed after cutting everything pending.
+async fn flushed_head(b: &NodeHandle) -> u64 {
     b.flush_batches().await.expect("flush");
-    let head = b
-        .store()
+    b.store()
         .feed_head(&partial_de())
         .expect("head")
-        .map_or(0, |h| h.sequence);
+        .map_or(0, |h| h.sequence)
+}
+
+/// B = US-CA running, and DE's site (A, not started); batching `window_ms`.
+async fn producer_b(dir: &std::path::Path, window_ms: u64) -> (Site, NodeHandle) {
+    let (de, us) = two_sites(dir, window_ms, 10_000);
+    (de, start(us.config.clone()).await)
+}
+
+/// Waits until A holds B's whole `partial/DE` feed as it is after a flush at B.
+async fn until_caught_up(a: &NodeHandle, b: &NodeHandle) {
+    let head = flushed_head(b).await;
     while held_sequence(a) < head {
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
@@ -139,8 +149,7 @@ async fn until_caught_up(a: &NodeHandle, b: &NodeHandle) {
 async fn latency() {
     let uploads = env_or("UPLOADS", 1000);
     let dir = tempfile::tempdir().expect("tempdir");
-    let (de, us) = two_sites(dir.path(), 1, 10_000);
-    let b = start(us.config.clone()).await;
+    let (de, b) = producer_b(dir.path(), 1).await;
     let a = start(pulling_from(&de, &b)).await;
 
     // The watcher: first time each key (its first 8 bytes = upload number) is served by A.
@@ -224,8 +233,7 @@ async fn watch_feed(http: SocketAddr, seen: Arc<Mutex<HashMap<u64, Instant>>>, u
 async fn throughput() {
     let uploads = env_or("UPLOADS", 10_000);
     let dir = tempfile::tempdir().expect("tempdir");
-    let (de, us) = two_sites(dir.path(), 50, 10_000);
-    let b = start(us.config.clone()).await;
+    let (de, b) = producer_b(dir.path(), 50).await;
     let a = start(pulling_from(&de, &b)).await;
     let bodies = bodies(&b, uploads, 0);
     let started = Instant::now();
@@ -247,16 +255,10 @@ async fn catchup() {
     let keys = env_or("CATCHUP_KEYS", 1_000_000);
     let uploads = keys.div_ceil(KEYS_PER_UPLOAD);
     let dir = tempfile::tempdir().expect("tempdir");
-    let (de, us) = two_sites(dir.path(), 50, 10_000);
-    let b = start(us.config.clone()).await;
+    let (de, b) = producer_b(dir.path(), 50).await;
     let loading = Instant::now();
     post_all(b.http_addr(), bodies(&b, uploads, 0), 16).await;
-    b.flush_batches().await.expect("flush");
-    let head = b
-        .store()
-        .feed_head(&partial_de())
-        .expect("head")
-        .map_or(0, |h| h.sequence);
+    let head = flushed_head(&b).await;
     println!(
         "catch-up: B took {} keys ({head} batches) in {:.2?} while A was down",
         uploads * KEYS_PER_UPLOAD,

@@ -4,6 +4,10 @@
 //! batch from a hostile producer is refused, counted, and leaves the cursor where it was; no
 //! node re-federates what it received.
 
+mod common;
+
+use common::{eventually, region};
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,12 +31,6 @@ use prost::Message;
 use rustls_pki_types::UnixTime;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
-
-const PATIENCE: Duration = Duration::from_secs(20);
-
-fn region(text: &str) -> RegionId {
-    text.parse().unwrap()
-}
 
 /// Three clusters of one region each: A = DE (EU), B = US-CA (USA), C = JP (APAC).
 fn three_sites(dir: &std::path::Path) -> Vec<Site> {
@@ -75,21 +73,6 @@ async fn metrics(node: &NodeHandle) -> String {
         .await
         .unwrap()
         .text()
-}
-
-async fn eventually<F, Fut>(what: &str, mut probe: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + PATIENCE;
-    while !probe().await {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 fn credential(site: &Site) -> Credential {

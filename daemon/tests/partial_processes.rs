@@ -7,13 +7,16 @@
 //! - `kill -9` of the consumer A in the middle of a long catch-up, then a restart: A ends with
 //!   exactly the keys of B's batches for A, nothing duplicated, nothing missing.
 
+mod common;
+
+use common::{eventually, region};
+
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::time::Duration;
 
 use enmesh_daemon::admin::token;
 use enmesh_daemon::demo::drive;
@@ -23,16 +26,10 @@ use enmesh_daemon::pki::{Credential, Verifier, files, tls};
 use enmesh_daemon::replicate::partial::connect;
 use enmesh_daemon::store::{FeedId, KeySource, Store};
 use enmesh_proto::v1::{BatchBody, PullRequest};
-use enmesh_protocol::region::RegionId;
 use prost::Message;
 use rustls_pki_types::UnixTime;
 
 const ENMESH: &str = env!("CARGO_BIN_EXE_enmesh");
-const PATIENCE: Duration = Duration::from_secs(60);
-
-fn region(text: &str) -> RegionId {
-    text.parse().unwrap()
-}
 
 fn pki(dir: &Path, args: &[&str]) {
     let out = Command::new(ENMESH)
@@ -235,21 +232,6 @@ async fn metric(daemon: &Daemon, prefix: &str) -> u64 {
         .and_then(|l| l.rsplit(' ').next())
         .and_then(|v| v.parse::<f64>().ok())
         .map_or(0, |v| v as u64)
-}
-
-async fn eventually<F, Fut>(what: &str, mut probe: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + PATIENCE;
-    while !probe().await {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
 }
 
 fn options(max_keys: u64) -> SiteOptions {
