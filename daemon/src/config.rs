@@ -8,8 +8,10 @@
 //!
 //! This module never starts anything and never accepts a config it could not fully validate.
 
+use crate::replicate::mesh::MeshSettings;
 use axum::http::Uri;
 use enmesh_protocol::region::{ClusterId, RegionError, RegionId};
+use libp2p::Multiaddr;
 use serde::Deserialize;
 use std::net::{AddrParseError, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -59,6 +61,16 @@ pub enum ConfigError {
         value: String,
         /// The parser's reason.
         reason: AddrParseError,
+    },
+    /// A mesh address that is not a libp2p multiaddr.
+    #[error("{field}: bad multiaddr {value:?}: {reason}")]
+    Multiaddr {
+        /// The field, e.g. `mesh.listen`.
+        field: String,
+        /// The refused text.
+        value: String,
+        /// The parser's reason.
+        reason: libp2p::multiaddr::Error,
     },
     /// Two services configured on the same address.
     #[error("{field}: {addr} is already used by {other}")]
@@ -177,6 +189,8 @@ pub struct Config {
     pub feed: FeedConfig,
     /// `[[peers]]`: backends this one pulls feeds from.
     pub peers: Vec<PeerConfig>,
+    /// `[mesh]`: the cluster mesh (absent: this node does not join one).
+    pub mesh: Option<MeshSettings>,
 }
 
 /// `[node]`.
@@ -341,6 +355,7 @@ mod file {
         pub feed: Feed,
         #[serde(default)]
         pub peers: Vec<Peer>,
+        pub mesh: Option<Mesh>,
     }
 
     #[derive(Deserialize)]
@@ -474,6 +489,14 @@ mod file {
 
     #[derive(Deserialize)]
     #[serde(deny_unknown_fields)]
+    pub struct Mesh {
+        pub listen: String,
+        #[serde(default)]
+        pub bootstrap: Vec<String>,
+    }
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
     pub struct Peer {
         pub url: String,
         pub region: String,
@@ -508,6 +531,14 @@ fn in_range(field: &'static str, value: u64, min: u64, max: u64) -> Result<u64, 
 
 fn address(field: &'static str, value: &str) -> Result<SocketAddr, ConfigError> {
     value.parse().map_err(|reason| ConfigError::Address {
+        field,
+        value: value.to_owned(),
+        reason,
+    })
+}
+
+fn multiaddr(field: String, value: &str) -> Result<Multiaddr, ConfigError> {
+    value.parse().map_err(|reason| ConfigError::Multiaddr {
         field,
         value: value.to_owned(),
         reason,
@@ -741,6 +772,20 @@ impl Config {
                 })
             })
             .collect::<Result<_, ConfigError>>()?;
+        let mesh = f
+            .mesh
+            .map(|m| {
+                Ok::<_, ConfigError>(MeshSettings {
+                    listen: multiaddr("mesh.listen".to_owned(), &m.listen)?,
+                    bootstrap: m
+                        .bootstrap
+                        .iter()
+                        .enumerate()
+                        .map(|(i, a)| multiaddr(format!("mesh.bootstrap[{i}]"), a))
+                        .collect::<Result<_, ConfigError>>()?,
+                })
+            })
+            .transpose()?;
         Ok(Self {
             node,
             http,
@@ -753,6 +798,7 @@ impl Config {
             admin,
             feed,
             peers,
+            mesh,
         })
     }
 }

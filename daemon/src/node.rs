@@ -19,6 +19,7 @@ use crate::pki::files::{self, FileError};
 use crate::pki::{
     Credential, IdentityError, NodeIdentity, Rejection, TlsError, TrustError, Verifier, tls,
 };
+use crate::replicate::mesh::{self, MeshError, MeshHandle};
 use crate::replicate::partial::{consumer, producer};
 use crate::retention;
 use crate::shutdown::{Shutdown, ShutdownError, ShutdownSignal};
@@ -76,6 +77,9 @@ pub enum NodeError {
     /// The operator API's token file could not be read or created.
     #[error("admin token: {0}")]
     AdminToken(#[from] TokenError),
+    /// The cluster mesh could not start or failed.
+    #[error("mesh: {0}")]
+    Mesh(#[from] MeshError),
     /// A server could not bind or failed.
     #[error(transparent)]
     Api(#[from] api::ApiError),
@@ -189,6 +193,7 @@ pub struct NodeHandle {
     actors: Shutdown,
     exporter: ExporterHandle,
     batcher: BatcherHandle,
+    mesh: Option<MeshHandle>,
     tasks: Vec<JoinHandle<Result<(), NodeError>>>,
 }
 
@@ -226,6 +231,11 @@ impl NodeHandle {
     /// The node's identity and verifier.
     pub fn trust(&self) -> &Trust {
         &self.trust
+    }
+
+    /// The cluster mesh, if `[mesh]` is configured.
+    pub fn mesh(&self) -> Option<&MeshHandle> {
+        self.mesh.as_ref()
     }
 
     /// Stops the node in order: servers (finishing requests in flight), then actors, then the
@@ -303,6 +313,26 @@ pub async fn start(
         waiter.stopped().await;
         Ok(())
     }));
+    let mesh = match &config.mesh {
+        Some(settings) => {
+            let (handle, mesh) = mesh::start(
+                settings,
+                store.clone(),
+                &trust,
+                &config.node.cluster,
+                &config.node.region,
+                &config.node.cluster_regions,
+                batcher.subscribe(),
+                clock.clone(),
+                metrics.clone(),
+            )
+            .await?;
+            let stop = actors.signal();
+            tasks.push(actors.spawn(async move { Ok(mesh.run(stop).await?) }));
+            Some(handle)
+        }
+        None => None,
+    };
     let exporter = exports::spawn(
         ExportSettings::from_config(&config.export),
         exports::load_signing_key(&config.export.signing_key)?,
@@ -364,6 +394,7 @@ pub async fn start(
         actors,
         exporter,
         batcher,
+        mesh,
         tasks,
     })
 }

@@ -159,6 +159,7 @@ struct MetricsInner {
     http_requests: Family<HttpLabels, Counter>,
     http_duration: HistogramFamily<RouteLabel>,
     replication: ReplicationMetrics,
+    mesh: MeshMetrics,
 }
 
 /// The partial replication families (consumer and producer side).
@@ -280,6 +281,7 @@ impl Metrics {
         );
         let replication = ReplicationMetrics::default();
         replication.register(&mut registry);
+        let mesh = MeshMetrics::register(&mut registry);
         Self {
             inner: Arc::new(MetricsInner {
                 registry,
@@ -291,6 +293,7 @@ impl Metrics {
                 http_requests,
                 http_duration,
                 replication,
+                mesh,
             }),
         }
     }
@@ -454,6 +457,143 @@ impl std::fmt::Debug for Metrics {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Metrics").finish_non_exhaustive()
     }
+}
+
+/// Label set `reason`: a static reason a peer or batch was refused.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct ReasonLabel {
+    /// The reason.
+    pub reason: &'static str,
+}
+
+/// Label set `path`: how a batch arrived (`gossip` or `catchup`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct PathLabel {
+    /// The path.
+    pub path: &'static str,
+}
+
+/// The cluster mesh's metric families (`enmesh_mesh_*`).
+#[derive(Debug, Default)]
+struct MeshMetrics {
+    admitted: Gauge,
+    peers: Gauge,
+    refused: Family<ReasonLabel, Counter>,
+    published: Counter,
+    received: Family<PathLabel, Counter>,
+    received_keys: Family<PathLabel, Counter>,
+    rejected: Family<ReasonLabel, Counter>,
+    catchup_in_flight: Gauge,
+}
+
+impl MeshMetrics {
+    fn register(registry: &mut Registry) -> Self {
+        let m = Self::default();
+        let r = registry.sub_registry_with_prefix("mesh");
+        r.register(
+            "admitted_peers",
+            "Peers admitted by certificate",
+            m.admitted.clone(),
+        );
+        r.register(
+            "peers",
+            "Peers in the gossip mesh of the cluster topic",
+            m.peers.clone(),
+        );
+        r.register(
+            "refused_peers",
+            "Peers refused admission, by reason",
+            m.refused.clone(),
+        );
+        r.register(
+            "published_batches",
+            "Own batches published",
+            m.published.clone(),
+        );
+        r.register(
+            "received_batches",
+            "Batches stored, by path",
+            m.received.clone(),
+        );
+        r.register(
+            "received_keys",
+            "Keys stored from the mesh, by path",
+            m.received_keys.clone(),
+        );
+        r.register(
+            "rejected_batches",
+            "Batches or messages rejected, by reason",
+            m.rejected.clone(),
+        );
+        r.register(
+            "catchup_in_flight",
+            "Origins being fetched by catch-up",
+            m.catchup_in_flight.clone(),
+        );
+        m
+    }
+}
+
+impl Metrics {
+    /// Sets the number of admitted mesh peers.
+    pub fn mesh_admitted(&self, count: usize) {
+        self.inner.mesh.admitted.set(gauge_value(count));
+    }
+
+    /// Sets the size of the gossip mesh.
+    pub fn mesh_peers(&self, count: usize) {
+        self.inner.mesh.peers.set(gauge_value(count));
+    }
+
+    /// Counts one peer refused admission for `reason`.
+    pub fn mesh_refused(&self, reason: &'static str) {
+        self.inner
+            .mesh
+            .refused
+            .get_or_create(&ReasonLabel { reason })
+            .inc();
+    }
+
+    /// Counts one own batch published.
+    pub fn mesh_published(&self) {
+        self.inner.mesh.published.inc();
+    }
+
+    /// Counts `batches` batches holding `keys` keys stored, arrived by `path`.
+    pub fn mesh_received(&self, path: &'static str, batches: usize, keys: usize) {
+        let label = PathLabel { path };
+        self.inner
+            .mesh
+            .received
+            .get_or_create(&label)
+            .inc_by(u64::try_from(batches).unwrap_or(u64::MAX));
+        self.inner
+            .mesh
+            .received_keys
+            .get_or_create(&label)
+            .inc_by(u64::try_from(keys).unwrap_or(u64::MAX));
+    }
+
+    /// Counts one batch or message rejected for `reason`.
+    pub fn mesh_rejected(&self, reason: &'static str) {
+        self.inner
+            .mesh
+            .rejected
+            .get_or_create(&ReasonLabel { reason })
+            .inc();
+    }
+
+    /// Sets the number of origins being fetched.
+    pub fn mesh_catchup(&self, in_flight: usize) {
+        self.inner
+            .mesh
+            .catchup_in_flight
+            .set(gauge_value(in_flight));
+    }
+}
+
+fn gauge_value(count: usize) -> i64 {
+    i64::try_from(count).unwrap_or(i64::MAX)
 }
 
 #[cfg(test)]

@@ -321,3 +321,39 @@ fn windows_must_divide_a_day_and_admin_must_not_clash() {
     let err = Config::from_toml(&bad_member).unwrap_err().to_string();
     assert!(err.starts_with("node.cluster_regions[1]:"), "{err}");
 }
+
+#[test]
+fn mesh_is_off_unless_configured_and_its_block_parses_when_uncommented() {
+    assert_eq!(Config::from_toml(EXAMPLE).unwrap().mesh, None);
+    let start = EXAMPLE.find("# [mesh]").unwrap();
+    let end = start + EXAMPLE[start..].find("\n\n").unwrap();
+    let uncommented: String = EXAMPLE[start..end]
+        .lines()
+        .map(|l| format!("{}\n", l.strip_prefix("# ").unwrap()))
+        .collect();
+    let text = format!("{}{uncommented}{}", &EXAMPLE[..start], &EXAMPLE[end..]);
+    let mesh = Config::from_toml(&text).unwrap().mesh.unwrap();
+    assert_eq!(mesh.listen.to_string(), "/ip4/0.0.0.0/tcp/7400");
+    let bootstrap: Vec<String> = mesh.bootstrap.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        bootstrap,
+        [
+            "/ip4/192.0.2.10/tcp/7400",
+            "/dns4/fr.enmesh.example/tcp/7400"
+        ]
+    );
+}
+
+#[test]
+fn bad_mesh_addresses_are_refused() {
+    let msg = refused(&format!("{EXAMPLE}\n[mesh]\nlisten = \"0.0.0.0:7400\"\n"));
+    assert_mentions(&msg, &["mesh.listen", "0.0.0.0:7400"]);
+    let msg = refused(&format!(
+        "{EXAMPLE}\n[mesh]\nlisten = \"/ip4/0.0.0.0/tcp/0\"\nbootstrap = [\"/ip4/10.0.0.1/tcp/1\", \"/nope\"]\n"
+    ));
+    assert_mentions(&msg, &["mesh.bootstrap[1]", "/nope"]);
+    let msg = refused(&format!(
+        "{EXAMPLE}\n[mesh]\nlisten = \"/ip4/0.0.0.0/tcp/0\"\nport = 1\n"
+    ));
+    assert_mentions(&msg, &["port"]);
+}

@@ -1,0 +1,131 @@
+//! Catch-up (anti-entropy) bookkeeping: which origins this node is fetching, from whom, and how
+//! far each peer said it holds each origin.
+//!
+//! At most one fetch per origin is in flight; a fetch goes on page after page while the peer
+//! holds more than this node, and ends on an empty page, a failure or a gap. This module never
+//! does I/O: the actor asks it what to fetch next and tells it what happened.
+
+use enmesh_protocol::region::RegionId;
+use libp2p::PeerId;
+use std::collections::{BTreeSet, HashMap};
+
+/// Batches asked for in one page.
+pub const PAGE_BATCHES: u32 = 256;
+
+/// Catch-up state of one node.
+#[derive(Debug, Default)]
+pub struct CatchUp {
+    fetching: HashMap<RegionId, PeerId>,
+    peer_heads: HashMap<(PeerId, RegionId), u64>,
+    origins: BTreeSet<RegionId>,
+}
+
+impl CatchUp {
+    /// Catch-up knowing `origins` up front (the configured cluster regions).
+    pub fn new(origins: impl IntoIterator<Item = RegionId>) -> Self {
+        Self {
+            origins: origins.into_iter().collect(),
+            ..Self::default()
+        }
+    }
+
+    /// Every origin seen so far (configured, announced or received).
+    pub fn origins(&self) -> impl Iterator<Item = &RegionId> {
+        self.origins.iter()
+    }
+
+    /// `peer` holds `origin` up to `sequence`. Returns whether a fetch from `peer` should start
+    /// now, given that this node holds `held`.
+    pub fn peer_holds(&mut self, peer: PeerId, origin: RegionId, sequence: u64, held: u64) -> bool {
+        self.origins.insert(origin.clone());
+        let known = self.peer_heads.entry((peer, origin.clone())).or_insert(0);
+        *known = (*known).max(sequence);
+        if sequence <= held || self.fetching.contains_key(&origin) {
+            return false;
+        }
+        self.fetching.insert(origin, peer);
+        true
+    }
+
+    /// A page of `got` batches of `origin` from `peer` was taken up to `held` (stopping early on
+    /// a gap or refusal if `stopped`). Returns whether to ask `peer` for the next page.
+    pub fn page_done(
+        &mut self,
+        peer: PeerId,
+        origin: &RegionId,
+        got: usize,
+        held: u64,
+        stopped: bool,
+    ) -> bool {
+        let more = !stopped
+            && got > 0
+            && self
+                .peer_heads
+                .get(&(peer, origin.clone()))
+                .is_some_and(|head| *head > held);
+        if !more {
+            self.fetching.remove(origin);
+        }
+        more
+    }
+
+    /// The fetch of `origin` failed (timeout, disconnect): another peer may be asked later.
+    pub fn failed(&mut self, origin: &RegionId) {
+        self.fetching.remove(origin);
+    }
+
+    /// `peer` is gone: its fetches end and its heads are forgotten.
+    pub fn peer_gone(&mut self, peer: &PeerId) {
+        self.fetching.retain(|_, p| p != peer);
+        self.peer_heads.retain(|(p, _), _| p != peer);
+    }
+
+    /// How many origins are being fetched.
+    pub fn in_flight(&self) -> usize {
+        self.fetching.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn r(text: &str) -> RegionId {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn one_fetch_per_origin_and_paging_until_caught_up() {
+        let (a, b) = (PeerId::random(), PeerId::random());
+        let mut c = CatchUp::new([r("DE")]);
+        assert!(
+            !c.peer_holds(a, r("FR"), 5, 5),
+            "nothing to fetch when held"
+        );
+        assert!(c.peer_holds(a, r("FR"), 9, 5));
+        assert!(
+            !c.peer_holds(b, r("FR"), 12, 5),
+            "already fetching FR from a"
+        );
+        assert_eq!(c.in_flight(), 1);
+        assert!(c.page_done(a, &r("FR"), 2, 7, false), "a holds 9 > 7");
+        assert!(!c.page_done(a, &r("FR"), 2, 9, false), "caught up with a");
+        assert_eq!(c.in_flight(), 0);
+        assert!(c.peer_holds(b, r("FR"), 12, 9));
+        assert!(!c.page_done(b, &r("FR"), 1, 10, true), "stopped on a gap");
+        assert_eq!(
+            c.origins().map(ToString::to_string).collect::<Vec<_>>(),
+            ["DE", "FR"]
+        );
+    }
+
+    #[test]
+    fn a_gone_peer_ends_its_fetches() {
+        let a = PeerId::random();
+        let mut c = CatchUp::default();
+        assert!(c.peer_holds(a, r("FR"), 3, 0));
+        c.peer_gone(&a);
+        assert_eq!(c.in_flight(), 0);
+        assert!(c.peer_holds(PeerId::random(), r("FR"), 3, 0));
+    }
+}
