@@ -1,29 +1,28 @@
-//! The demo's script: one region of a multi-cluster mesh, driven through its public HTTP APIs.
+//! The demo's script: two clusters of backends, driven through their public interfaces.
 //!
-//! 1. Prepare EU (DE, FR, IT) and USA (US-CA): CA tree, export keys, configs; start DE.
+//! 1. Prepare EU (DE, FR, IT) and USA (US-CA, US-NY): CA tree, export keys, configs; start all
+//!    five nodes ([`super::fleet`]): a gossipsub mesh per cluster, need-to-know gRPC pulls across.
 //! 2. As DE's operator: issue a one-time code (`POST /admin/codes`, bearer token).
 //! 3. As a diagnosed traveller's app: upload 14 days of keys with `visitedRegions = [FR, US-CA]`.
-//! 4. Show what the node refuses (a reused code, a key that breaks a rule) and that it stored
-//!    nothing for them.
-//! 5. Show the signed batches the batcher cut: the EU all-to-all feed (FR is reached by it) and
-//!    the need-to-know feed of US-CA (outside the cluster).
-//! 6. As a phone: read the key feed, and — after jumping the clock past the export window — the
+//! 4. Show what the node refuses (a reused code, a key that breaks a rule).
+//! 5. Show the signed batches DE cut, then where the keys went and when each region's public feed
+//!    served them: FR and IT over the EU mesh, US-CA over its partial pull, US-NY nothing. A
+//!    second traveller uploads at US-NY having visited IT: US-CA (mesh) and IT (partial) only.
+//! 6. As a phone: read DE's key feed, and — after jumping the clock past the export window — the
 //!    GAEN export file, verified with DE's export key as a phone's OS would.
 //!
-//! Every step prints what it did and how long it took.
+//! Every step prints what it did and how long it took; then every node stops in order.
 
 use super::drive::{self, post_json, publish_body, traveller_keys, wait_for};
+use super::fleet::{Fleet, Hop};
 use super::sites::{self, SiteOptions};
 use crate::api::client::{self, Answer, ClientError};
 use crate::clock::{OffsetClock, SharedClock};
-use crate::config::{FeedFormat, PeerConfig, Replication};
-use crate::node::{self, NodeError};
-use crate::telemetry::Metrics;
+use crate::node::NodeError;
 use axum::http::StatusCode;
 use enmesh_protocol::export::ExportFile;
 use enmesh_protocol::region::{ClusterId, RegionError, RegionId};
 use p256::pkcs8::DecodePrivateKey as _;
-use std::net::SocketAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
 use thiserror::Error;
@@ -72,62 +71,75 @@ pub async fn run(dir: Option<&Path>) -> Result<(), DemoError> {
 
     let clusters = [
         cluster("EU", &["DE", "FR", "IT"])?,
-        cluster("USA", &["US-CA"])?,
+        cluster("USA", &["US-CA", "US-NY"])?,
     ];
-    let sites = sites::prepare(dir, &clusters, &SiteOptions::default())?;
+    let options = SiteOptions {
+        batch_window_ms: 50,
+        ..SiteOptions::default()
+    };
+    let sites = sites::prepare(dir, &clusters, &options)?;
     println!(
-        "  PKI: root → cluster CAs EU, USA → nodes DE, FR, IT, US-CA ({} ms)",
+        "  PKI: root → cluster CAs EU, USA → nodes DE, FR, IT | US-CA, US-NY ({} ms)",
         started.elapsed().as_millis()
     );
-    let de = sites
-        .iter()
-        .find(|s| s.pki.region.to_string() == "DE")
-        .ok_or_else(|| unexpected("prepare", "no DE site"))?;
 
     let clock = OffsetClock::new();
     let shared: SharedClock = clock.clone();
-    let node = node::start(de.config.clone(), shared.clone(), Metrics::new()).await?;
-    let (http, admin) = (node.http_addr(), node.admin_addr());
-    println!("  DE node up: public API http://{http}, operator API http://{admin}");
-
-    // US-CA, in another cluster, pulls its need-to-know feed from DE over mTLS gRPC.
-    let us_site = sites
-        .iter()
-        .find(|s| s.pki.region.to_string() == "US-CA")
-        .ok_or_else(|| unexpected("prepare", "no US-CA site"))?;
-    let mut us_config = us_site.config.clone();
-    us_config.peers.push(PeerConfig {
-        url: format!("https://{}", node.grpc_addr())
-            .parse()
-            .map_err(|e: axum::http::uri::InvalidUri| unexpected("peer URL", e.to_string()))?,
-        region: de.pki.region.clone(),
-        replication: Replication::Partial,
-        format: FeedFormat::Enmesh,
-    });
-    let us = node::start(us_config, shared.clone(), Metrics::new()).await?;
+    let fleet = Fleet::start(&sites, &shared).await?;
+    for (site, node) in fleet.nodes() {
+        println!(
+            "  {:<5} (cluster {:<3}) up: public API http://{}, gRPC {}, mesh {}",
+            site.pki.region.to_string(),
+            site.pki.cluster.to_string(),
+            node.http_addr(),
+            node.grpc_addr(),
+            node.mesh()
+                .map_or_else(String::new, |m| m.listen_addr().to_string()),
+        );
+    }
+    let result = match fleet.until_meshed(PATIENCE).await {
+        Ok(meshed) => {
+            println!(
+                "  Both cluster meshes formed in {} ms: every node admitted its cluster's nodes by \
+                 certificate (libp2p, noise + the CA tree); every node pulls its need-to-know feed \
+                 from each node of the other cluster (gRPC, mutual TLS)",
+                meshed.as_millis()
+            );
+            script(&fleet, clock.as_ref(), &shared).await
+        }
+        Err(e) => Err(e),
+    };
+    fleet.shutdown().await?;
     println!(
-        "  US-CA node up: public API http://{}, pulling partial/US-CA from DE's gRPC {}",
-        us.http_addr(),
-        node.grpc_addr()
-    );
-
-    let result = script(
-        &node,
-        http,
-        admin,
-        us.http_addr(),
-        &de.config,
-        clock.as_ref(),
-        &shared,
-    )
-    .await;
-    us.shutdown().await?;
-    node.shutdown().await?;
-    println!(
-        "  US-CA and DE nodes stopped cleanly; demo took {:.1} s",
+        "  All 5 nodes stopped cleanly; demo took {:.1} s",
         started.elapsed().as_secs_f64()
     );
     result
+}
+
+/// Prints one line per hop: region, path, time from the upload's answer to the keys being
+/// served by that region's public feed (or why nothing went there).
+fn print_hops(hops: &[Hop], visited: &[&str]) {
+    for hop in hops {
+        let region = hop.region.to_string();
+        let line = match hop.after {
+            Some(after) if hop.path == "a2a" => format!(
+                "a2a      {:>4} ms  cluster mesh (gossipsub){}",
+                after.as_millis(),
+                if visited.contains(&region.as_str()) {
+                    ""
+                } else {
+                    "; not visited, but a2a reaches the whole cluster"
+                }
+            ),
+            Some(after) => format!(
+                "partial  {:>4} ms  need-to-know gRPC pull from the other cluster",
+                after.as_millis()
+            ),
+            None => "nothing           other cluster, not visited: none of the keys".to_owned(),
+        };
+        println!("     → {region:<6} {line}");
+    }
 }
 
 fn cluster(id: &str, regions: &[&str]) -> Result<(ClusterId, Vec<RegionId>), DemoError> {
@@ -136,15 +148,16 @@ fn cluster(id: &str, regions: &[&str]) -> Result<(ClusterId, Vec<RegionId>), Dem
     Ok((id.parse().map_err(bad)?, regions.collect::<Result<_, _>>()?))
 }
 
-async fn script(
-    node: &node::NodeHandle,
-    http: SocketAddr,
-    admin: SocketAddr,
-    us_http: SocketAddr,
-    config: &crate::config::Config,
-    clock: &OffsetClock,
-    shared: &SharedClock,
-) -> Result<(), DemoError> {
+async fn script(fleet: &Fleet, clock: &OffsetClock, shared: &SharedClock) -> Result<(), DemoError> {
+    let node = fleet.node("DE")?;
+    let (http, admin) = (node.http_addr(), node.admin_addr());
+    let config = &fleet
+        .nodes()
+        .iter()
+        .find(|(s, _)| s.pki.region.to_string() == "DE")
+        .ok_or_else(|| unexpected("fleet", "no DE site"))?
+        .0
+        .config;
     let token = crate::admin::token::load(&config.node.data_dir)
         .map_err(|e| unexpected("operator token", e.to_string()))?;
 
@@ -216,21 +229,49 @@ async fn script(
         println!("     {line}");
     }
 
-    // 4b. US-CA's consumer receives the partial batch and serves the keys to its phones.
-    let want: std::collections::HashSet<String> = keys.iter().map(drive::key_text).collect();
-    wait_for(PATIENCE, || async {
-        let served = drive::feed_keys(us_http).await?;
-        Ok(want.is_subset(&served).then_some(()))
-    })
-    .await?
-    .ok_or_else(|| unexpected("partial replication", "the keys did not reach US-CA's feed"))?;
+    // 5. Where the keys went, and how long each hop took.
+    let hops = fleet
+        .hops("DE", &keys, uploaded_at, &["FR", "IT", "US-CA"], PATIENCE)
+        .await?;
     println!(
-        "   US-CA (cluster USA) pulled partial/US-CA from DE over mTLS gRPC, checked the batch \
-         signature and chain, and serves the traveller's {} keys in its public feed {} ms after \
-         the upload",
-        keys.len(),
-        uploaded_at.elapsed().as_millis()
+        "5. Where the traveller's keys went (upload at DE, visited FR and US-CA), and when each \
+         region's public feed served them:"
     );
+    print_hops(&hops, &["FR", "US-CA"]);
+
+    // 5b. Another traveller, uploading at US-NY, visited IT.
+    let ny = fleet.node("US-NY")?;
+    let ny_token = crate::admin::token::load(
+        &fleet
+            .nodes()
+            .iter()
+            .find(|(s, _)| s.pki.region.to_string() == "US-NY")
+            .ok_or_else(|| unexpected("fleet", "no US-NY site"))?
+            .0
+            .config
+            .node
+            .data_dir,
+    )
+    .map_err(|e| unexpected("operator token", e.to_string()))?;
+    let ny_keys = traveller_keys(now)?;
+    drive::upload(
+        ny.http_addr(),
+        ny.admin_addr(),
+        &ny_token,
+        &ny_keys,
+        &["IT"],
+        now,
+    )
+    .await?;
+    let ny_answered = Instant::now();
+    let hops = fleet
+        .hops("US-NY", &ny_keys, ny_answered, &["US-CA", "IT"], PATIENCE)
+        .await?;
+    println!(
+        "   A second traveller uploads {} keys at US-NY, visited IT:",
+        ny_keys.len()
+    );
+    print_hops(&hops, &["IT"]);
 
     // 6a. A phone reads the key feed.
     let seen = wait_for(PATIENCE, || async {
@@ -240,7 +281,7 @@ async fn script(
     .await?
     .ok_or_else(|| unexpected("feed", "the uploaded keys did not appear in the feed"))?;
     println!(
-        "5. A phone reading DE's key feed (/v1/keys, /v1/keys/{{chunk}}) gets the {seen} keys"
+        "6. A phone reading DE's key feed (/v1/keys, /v1/keys/{{chunk}}) gets the {seen} keys"
     );
 
     // 6b. Jump past the export window; the exporter signs a GAEN export file.
@@ -268,7 +309,7 @@ async fn script(
         .map_err(|e| unexpected("export signature", e.to_string()))?;
     let export = verified.export();
     println!(
-        "6. After the export window closed: {name} ({} bytes), ECDSA P-256 signature verified with \
+        "7. After the export window closed: {name} ({} bytes), ECDSA P-256 signature verified with \
          DE's export key; {} keys (the {} uploaded, padded as GAEN servers do), region {}",
         zip.body.len(),
         export.keys.len(),

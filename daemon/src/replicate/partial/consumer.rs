@@ -37,6 +37,8 @@ use crate::telemetry::Metrics;
 const BACKOFF_MIN: Duration = Duration::from_millis(200);
 /// Longest retry delay.
 const BACKOFF_MAX: Duration = Duration::from_secs(30);
+/// Failed connection attempts in a row logged at `info` before they become warnings.
+const QUIET_RETRIES: u32 = 3;
 /// A session that lasted this long resets the backoff.
 const HEALTHY_SESSION: Duration = Duration::from_secs(10);
 
@@ -138,6 +140,12 @@ pub async fn run(ctx: Context, producer: Producer, stop: ShutdownSignal) {
                 Err(SessionError::Refused(refusal)) => {
                     ctx.metrics.replication_rejected(&label, refusal.reason());
                     tracing::warn!(reason = refusal.reason(), %refusal, "batch refused; cursor unchanged");
+                }
+                // A producer may simply not be up yet (nodes start in any order): say so quietly
+                // for the first few tries, loudly after that.
+                Err(error @ SessionError::Connect(_)) if failures < QUIET_RETRIES => {
+                    ctx.metrics.replication_rejected(&label, session_reason(&error));
+                    tracing::info!(%error, "producer not reachable yet; retrying");
                 }
                 Err(error) => {
                     ctx.metrics.replication_rejected(&label, session_reason(&error));
