@@ -65,6 +65,8 @@ const MAX_KNOWN_PEERS: usize = 1024;
 /// How long an announcement waits for this node to hold its batch before it is dropped
 /// (gossipsub forgets unvalidated messages after a few heartbeats anyway).
 const ANNOUNCE_WAIT: Duration = Duration::from_secs(3);
+/// Most announcements of one origin waiting for their batch (more are ignored, not forwarded).
+const MAX_WAITING_ANNOUNCES: usize = 256;
 /// Batch-count label of batches fetched after an announcement.
 const BY_ANNOUNCE: &str = "announce";
 /// Batch-count label of batches fetched after a heads exchange.
@@ -760,8 +762,11 @@ impl Mesh {
             match Head::decode(data).map(|h| (h.origin.parse::<RegionId>(), h.sequence)) {
                 Ok((Ok(origin), _)) if origin == *self.ledger.me() => MessageAcceptance::Ignore,
                 Ok((Ok(origin), sequence)) if sequence > 0 => {
+                    let waiting = self.announced.get(&origin).map_or(0, Vec::len);
                     if self.held(&origin) >= sequence {
                         MessageAcceptance::Accept
+                    } else if waiting >= MAX_WAITING_ANNOUNCES {
+                        MessageAcceptance::Ignore
                     } else {
                         self.announced
                             .entry(origin.clone())

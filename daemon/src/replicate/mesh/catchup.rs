@@ -11,6 +11,9 @@ use std::collections::{BTreeSet, HashMap};
 
 /// Batches asked for in one page.
 pub const PAGE_BATCHES: u32 = 256;
+/// Most origins tracked (a cluster has a few dozen regions; this bounds what peers can make
+/// this node remember).
+pub const MAX_ORIGINS: usize = 1024;
 
 /// Catch-up state of one node.
 #[derive(Debug, Default)]
@@ -37,7 +40,12 @@ impl CatchUp {
     /// `peer` holds `origin` up to `sequence`. Returns whether a fetch from `peer` should start
     /// now, given that this node holds `held`.
     pub fn peer_holds(&mut self, peer: PeerId, origin: RegionId, sequence: u64, held: u64) -> bool {
-        self.origins.insert(origin.clone());
+        if !self.origins.contains(&origin) {
+            if self.origins.len() >= MAX_ORIGINS {
+                return false;
+            }
+            self.origins.insert(origin.clone());
+        }
         let known = self.peer_heads.entry((peer, origin.clone())).or_insert(0);
         *known = (*known).max(sequence);
         if sequence <= held || self.fetching.contains_key(&origin) {
