@@ -3,22 +3,26 @@
 //! pulling its need-to-know feed from every node of the other clusters over mTLS gRPC.
 //!
 //! gRPC ports are picked before the nodes start (each node must name its producers in its
-//! config, and producers and consumers are on both sides), so a port taken by another process
-//! in between makes the demo fail to start: run it again. This module only wires and starts
+//! config, and producers and consumers are on both sides); if another process takes one in
+//! between, [`Fleet::start`] stops what it started and tries again with fresh ports. This module only wires and starts
 //! nodes and reads what they serve publicly; it never reaches into a node's store.
 
 use super::drive;
 use super::run::{DemoError, unexpected};
 use super::sites::Site;
+use crate::api::ApiError;
 use crate::clock::SharedClock;
 use crate::config::{Config, FeedFormat, PeerConfig, Replication};
-use crate::node::{self, NodeHandle};
+use crate::node::{self, NodeError, NodeHandle};
 use crate::replicate::mesh::MeshSettings;
 use crate::telemetry::Metrics;
 use enmesh_protocol::region::RegionId;
 use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
+
+/// How many times [`Fleet::start`] tries.
+const START_ATTEMPTS: u32 = 5;
 
 /// Every node of the demo, in the order of the sites.
 pub struct Fleet {
@@ -38,7 +42,24 @@ pub struct Hop {
 
 impl Fleet {
     /// Starts a node per site on `clock`: meshes per cluster, partial pulls across clusters.
+    /// If a gRPC port picked in advance was taken in between, stops what started and tries
+    /// again with other ports (a few times).
     pub async fn start(sites: &[Site], clock: &SharedClock) -> Result<Self, DemoError> {
+        let mut attempt = 1;
+        loop {
+            match Self::start_once(sites, clock).await {
+                Err(DemoError::Node(NodeError::Api(ApiError::Bind { addr, reason })))
+                    if attempt < START_ATTEMPTS =>
+                {
+                    tracing::info!(%addr, %reason, attempt, "a picked port was taken; retrying");
+                    attempt += 1;
+                }
+                started => return started,
+            }
+        }
+    }
+
+    async fn start_once(sites: &[Site], clock: &SharedClock) -> Result<Self, DemoError> {
         let mut grpc = Vec::new();
         for _ in sites {
             grpc.push(free_local_port()?);
@@ -70,8 +91,13 @@ impl Fleet {
                     .map_err(|_| unexpected("mesh address", "/ip4/127.0.0.1/tcp/0"))?,
                 bootstrap: bootstrap.into_iter().collect(),
             });
-            let node = node::start(config, clock.clone(), Metrics::new()).await?;
-            nodes.push((site.clone(), node));
+            match node::start(config, clock.clone(), Metrics::new()).await {
+                Ok(node) => nodes.push((site.clone(), node)),
+                Err(error) => {
+                    Self { nodes }.shutdown().await?;
+                    return Err(error.into());
+                }
+            }
         }
         Ok(Self { nodes })
     }
