@@ -239,6 +239,8 @@ pub struct PkiConfig {
     pub node_key: PathBuf,
     /// A directory of CRLs, if any.
     pub crl_dir: Option<PathBuf>,
+    /// How often `crl_dir` is read again for new CRLs.
+    pub crl_reload: Duration,
 }
 
 /// `[retention]`.
@@ -400,6 +402,12 @@ mod file {
         pub node_cert: PathBuf,
         pub node_key: PathBuf,
         pub crl_dir: Option<PathBuf>,
+        #[serde(default = "default_crl_reload_secs")]
+        pub crl_reload_secs: u64,
+    }
+
+    fn default_crl_reload_secs() -> u64 {
+        60
     }
 
     #[derive(Deserialize)]
@@ -692,6 +700,12 @@ impl Config {
             node_cert: f.pki.node_cert,
             node_key: f.pki.node_key,
             crl_dir: f.pki.crl_dir,
+            crl_reload: Duration::from_secs(in_range(
+                "pki.crl_reload_secs",
+                f.pki.crl_reload_secs,
+                1,
+                86_400,
+            )?),
         };
         let retention = RetentionConfig {
             days: u16::try_from(in_range("retention.days", f.retention.days, 1, 365)?)

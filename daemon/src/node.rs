@@ -333,6 +333,14 @@ pub async fn start(
         }
         None => None,
     };
+    if config.pki.crl_dir.is_some() {
+        tasks.push(actors.spawn(crl_reload_loop(
+            config.pki.clone(),
+            trust.verifier.clone(),
+            mesh.clone(),
+            actors.signal(),
+        )));
+    }
     let exporter = exports::spawn(
         ExportSettings::from_config(&config.export),
         exports::load_signing_key(&config.export.signing_key)?,
@@ -483,6 +491,58 @@ async fn bind_and_serve(
         Ok(())
     });
     Ok((bound, task))
+}
+
+/// Reads `pki.crl_dir` again every `pki.crl_reload` and, when its CRLs changed, gives them to
+/// the verifier every link and batch check uses, then has the mesh check its admitted peers
+/// again (a revoked peer is dropped and blocked). New TLS handshakes and pulls use the new CRLs
+/// at once. A directory that cannot be read or holds a bad CRL is logged and the old CRLs stay.
+async fn crl_reload_loop(
+    pki: PkiConfig,
+    verifier: Arc<Verifier>,
+    mesh: Option<MeshHandle>,
+    stop: ShutdownSignal,
+) -> Result<(), NodeError> {
+    let mut loaded = {
+        let pki = pki.clone();
+        tokio::task::spawn_blocking(move || read_crls(&pki))
+            .await?
+            .ok()
+    };
+    let mut ticks = tokio::time::interval(pki.crl_reload);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticks.reset();
+    loop {
+        tokio::select! {
+            () = stop.clone().wait() => return Ok(()),
+            _ = ticks.tick() => {}
+        }
+        let read = {
+            let pki = pki.clone();
+            tokio::task::spawn_blocking(move || read_crls(&pki)).await?
+        };
+        let crls = match read {
+            Ok(crls) => crls,
+            Err(error) => {
+                tracing::error!(%error, "cannot read the CRL directory; keeping the loaded CRLs");
+                continue;
+            }
+        };
+        if loaded.as_ref() == Some(&crls) {
+            continue;
+        }
+        if let Err(error) = verifier.replace_crls(&crls) {
+            tracing::error!(%error, "a CRL does not parse; keeping the loaded CRLs");
+            continue;
+        }
+        tracing::info!(crls = crls.len(), "CRLs reloaded");
+        if let Some(mesh) = &mesh
+            && let Err(error) = mesh.set_verifier(verifier.clone()).await
+        {
+            tracing::warn!(%error, "the mesh did not take the new CRLs");
+        }
+        loaded = Some(crls);
+    }
 }
 
 /// Runs a retention sweep at start and then every `interval`, until `stop` fires.

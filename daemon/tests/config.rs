@@ -84,7 +84,7 @@ fn every_example_field_has_a_comment_above_it() {
             );
         }
     }
-    assert_eq!(fields, 27);
+    assert_eq!(fields, 28);
 }
 
 #[test]

@@ -63,11 +63,19 @@ pub fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, FileError
     Ok(certs)
 }
 
-/// Reads one PEM CRL.
+/// Reads one CRL, PEM (`-----BEGIN X509 CRL-----`) or DER. A DER file is only read here;
+/// whether it is a CRL is checked when it is parsed (`Verifier::new`, `replace_crls`).
 pub fn read_crl(path: &Path) -> Result<CertificateRevocationListDer<'static>, FileError> {
-    let text = read_text(path)?;
-    CertificateRevocationListDer::from_pem_slice(text.as_bytes())
-        .map_err(|_| FileError::BadPem(path.to_owned(), "X509 CRL"))
+    let bytes = fs::read(path).map_err(|source| FileError::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    if bytes.starts_with(b"-----BEGIN") {
+        CertificateRevocationListDer::from_pem_slice(&bytes)
+            .map_err(|_| FileError::BadPem(path.to_owned(), "X509 CRL"))
+    } else {
+        Ok(CertificateRevocationListDer::from(bytes))
+    }
 }
 
 /// One revoked certificate in a CA's revocation state.

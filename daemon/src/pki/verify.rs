@@ -17,6 +17,7 @@ use rustls_pki_types::{
     CertificateDer, CertificateRevocationListDer, SignatureVerificationAlgorithm, TrustAnchor,
     UnixTime,
 };
+use std::sync::{PoisonError, RwLock};
 use thiserror::Error;
 use webpki::{
     CertRevocationList, EndEntityCert, ExpirationPolicy, KeyUsage, OwnedCertRevocationList,
@@ -74,7 +75,8 @@ impl VerifiedPeer {
 pub struct Verifier {
     root: CertificateDer<'static>,
     anchors: Vec<TrustAnchor<'static>>,
-    crls: Vec<CertRevocationList<'static>>,
+    /// Replaced whole by [`Verifier::replace_crls`]; every check reads the current list.
+    crls: RwLock<Vec<CertRevocationList<'static>>>,
 }
 
 impl Verifier {
@@ -94,16 +96,22 @@ impl Verifier {
         let anchor = webpki::anchor_from_trusted_cert(&root)
             .map_err(TrustError::Anchor)?
             .to_owned();
-        let crls = crls
-            .iter()
-            .map(|der| OwnedCertRevocationList::from_der(der).map(CertRevocationList::from))
-            .collect::<Result<_, _>>()
-            .map_err(TrustError::Crl)?;
         Ok(Self {
             root,
             anchors: vec![anchor],
-            crls,
+            crls: RwLock::new(parse_crls(crls)?),
         })
+    }
+
+    /// Checks every chain against `crls` from now on, instead of the CRLs it had (a CRL
+    /// directory read again). Fails, keeping the old list, if one of them does not parse.
+    pub fn replace_crls(
+        &self,
+        crls: &[CertificateRevocationListDer<'_>],
+    ) -> Result<(), TrustError> {
+        let parsed = parse_crls(crls)?;
+        *self.crls.write().unwrap_or_else(PoisonError::into_inner) = parsed;
+        Ok(())
     }
 
     /// The trusted root certificate.
@@ -159,7 +167,8 @@ impl Verifier {
         allowed: &[Role],
     ) -> Result<VerifiedPeer, Rejection> {
         let ee = EndEntityCert::try_from(end_entity).map_err(Rejection::from_webpki)?;
-        let crl_refs: Vec<&CertRevocationList<'_>> = self.crls.iter().collect();
+        let crls = self.crls.read().unwrap_or_else(PoisonError::into_inner);
+        let crl_refs: Vec<&CertRevocationList<'_>> = crls.iter().collect();
         let revocation = RevocationOptionsBuilder::new(&crl_refs).ok().map(|b| {
             b.with_depth(RevocationCheckDepth::Chain)
                 .with_status_policy(UnknownStatusPolicy::Allow)
@@ -312,6 +321,16 @@ pub enum Rejection {
         /// The PeerId of the certificate's key.
         certified: Box<PeerId>,
     },
+}
+
+/// Parses CRLs (DER).
+fn parse_crls(
+    crls: &[CertificateRevocationListDer<'_>],
+) -> Result<Vec<CertRevocationList<'static>>, TrustError> {
+    crls.iter()
+        .map(|der| OwnedCertRevocationList::from_der(der).map(CertRevocationList::from))
+        .collect::<Result<_, _>>()
+        .map_err(TrustError::Crl)
 }
 
 impl Rejection {

@@ -1,0 +1,154 @@
+//! Revocation at run time: a CRL dropped into a running node's `pki.crl_dir` is picked up
+//! within `pki.crl_reload_secs`. The revoked peer is dropped from the cluster mesh and blocked,
+//! and its new gRPC connections are refused at the handshake, without restarting the node.
+
+mod common;
+
+use common::{eventually, region};
+use enmesh_daemon::clock::SystemClock;
+use enmesh_daemon::demo::sites::{self, Site, SiteOptions};
+use enmesh_daemon::node::{self, NodeHandle};
+use enmesh_daemon::pki::{CaKey, Credential, Validity, Verifier, files, tls};
+use enmesh_daemon::replicate::mesh::MeshSettings;
+use enmesh_daemon::replicate::partial::connect;
+use enmesh_daemon::telemetry::Metrics;
+use enmesh_proto::v1::PullRequest;
+use rustls_pki_types::UnixTime;
+use std::sync::Arc;
+use std::time::Duration;
+use time::OffsetDateTime;
+
+async fn start(
+    site: &Site,
+    crl_dir: Option<&std::path::Path>,
+    bootstrap: Option<&NodeHandle>,
+) -> NodeHandle {
+    let mut config = site.config.clone();
+    config.pki.crl_dir = crl_dir.map(ToOwned::to_owned);
+    config.pki.crl_reload = Duration::from_secs(1);
+    config.mesh = Some(MeshSettings {
+        listen: "/ip4/127.0.0.1/tcp/0".parse().unwrap(),
+        bootstrap: bootstrap
+            .into_iter()
+            .map(|n| n.mesh().unwrap().listen_addr().clone())
+            .collect(),
+    });
+    node::start(config, SystemClock::shared(), Metrics::new())
+        .await
+        .unwrap()
+}
+
+/// `who` pulls its own partial feed from `node`: the error text, or `None` if the stream opened.
+async fn pull(who: &Site, node: &NodeHandle) -> Option<String> {
+    let read = |p: &std::path::Path| std::fs::read(p).unwrap();
+    let credential = Credential::from_pem(
+        &read(&who.pki.key),
+        &[&read(&who.pki.cert), &read(&who.pki.cluster_ca)],
+    )
+    .unwrap();
+    let root = files::read_certs(&who.config.pki.root_cert)
+        .unwrap()
+        .remove(0);
+    let verifier = Arc::new(Verifier::new(root, &[]).unwrap());
+    let config = tls::client_config(verifier, &credential, None).unwrap();
+    let url = format!("https://{}", node.grpc_addr()).parse().unwrap();
+    let mut client = match connect::replication_client(&url, Arc::new(config)).await {
+        Ok(client) => client,
+        Err(e) => return Some(e.to_string()),
+    };
+    let request = PullRequest {
+        feed: format!("partial/{}", who.pki.region),
+        ..PullRequest::default()
+    };
+    client
+        .pull(request)
+        .await
+        .err()
+        .map(|status| status.to_string())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crl_dropped_into_the_crl_dir_revokes_a_peer_on_the_mesh_and_on_grpc() {
+    let dir = tempfile::tempdir().unwrap();
+    let clusters = [(
+        "EU".parse().unwrap(),
+        vec![region("DE"), region("FR"), region("IT")],
+    )];
+    let sites = sites::prepare(dir.path(), &clusters, &SiteOptions::default()).unwrap();
+    let (de_site, fr_site, it_site) = (&sites[0], &sites[1], &sites[2]);
+    let crl_dir = dir.path().join("de-crls");
+    std::fs::create_dir(&crl_dir).unwrap();
+
+    let de = start(de_site, Some(&crl_dir), None).await;
+    let fr = start(fr_site, None, Some(&de)).await;
+    let it = start(it_site, None, Some(&de)).await;
+    let admitted = |node: &NodeHandle| {
+        let mesh = node.mesh().unwrap().clone();
+        async move {
+            let mut regions: Vec<String> = mesh
+                .status()
+                .await
+                .unwrap()
+                .admitted
+                .iter()
+                .map(|(_, r)| r.to_string())
+                .collect();
+            regions.sort();
+            regions
+        }
+    };
+    eventually("DE admits FR and IT", || async {
+        admitted(&de).await == ["FR", "IT"]
+    })
+    .await;
+    assert_eq!(
+        pull(fr_site, &de).await,
+        None,
+        "FR may pull before it is revoked"
+    );
+
+    // The EU cluster CA revokes FR; the operator drops the CRL into DE's directory.
+    let pki_dir = de_site.config.pki.root_cert.parent().unwrap();
+    let ca = CaKey::from_pem(
+        &std::fs::read_to_string(pki_dir.join("cluster-eu.pem")).unwrap(),
+        &std::fs::read_to_string(pki_dir.join("cluster-eu.key")).unwrap(),
+    )
+    .unwrap();
+    let fr_chain: Vec<_> = [&fr_site.pki.cert, &fr_site.pki.cluster_ca]
+        .iter()
+        .flat_map(|p| files::read_certs(p).unwrap())
+        .collect();
+    let serial = de
+        .trust()
+        .verifier
+        .verify_node(&fr_chain, UnixTime::now())
+        .unwrap()
+        .serial()
+        .to_vec();
+    let now = OffsetDateTime::now_utc();
+    let crl = ca
+        .crl(&[(serial, now)], 1, Validity::days_from(now, 7).unwrap())
+        .unwrap();
+    std::fs::write(crl_dir.join("cluster-eu.crl"), crl.as_ref()).unwrap();
+
+    eventually("DE drops FR from its mesh", || async {
+        admitted(&de).await == ["IT"]
+    })
+    .await;
+    let refused = pull(fr_site, &de)
+        .await
+        .expect("a revoked FR must not get a stream");
+    assert!(!refused.is_empty());
+    assert_eq!(pull(it_site, &de).await, None, "IT is not revoked");
+    // The node's own verifier now rejects FR's chain for batches too.
+    assert!(
+        de.trust()
+            .verifier
+            .verify_node(&fr_chain, UnixTime::now())
+            .is_err()
+    );
+
+    for node in [it, fr, de] {
+        node.shutdown().await.unwrap();
+    }
+}
