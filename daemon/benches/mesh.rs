@@ -19,56 +19,33 @@
 #[path = "../tests/netns/mod.rs"]
 mod netns;
 
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use common::{key, store_upload};
+
 use enmesh_daemon::clock::SystemClock;
 use enmesh_daemon::demo::sites::{self, Site, SiteOptions};
 use enmesh_daemon::node::{self, NodeHandle};
 use enmesh_daemon::replicate::mesh::MeshSettings;
-use enmesh_daemon::store::{CodeHash, FeedId, Store, UploadId};
+use enmesh_daemon::store::{FeedId, Store};
 use enmesh_daemon::telemetry::Metrics;
-use enmesh_protocol::gaen::Tek;
-use enmesh_protocol::interval::{IntervalNumber, RollingPeriod};
-use enmesh_protocol::keys::{DaysSinceOnset, DiagnosisKey, ReportType, TransmissionRisk};
+use enmesh_protocol::keys::DiagnosisKey;
 use enmesh_protocol::region::{ClusterId, RegionId};
 use libp2p::Multiaddr;
 use prost::Message;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 const REGIONS: [&str; 10] = ["DE", "FR", "IT", "ES", "NL", "BE", "AT", "PL", "PT", "IE"];
-
-fn now_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
 
 fn a2a() -> FeedId {
     FeedId::new("a2a/EU").unwrap()
 }
 
-/// A distinct valid key for (`node`, `n`).
-fn key(node: u8, n: u32) -> DiagnosisKey {
-    let mut tek = [node; 16];
-    tek[..4].copy_from_slice(&n.to_be_bytes());
-    let interval = u32::try_from(now_secs() / 600).unwrap() - 144;
-    DiagnosisKey {
-        key: Tek(tek),
-        rolling_start: IntervalNumber(interval - interval % 144),
-        rolling_period: RollingPeriod::FULL_DAY,
-        transmission_risk: TransmissionRisk::new(3).unwrap(),
-        report_type: ReportType::ConfirmedTest,
-        days_since_onset: DaysSinceOnset::known(1),
-    }
-}
-
 /// Stores `keys` as uploads of at most 10,000 keys (one code each), without cutting batches.
 fn store_uploads(store: &Store, keys: &[DiagnosisKey]) {
     for chunk in keys.chunks(10_000) {
-        let code = CodeHash::of(&format!("{:?}", chunk[0].key.0));
-        store.put_code(&code, now_secs() + 3600).unwrap();
-        store
-            .commit_upload(&code, &UploadId::of_keys(chunk), chunk, &[], now_secs())
-            .unwrap();
+        store_upload(store, chunk);
     }
 }
 

@@ -3,26 +3,28 @@
 //! another cluster is refused; a peer revoked by a new CRL is dropped; a valid node publishing a batch of another origin is rejected and
 //! penalised; and no node ever publishes or serves as its own what it received.
 
+mod common;
+
+use common::{key, now_secs, store_upload};
+
 use enmesh_daemon::clock::SystemClock;
 use enmesh_daemon::demo::sites::{self, Site, SiteOptions};
 use enmesh_daemon::node::{self, NodeHandle};
 use enmesh_daemon::pki::files;
 use enmesh_daemon::pki::{CaKey, Credential, Validity, Verifier};
 use enmesh_daemon::replicate::mesh::MeshSettings;
-use enmesh_daemon::store::{CodeHash, FeedId, KeySource, Store, UploadId};
+use enmesh_daemon::store::{FeedId, KeySource, Store};
 use enmesh_daemon::telemetry::Metrics;
 use enmesh_daemon::wire::key_to_wire;
 use enmesh_proto::v1::BatchBody;
-use enmesh_protocol::gaen::Tek;
-use enmesh_protocol::interval::{IntervalNumber, RollingPeriod};
-use enmesh_protocol::keys::{DaysSinceOnset, DiagnosisKey, ReportType, TransmissionRisk};
+use enmesh_protocol::keys::DiagnosisKey;
 use enmesh_protocol::region::{ClusterId, RegionId};
 use libp2p::Multiaddr;
 use prost::Message;
 use rustls_pki_types::UnixTime;
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 use time::OffsetDateTime;
 
 const CONVERGE: Duration = Duration::from_secs(30);
@@ -35,36 +37,9 @@ fn a2a() -> FeedId {
     FeedId::new("a2a/EU").unwrap()
 }
 
-fn now_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
-
-/// A key unique to (`node`, `n`), valid a day ago.
-fn key(node: u8, n: u32) -> DiagnosisKey {
-    let mut tek = [node; 16];
-    tek[..4].copy_from_slice(&n.to_be_bytes());
-    let interval = u32::try_from(now_secs() / 600).unwrap() - 144;
-    DiagnosisKey {
-        key: Tek(tek),
-        rolling_start: IntervalNumber(interval - interval % 144),
-        rolling_period: RollingPeriod::FULL_DAY,
-        transmission_risk: TransmissionRisk::new(3).unwrap(),
-        report_type: ReportType::ConfirmedTest,
-        days_since_onset: DaysSinceOnset::known(1),
-    }
-}
-
 /// Commits an upload of `keys` (authorised by a fresh code) and cuts its batch now.
 async fn upload(node: &NodeHandle, keys: &[DiagnosisKey]) {
-    let code = CodeHash::of(&format!("{:?}", keys.first().map(|k| k.key.0)));
-    let store = node.store();
-    store.put_code(&code, now_secs() + 3600).unwrap();
-    store
-        .commit_upload(&code, &UploadId::of_keys(keys), keys, &[], now_secs())
-        .unwrap();
+    store_upload(node.store(), keys);
     assert!(node.flush_batches().await.unwrap() >= 1);
 }
 
