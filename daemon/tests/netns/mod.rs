@@ -4,11 +4,9 @@
 //! Everything it creates is named after the process id and removed on drop; it never touches
 //! interfaces or namespaces it did not create.
 
-use axum::http::{Method, StatusCode, header};
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
-use enmesh_daemon::admin::{cli, token};
+use enmesh_daemon::admin::token;
 use enmesh_daemon::api::client;
+use enmesh_daemon::demo::drive;
 use enmesh_daemon::demo::sites::Site;
 use enmesh_protocol::interval::{IntervalNumber, TEK_ROLLING_PERIOD};
 use std::io::{BufRead, BufReader};
@@ -223,13 +221,10 @@ pub async fn upload(daemon: &Daemon, site: &Site, seed: u32) {
     upload_keys(daemon, site, seed, 1).await;
 }
 
-/// Uploads `count` (1..=13) keys, one per past day, made from `seed`.
+/// Uploads `count` (1..=13) keys, one per past day, made from `seed`, through the real
+/// operator and publish APIs.
 pub async fn upload_keys(daemon: &Daemon, site: &Site, seed: u32, count: u32) {
     let token = token::load(&site.config.node.data_dir).unwrap();
-    let answer = cli::call(daemon.admin, &token, Method::POST, "/admin/codes")
-        .await
-        .unwrap();
-    let value: serde_json::Value = serde_json::from_str(&answer).unwrap();
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()
@@ -238,33 +233,17 @@ pub async fn upload_keys(daemon: &Daemon, site: &Site, seed: u32, count: u32) {
         .unwrap()
         .day_start()
         .0;
-    let keys: Vec<serde_json::Value> = (1..=count)
+    let keys: Vec<drive::AppKey> = (1..=count)
         .map(|day| {
             let mut key = [0x5a; 16];
             key[..4].copy_from_slice(&seed.to_be_bytes());
             key[4..8].copy_from_slice(&day.to_be_bytes());
-            serde_json::json!({
-                "key": STANDARD.encode(key),
-                "rollingStartNumber": today - day * TEK_ROLLING_PERIOD,
-                "rollingPeriod": TEK_ROLLING_PERIOD,
-                "transmissionRisk": 0,
-            })
+            (key, TEK_ROLLING_PERIOD, today - day * TEK_ROLLING_PERIOD)
         })
         .collect();
-    let body = serde_json::json!({
-        "temporaryExposureKeys": keys,
-        "verificationPayload": value["code"].as_str().unwrap(),
-    });
-    let answer = client::request(
-        daemon.http,
-        Method::POST,
-        "/v1/publish",
-        &[(header::CONTENT_TYPE, "application/json")],
-        serde_json::to_vec(&body).unwrap(),
-    )
-    .await
-    .unwrap();
-    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
+    drive::upload(daemon.http, daemon.admin, &token, &keys, &[], now)
+        .await
+        .unwrap();
 }
 
 /// The value of the metric line starting with `name` (0 if absent), summed over label sets.
