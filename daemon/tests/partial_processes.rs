@@ -16,7 +16,7 @@ use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use enmesh_daemon::admin::token;
 use enmesh_daemon::demo::drive;
@@ -159,10 +159,11 @@ fn write_config(
     (path, data_dir)
 }
 
-/// A running daemon process and where it listens.
+/// A running daemon process, where it listens, and its log so far.
 struct Daemon {
     child: Child,
     addrs: HashMap<String, SocketAddr>,
+    log: Arc<Mutex<Vec<String>>>,
 }
 
 impl Daemon {
@@ -198,9 +199,19 @@ impl Daemon {
                     .collect();
             }
         };
-        // Keep draining the log so the daemon never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
-        Self { child, addrs }
+        // Keep reading the log so the daemon never blocks on a full pipe.
+        let log: Arc<Mutex<Vec<String>>> = Arc::default();
+        let sink = Arc::clone(&log);
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                sink.lock().unwrap().push(line);
+            }
+        });
+        Self { child, addrs, log }
+    }
+
+    fn logged(&self, text: &str) -> bool {
+        self.log.lock().unwrap().iter().any(|l| l.contains(text))
     }
 
     fn addr(&self, name: &str) -> SocketAddr {
@@ -378,6 +389,12 @@ async fn kill_9_of_a_consumer_mid_stream_loses_and_duplicates_nothing() {
     eventually("A caught up after the restart", || async {
         metric(&a, "enmesh_keys_stored_total{kind=\"remote\"}").await > 0
             && drive::feed_keys(a.addr("http")).await.unwrap().len() == UPLOADS * 14
+    })
+    .await;
+    // The long catch-up showed its progress.
+    assert!(a.logged("catching up"), "no catch-up progress in A's log");
+    eventually("A's log to say it caught up", || async {
+        a.logged("caught up")
     })
     .await;
     a.stop();

@@ -221,6 +221,9 @@ async fn session(ctx: &Context, producer: &Producer, label: &str) -> Result<(), 
     let mut stream = client.pull(request).await?.into_inner();
     ctx.metrics.replication_connected(label, true);
     tracing::info!(after = held, "stream open");
+    // The producer's latest sequence as last told (keep-alives), for lag and progress.
+    let mut head = held;
+    let mut progress = Progress::new();
     loop {
         let message = match tokio::time::timeout(STALE_AFTER, stream.message()).await {
             Ok(message) => message?,
@@ -249,12 +252,70 @@ async fn session(ctx: &Context, producer: &Producer, label: &str) -> Result<(), 
                     .await??
                 };
                 held = store_batch(ctx, batch, label).await?.unwrap_or(held);
+                head = head.max(held);
+                ctx.metrics
+                    .replication_alive(label, head - held, ctx.clock.now_secs());
+                progress.report(held, head);
             }
             Item::KeepAlive(alive) => {
-                let behind = alive.latest_sequence.saturating_sub(held);
+                head = alive.latest_sequence.max(held);
                 ctx.metrics
-                    .replication_alive(label, behind, ctx.clock.now_secs());
+                    .replication_alive(label, head - held, ctx.clock.now_secs());
+                progress.report(held, head);
             }
+        }
+    }
+}
+
+/// Logs a catch-up (at least [`Progress::CATCH_UP`] batches behind): when it starts, every
+/// few seconds while it runs, and when it ends.
+struct Progress {
+    /// Since when, and from which sequence, while catching up.
+    running: Option<(Instant, u64)>,
+    last_log: Instant,
+}
+
+impl Progress {
+    /// Batches behind that make a catch-up worth logging.
+    const CATCH_UP: u64 = 100;
+    /// How often progress is logged.
+    const EVERY: Duration = Duration::from_secs(2);
+
+    fn new() -> Self {
+        Self {
+            running: None,
+            last_log: Instant::now(),
+        }
+    }
+
+    /// After a batch or a keep-alive: this node holds `held`, the producer has `head`.
+    fn report(&mut self, held: u64, head: u64) {
+        match self.running {
+            None if head.saturating_sub(held) >= Self::CATCH_UP => {
+                tracing::info!(held, head, behind = head - held, "catching up");
+                self.running = Some((Instant::now(), held));
+                self.last_log = Instant::now();
+            }
+            Some((started, from)) if held >= head => {
+                tracing::info!(
+                    held,
+                    batches = held - from,
+                    elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+                    "caught up"
+                );
+                self.running = None;
+            }
+            Some((_, from)) if self.last_log.elapsed() >= Self::EVERY => {
+                let total = head.saturating_sub(from).max(1);
+                tracing::info!(
+                    held,
+                    head,
+                    percent = (held - from) * 100 / total,
+                    "catching up"
+                );
+                self.last_log = Instant::now();
+            }
+            _ => {}
         }
     }
 }

@@ -202,6 +202,24 @@ impl Producer {
     /// away or the node stops.
     async fn stream(self, feed: FeedId, mut after: u64, tx: Sender) {
         tracing::info!("stream open");
+        // Say first how far the feed goes, so the consumer can show its catch-up progress.
+        let head = {
+            let (store, feed) = (self.store.clone(), feed.clone());
+            tokio::task::spawn_blocking(move || store.feed_head(&feed).map_err(|e| e.to_string()))
+                .await
+                .map_err(|e| e.to_string())
+                .and_then(|read| read)
+        };
+        let head = match head {
+            Ok(head) => head.map_or(0, |h| h.sequence),
+            Err(error) => {
+                let _ = tx.send(Err(Status::internal(error))).await;
+                return;
+            }
+        };
+        if tx.send(Ok(self.keep_alive(head))).await.is_err() {
+            return;
+        }
         let mut commits = self.commits.clone();
         let mut keep_alive = tokio::time::interval(self.keep_alive);
         keep_alive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -220,11 +238,7 @@ impl Producer {
             tokio::select! {
                 changed = commits.changed() => if changed.is_err() { break },
                 _ = keep_alive.tick() => {
-                    let alive = KeepAlive {
-                        latest_sequence: after,
-                        producer_unix_millis: i64::try_from(self.clock.now_millis()).unwrap_or(i64::MAX),
-                    };
-                    if tx.send(Ok(PullResponse { item: Some(Item::KeepAlive(alive)) })).await.is_err() {
+                    if tx.send(Ok(self.keep_alive(after))).await.is_err() {
                         break;
                     }
                 }
@@ -233,6 +247,17 @@ impl Producer {
             }
         }
         tracing::info!(last_sent = after, "stream closed");
+    }
+
+    /// A keep-alive saying the feed goes up to `latest_sequence`.
+    fn keep_alive(&self, latest_sequence: u64) -> PullResponse {
+        let alive = KeepAlive {
+            latest_sequence,
+            producer_unix_millis: i64::try_from(self.clock.now_millis()).unwrap_or(i64::MAX),
+        };
+        PullResponse {
+            item: Some(Item::KeepAlive(alive)),
+        }
     }
 
     /// Sends the batches after `*after` page by page, moving `*after`. `Ok(false)`: the
