@@ -183,8 +183,8 @@ fn session_reason(error: &SessionError) -> &'static str {
     }
 }
 
-/// Full-jitter exponential backoff: uniform in `[0, min(max, min·2^(failures-1))]`, at least
-/// a few milliseconds.
+/// Jittered exponential backoff: uniform in `[c/10, c]` with `c = min(max, min·2^(failures-1))`,
+/// so retries of many consumers spread out but never come back at once.
 fn backoff(failures: u32) -> Duration {
     let ceiling = BACKOFF_MIN
         .saturating_mul(1u32 << failures.saturating_sub(1).min(16))
