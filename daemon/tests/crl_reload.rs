@@ -1,6 +1,7 @@
 //! Revocation at run time: a CRL dropped into a running node's `pki.crl_dir` is picked up
 //! within `pki.crl_reload_secs`. The revoked peer is dropped from the cluster mesh and blocked,
-//! and its new gRPC connections are refused at the handshake, without restarting the node.
+//! its new gRPC connections are refused at the handshake, and its pull stream that was already
+//! open ends with `PERMISSION_DENIED`, without restarting the node.
 
 mod common;
 
@@ -40,6 +41,14 @@ async fn start(
 
 /// `who` pulls its own partial feed from `node`: the error text, or `None` if the stream opened.
 async fn pull(who: &Site, node: &NodeHandle) -> Option<String> {
+    open_stream(who, node).await.err()
+}
+
+/// `who` opens a pull stream of its own partial feed at `node`.
+async fn open_stream(
+    who: &Site,
+    node: &NodeHandle,
+) -> Result<tonic::Streaming<enmesh_proto::v1::PullResponse>, String> {
     let read = |p: &std::path::Path| std::fs::read(p).unwrap();
     let credential = Credential::from_pem(
         &read(&who.pki.key),
@@ -52,10 +61,9 @@ async fn pull(who: &Site, node: &NodeHandle) -> Option<String> {
     let verifier = Arc::new(Verifier::new(root, &[]).unwrap());
     let config = tls::client_config(verifier, &credential, None).unwrap();
     let url = format!("https://{}", node.grpc_addr()).parse().unwrap();
-    let mut client = match connect::replication_client(&url, Arc::new(config)).await {
-        Ok(client) => client,
-        Err(e) => return Some(e.to_string()),
-    };
+    let mut client = connect::replication_client(&url, Arc::new(config))
+        .await
+        .map_err(|e| e.to_string())?;
     let request = PullRequest {
         feed: format!("partial/{}", who.pki.region),
         ..PullRequest::default()
@@ -63,8 +71,8 @@ async fn pull(who: &Site, node: &NodeHandle) -> Option<String> {
     client
         .pull(request)
         .await
-        .err()
-        .map(|status| status.to_string())
+        .map(tonic::Response::into_inner)
+        .map_err(|status| status.to_string())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -106,6 +114,11 @@ async fn a_crl_dropped_into_the_crl_dir_revokes_a_peer_on_the_mesh_and_on_grpc()
         None,
         "FR may pull before it is revoked"
     );
+    let mut open = open_stream(fr_site, &de).await.unwrap();
+    assert!(
+        open.message().await.unwrap().is_some(),
+        "the stream opens with DE's head"
+    );
 
     // The EU cluster CA revokes FR; the operator drops the CRL into DE's directory.
     let pki_dir = de_site.config.pki.root_cert.parent().unwrap();
@@ -140,6 +153,19 @@ async fn a_crl_dropped_into_the_crl_dir_revokes_a_peer_on_the_mesh_and_on_grpc()
         .expect("a revoked FR must not get a stream");
     assert!(!refused.is_empty());
     assert_eq!(pull(it_site, &de).await, None, "IT is not revoked");
+    // FR's stream opened before the revocation ends at its next keep-alive at the latest.
+    let ended = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            match open.message().await {
+                Ok(Some(_)) => continue,
+                Ok(None) => return None,
+                Err(status) => return Some(status.code()),
+            }
+        }
+    })
+    .await
+    .expect("the open stream of a revoked consumer must end");
+    assert_eq!(ended, Some(tonic::Code::PermissionDenied));
     // The node's own verifier now rejects FR's chain for batches too.
     assert!(
         de.trust()

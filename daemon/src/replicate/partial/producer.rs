@@ -19,7 +19,7 @@ use enmesh_proto::v1::pull_response::Item;
 use enmesh_proto::v1::replication_server::{Replication, ReplicationServer};
 use enmesh_proto::v1::{KeepAlive, PullRequest, PullResponse};
 use enmesh_protocol::region::ClusterId;
-use rustls_pki_types::UnixTime;
+use rustls_pki_types::{CertificateDer, UnixTime};
 use thiserror::Error;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
@@ -190,17 +190,29 @@ impl Replication for Producer {
         self.metrics.feed_pull(feed.as_str());
         let (tx, rx) = mpsc::channel(STREAM_BUFFER);
         let span = tracing::info_span!("pull_stream", peer = %who, %feed, after);
-        tokio::spawn(self.clone().stream(feed, after, tx).instrument(span));
+        let consumer = Consumer { who, chain };
+        tokio::spawn(
+            self.clone()
+                .stream(feed, after, consumer, tx)
+                .instrument(span),
+        );
         Ok(Response::new(ReceiverStream::new(rx)))
     }
 }
 
 type Sender = mpsc::Sender<Result<PullResponse, Status>>;
 
+/// Who an open stream is for: its region (or cluster) and the certificate chain it presented.
+struct Consumer {
+    who: String,
+    chain: Arc<Vec<CertificateDer<'static>>>,
+}
+
 impl Producer {
     /// Sends every batch of `feed` after `after`, then each new one, until the consumer goes
-    /// away or the node stops.
-    async fn stream(self, feed: FeedId, mut after: u64, tx: Sender) {
+    /// away or the node stops. The consumer's `chain` is checked again before every send, so a
+    /// certificate revoked (a CRL reloaded) or expired while the stream is open ends it.
+    async fn stream(self, feed: FeedId, mut after: u64, consumer: Consumer, tx: Sender) {
         tracing::info!("stream open");
         // Say first how far the feed goes, so the consumer can show its catch-up progress.
         let head = {
@@ -225,6 +237,14 @@ impl Producer {
         keep_alive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         keep_alive.reset();
         loop {
+            if let Err(rejection) = self.verifier.verify_node(&consumer.chain, UnixTime::now()) {
+                tracing::warn!(%rejection, "consumer's certificate no longer valid; ending the stream");
+                self.metrics
+                    .feed_pull_denied(&consumer.who, "invalid_while_open");
+                let status = Status::permission_denied(format!("client certificate: {rejection}"));
+                let _ = tx.send(Err(status)).await;
+                break;
+            }
             // Mark the current commit seen before reading, so a commit during the read wakes us.
             commits.borrow_and_update();
             match self.send_after(&feed, &mut after, &tx).await {
@@ -238,6 +258,9 @@ impl Producer {
             tokio::select! {
                 changed = commits.changed() => if changed.is_err() { break },
                 _ = keep_alive.tick() => {
+                    if self.verifier.verify_node(&consumer.chain, UnixTime::now()).is_err() {
+                        continue; // the check at the top of the loop ends the stream
+                    }
                     if tx.send(Ok(self.keep_alive(after))).await.is_err() {
                         break;
                     }
