@@ -26,7 +26,7 @@ use crate::shutdown::{Shutdown, ShutdownError, ShutdownSignal};
 use crate::store::{Store, StoreError};
 use crate::telemetry::Metrics;
 use enmesh_protocol::keys::ValidationConfig;
-use rustls_pki_types::UnixTime;
+use rustls_pki_types::{CertificateRevocationListDer, UnixTime};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -112,13 +112,16 @@ pub struct Trust {
     pub identity: Arc<NodeIdentity>,
     /// The verifier every peer, connection and batch is checked with.
     pub verifier: Arc<Verifier>,
+    /// The CRLs the verifier was built with (what a reload compares against).
+    pub crls: Vec<CertificateRevocationListDer<'static>>,
 }
 
 /// Loads the node's key, chain, root and CRLs, and checks the node's own certificate: it must
 /// chain to the root, not be revoked, and carry the configured region and cluster.
 pub fn load_trust(config: &Config, now: UnixTime) -> Result<Trust, NodeError> {
     let pki = &config.pki;
-    let verifier = Verifier::new(first_cert(&pki.root_cert)?, &read_crls(pki)?)?;
+    let crls = read_crls(pki)?;
+    let verifier = Verifier::new(files::read_first_cert(&pki.root_cert)?, &crls)?;
     let key = read(&pki.node_key)?;
     let (cert, chain) = (read(&pki.node_cert)?, read(&pki.chain)?);
     let credential = Credential::from_pem(&key, &[&cert, &chain])?;
@@ -141,6 +144,7 @@ pub fn load_trust(config: &Config, now: UnixTime) -> Result<Trust, NodeError> {
     Ok(Trust {
         identity: Arc::new(NodeIdentity::new(credential)),
         verifier: Arc::new(verifier),
+        crls,
     })
 }
 
@@ -151,17 +155,8 @@ fn read(path: &Path) -> Result<Vec<u8>, FileError> {
     })
 }
 
-fn first_cert(path: &Path) -> Result<rustls_pki_types::CertificateDer<'static>, FileError> {
-    files::read_certs(path)?
-        .into_iter()
-        .next()
-        .ok_or_else(|| FileError::BadPem(path.to_owned(), "CERTIFICATE"))
-}
-
 /// Every CRL file in `pki.crl_dir` (none if it is not configured).
-fn read_crls(
-    pki: &PkiConfig,
-) -> Result<Vec<rustls_pki_types::CertificateRevocationListDer<'static>>, FileError> {
+fn read_crls(pki: &PkiConfig) -> Result<Vec<CertificateRevocationListDer<'static>>, FileError> {
     let Some(dir) = &pki.crl_dir else {
         return Ok(Vec::new());
     };
@@ -337,6 +332,7 @@ pub async fn start(
         tasks.push(actors.spawn(crl_reload_loop(
             config.pki.clone(),
             trust.verifier.clone(),
+            trust.crls.clone(),
             mesh.clone(),
             actors.signal(),
         )));
@@ -493,22 +489,17 @@ async fn bind_and_serve(
     Ok((bound, task))
 }
 
-/// Reads `pki.crl_dir` again every `pki.crl_reload` and, when its CRLs changed, gives them to
-/// the verifier every link and batch check uses, then has the mesh check its admitted peers
-/// again (a revoked peer is dropped and blocked). New TLS handshakes and pulls use the new CRLs
+/// Reads `pki.crl_dir` again every `pki.crl_reload` and, when its CRLs differ from `loaded`,
+/// gives them to the verifier every link and batch check uses, then has the mesh check its
+/// admitted peers again (a revoked peer is dropped and blocked). New TLS handshakes and pulls use the new CRLs
 /// at once. A directory that cannot be read or holds a bad CRL is logged and the old CRLs stay.
 async fn crl_reload_loop(
     pki: PkiConfig,
     verifier: Arc<Verifier>,
+    mut loaded: Vec<CertificateRevocationListDer<'static>>,
     mesh: Option<MeshHandle>,
     stop: ShutdownSignal,
 ) -> Result<(), NodeError> {
-    let mut loaded = {
-        let pki = pki.clone();
-        tokio::task::spawn_blocking(move || read_crls(&pki))
-            .await?
-            .ok()
-    };
     let mut ticks = tokio::time::interval(pki.crl_reload);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     ticks.reset();
@@ -528,7 +519,7 @@ async fn crl_reload_loop(
                 continue;
             }
         };
-        if loaded.as_ref() == Some(&crls) {
+        if loaded == crls {
             continue;
         }
         if let Err(error) = verifier.replace_crls(&crls) {
@@ -541,7 +532,7 @@ async fn crl_reload_loop(
         {
             tracing::warn!(%error, "the mesh did not take the new CRLs");
         }
-        loaded = Some(crls);
+        loaded = crls;
     }
 }
 

@@ -10,7 +10,7 @@ use std::time::Duration;
 use enmesh_daemon::batch::{self, BatchError, BatcherConfig, BatcherHandle, Limits, Routing};
 use enmesh_daemon::clock::ManualClock;
 use enmesh_daemon::config::Replication;
-use enmesh_daemon::pki::{Credential, NodeIdentity, Verifier, bootstrap};
+use enmesh_daemon::pki::{NodeIdentity, Verifier, bootstrap};
 use enmesh_daemon::shutdown::Shutdown;
 use enmesh_daemon::store::{BatchId, CodeHash, FeedId, Store, UploadId};
 use enmesh_daemon::telemetry::Metrics;
@@ -69,12 +69,9 @@ impl Fixture {
         )
         .unwrap();
         let de = tree.node(&region("DE")).unwrap();
-        let read = |p: &std::path::Path| std::fs::read(p).unwrap();
-        let credential =
-            Credential::from_pem(&read(&de.key), &[&read(&de.cert), &read(&de.cluster_ca)])
-                .unwrap();
-        let root = enmesh_daemon::pki::files::read_certs(&tree.root_cert).unwrap();
-        let verifier = Verifier::new(root[0].clone(), &[]).unwrap();
+        let credential = de.credential().unwrap();
+        let root = enmesh_daemon::pki::files::read_first_cert(&tree.root_cert).unwrap();
+        let verifier = Verifier::new(root, &[]).unwrap();
         let now_ms = u64::try_from(OffsetDateTime::now_utc().unix_timestamp()).unwrap() * 1000;
         Self {
             dir,

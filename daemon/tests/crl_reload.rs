@@ -9,7 +9,7 @@ use common::{eventually, region};
 use enmesh_daemon::clock::SystemClock;
 use enmesh_daemon::demo::sites::{self, Site, SiteOptions};
 use enmesh_daemon::node::{self, NodeHandle};
-use enmesh_daemon::pki::{CaKey, Credential, Validity, Verifier, files, tls};
+use enmesh_daemon::pki::{CaKey, Validity, Verifier, files, tls};
 use enmesh_daemon::replicate::mesh::MeshSettings;
 use enmesh_daemon::replicate::partial::connect;
 use enmesh_daemon::telemetry::Metrics;
@@ -49,15 +49,8 @@ async fn open_stream(
     who: &Site,
     node: &NodeHandle,
 ) -> Result<tonic::Streaming<enmesh_proto::v1::PullResponse>, String> {
-    let read = |p: &std::path::Path| std::fs::read(p).unwrap();
-    let credential = Credential::from_pem(
-        &read(&who.pki.key),
-        &[&read(&who.pki.cert), &read(&who.pki.cluster_ca)],
-    )
-    .unwrap();
-    let root = files::read_certs(&who.config.pki.root_cert)
-        .unwrap()
-        .remove(0);
+    let credential = who.pki.credential().unwrap();
+    let root = files::read_first_cert(&who.config.pki.root_cert).unwrap();
     let verifier = Arc::new(Verifier::new(root, &[]).unwrap());
     let config = tls::client_config(verifier, &credential, None).unwrap();
     let url = format!("https://{}", node.grpc_addr()).parse().unwrap();

@@ -353,15 +353,7 @@ async fn a_batch_of_40_000_keys_replicates() {
 
 /// The credential (key and chain) of `site`'s node.
 fn credential(site: &Site) -> Credential {
-    let files = &site.pki;
-    Credential::from_pem(
-        &std::fs::read(&files.key).unwrap(),
-        &[
-            &std::fs::read(&files.cert).unwrap(),
-            &std::fs::read(&files.cluster_ca).unwrap(),
-        ],
-    )
-    .unwrap()
+    site.pki.credential().unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -424,7 +416,7 @@ async fn a_peer_revoked_by_a_new_crl_is_dropped_and_blocked() {
     let crl = ca
         .crl(&[(serial, now)], 1, Validity::days_from(now, 1).unwrap())
         .unwrap();
-    let root = files::read_certs(&pki.root_cert).unwrap().remove(0);
+    let root = files::read_first_cert(&pki.root_cert).unwrap();
     let updated = Arc::new(Verifier::new(root, &[crl]).unwrap());
     let de = cluster.node(0).mesh().unwrap();
     de.set_verifier(updated).await.unwrap();

@@ -76,17 +76,12 @@ async fn metrics(node: &NodeHandle) -> String {
 }
 
 fn credential(site: &Site) -> Credential {
-    let read = |p: &std::path::Path| std::fs::read(p).unwrap();
-    Credential::from_pem(
-        &read(&site.pki.key),
-        &[&read(&site.pki.cert), &read(&site.pki.cluster_ca)],
-    )
-    .unwrap()
+    site.pki.credential().unwrap()
 }
 
 fn verifier(site: &Site) -> Arc<Verifier> {
-    let root = files::read_certs(&site.config.pki.root_cert).unwrap();
-    Arc::new(Verifier::new(root[0].clone(), &[]).unwrap())
+    let root = files::read_first_cert(&site.config.pki.root_cert).unwrap();
+    Arc::new(Verifier::new(root, &[]).unwrap())
 }
 
 /// `who`'s client asking `at` (a node of region `server`) for `feed`: the first answer.

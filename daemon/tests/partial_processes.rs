@@ -22,7 +22,7 @@ use enmesh_daemon::admin::token;
 use enmesh_daemon::demo::drive;
 use enmesh_daemon::demo::sites::{self, SiteOptions};
 use enmesh_daemon::pki::bootstrap::NodeFiles;
-use enmesh_daemon::pki::{Credential, Verifier, files, tls};
+use enmesh_daemon::pki::{Verifier, files, tls};
 use enmesh_daemon::replicate::partial::connect;
 use enmesh_daemon::store::{FeedId, KeySource, Store};
 use enmesh_proto::v1::{BatchBody, PullRequest};
@@ -298,14 +298,9 @@ async fn an_upload_at_b_reaches_a_and_not_c_and_c_cannot_pull_as() {
     assert!(drive::feed_keys(c.addr("http")).await.unwrap().is_empty());
 
     // C's certificate asking B for A's feed.
-    let read = |p: &Path| std::fs::read(p).unwrap();
-    let credential = Credential::from_pem(
-        &read(&c_node.key),
-        &[&read(&c_node.cert), &read(&c_node.cluster_ca)],
-    )
-    .unwrap();
-    let root = files::read_certs(&dir.path().join("pki/root.pem")).unwrap();
-    let verifier = Arc::new(Verifier::new(root[0].clone(), &[]).unwrap());
+    let credential = c_node.credential().unwrap();
+    let root = files::read_first_cert(&dir.path().join("pki/root.pem")).unwrap();
+    let verifier = Arc::new(Verifier::new(root, &[]).unwrap());
     let config = tls::client_config(verifier, &credential, Some(region("US-CA"))).unwrap();
     let url = format!("https://{}", b.addr("grpc")).parse().unwrap();
     let mut client = connect::replication_client(&url, Arc::new(config))

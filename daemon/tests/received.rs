@@ -3,7 +3,7 @@
 //! real certificates, and `Store::commit_received`: keys, relayed batch and cursor in one write,
 //! only in order, a refused batch leaving the cursor where it was.
 
-use enmesh_daemon::pki::{Credential, NodeIdentity, Verifier, bootstrap};
+use enmesh_daemon::pki::{NodeIdentity, Verifier, bootstrap};
 use enmesh_daemon::replicate::received::{Source, check_batch};
 use enmesh_daemon::store::{BatchId, FeedId, KeySource, ReceivedBatch, Store, StoreError};
 use enmesh_daemon::wire::key_to_wire;
@@ -60,21 +60,15 @@ impl Tree {
             OffsetDateTime::now_utc(),
         )
         .unwrap();
-        let read = |p: &std::path::Path| std::fs::read(p).unwrap();
         let nodes = tree
             .nodes
             .iter()
-            .map(|n| {
-                let credential =
-                    Credential::from_pem(&read(&n.key), &[&read(&n.cert), &read(&n.cluster_ca)])
-                        .unwrap();
-                (n.region.clone(), NodeIdentity::new(credential))
-            })
+            .map(|n| (n.region.clone(), NodeIdentity::new(n.credential().unwrap())))
             .collect();
-        let root = enmesh_daemon::pki::files::read_certs(&tree.root_cert).unwrap();
+        let root = enmesh_daemon::pki::files::read_first_cert(&tree.root_cert).unwrap();
         Self {
             _dir: dir,
-            verifier: Verifier::new(root[0].clone(), &[]).unwrap(),
+            verifier: Verifier::new(root, &[]).unwrap(),
             nodes,
         }
     }

@@ -107,12 +107,12 @@ impl Fleet {
         &self.nodes
     }
 
-    /// The node of `region`.
-    pub fn node(&self, region: &str) -> Result<&NodeHandle, DemoError> {
+    /// The site and node of `region`.
+    pub fn get(&self, region: &str) -> Result<(&Site, &NodeHandle), DemoError> {
         self.nodes
             .iter()
             .find(|(s, _)| s.pki.region.to_string() == region)
-            .map(|(_, n)| n)
+            .map(|(s, n)| (s, n))
             .ok_or_else(|| unexpected("fleet", format!("no node {region}")))
     }
 
@@ -157,12 +157,7 @@ impl Fleet {
         expected: &[&str],
         patience: Duration,
     ) -> Result<Vec<Hop>, DemoError> {
-        let origin = self
-            .nodes
-            .iter()
-            .find(|(s, _)| s.pki.region.to_string() == from)
-            .map(|(s, _)| s.pki.cluster.clone())
-            .ok_or_else(|| unexpected("hops", format!("no node {from}")))?;
+        let origin = self.get(from)?.0.pki.cluster.clone();
         let want: HashSet<String> = keys.iter().map(drive::key_text).collect();
         let mut watchers = tokio::task::JoinSet::new();
         let mut hops = Vec::new();

@@ -149,15 +149,9 @@ fn cluster(id: &str, regions: &[&str]) -> Result<(ClusterId, Vec<RegionId>), Dem
 }
 
 async fn script(fleet: &Fleet, clock: &OffsetClock, shared: &SharedClock) -> Result<(), DemoError> {
-    let node = fleet.node("DE")?;
+    let (de, node) = fleet.get("DE")?;
     let (http, admin) = (node.http_addr(), node.admin_addr());
-    let config = &fleet
-        .nodes()
-        .iter()
-        .find(|(s, _)| s.pki.region.to_string() == "DE")
-        .ok_or_else(|| unexpected("fleet", "no DE site"))?
-        .0
-        .config;
+    let config = &de.config;
     let token = crate::admin::token::load(&config.node.data_dir)
         .map_err(|e| unexpected("operator token", e.to_string()))?;
 
@@ -240,19 +234,9 @@ async fn script(fleet: &Fleet, clock: &OffsetClock, shared: &SharedClock) -> Res
     print_hops(&hops, &["FR", "US-CA"]);
 
     // 5b. Another traveller, uploading at US-NY, visited IT.
-    let ny = fleet.node("US-NY")?;
-    let ny_token = crate::admin::token::load(
-        &fleet
-            .nodes()
-            .iter()
-            .find(|(s, _)| s.pki.region.to_string() == "US-NY")
-            .ok_or_else(|| unexpected("fleet", "no US-NY site"))?
-            .0
-            .config
-            .node
-            .data_dir,
-    )
-    .map_err(|e| unexpected("operator token", e.to_string()))?;
+    let (ny_site, ny) = fleet.get("US-NY")?;
+    let ny_token = crate::admin::token::load(&ny_site.config.node.data_dir)
+        .map_err(|e| unexpected("operator token", e.to_string()))?;
     let ny_keys = traveller_keys(now)?;
     drive::upload(
         ny.http_addr(),

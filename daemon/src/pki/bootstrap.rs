@@ -6,6 +6,7 @@
 //! root's private key next to everything else, where a real root stays offline
 //! (deploy/pki-walkthrough.md).
 
+use super::batch::{Credential, IdentityError};
 use super::files::{self, FileError, PUBLIC_MODE, SECRET_MODE};
 use super::issue::{CaKey, IssueError, NodeRequest, Validity, pem};
 use enmesh_protocol::region::{ClusterId, RegionId};
@@ -26,6 +27,18 @@ pub struct NodeFiles {
     pub key: PathBuf,
     /// The certificate of the cluster CA that issued the node (PEM).
     pub cluster_ca: PathBuf,
+}
+
+impl NodeFiles {
+    /// Loads the node's key and its chain (`[node, cluster CA]`) from these files.
+    pub fn credential(&self) -> Result<Credential, BootstrapError> {
+        let read = |path: &Path| files::read_text(path);
+        let (key, cert, ca) = (read(&self.key)?, read(&self.cert)?, read(&self.cluster_ca)?);
+        Ok(Credential::from_pem(
+            key.as_bytes(),
+            &[cert.as_bytes(), ca.as_bytes()],
+        )?)
+    }
 }
 
 /// Where [`generate`] wrote the tree.
@@ -50,9 +63,12 @@ pub enum BootstrapError {
     /// Issuing a certificate failed.
     #[error(transparent)]
     Issue(#[from] IssueError),
-    /// Writing a file failed (or it already existed).
+    /// Writing or reading a file failed (or it already existed).
     #[error(transparent)]
     File(#[from] FileError),
+    /// A node's key and certificate do not make a credential.
+    #[error(transparent)]
+    Identity(#[from] IdentityError),
     /// The directory could not be created.
     #[error("creating {path}: {source}")]
     Dir {

@@ -63,6 +63,14 @@ pub fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, FileError
     Ok(certs)
 }
 
+/// Reads the first certificate of a PEM file (a root CA file holds exactly one).
+pub fn read_first_cert(path: &Path) -> Result<CertificateDer<'static>, FileError> {
+    read_certs(path)?
+        .into_iter()
+        .next()
+        .ok_or_else(|| FileError::BadPem(path.to_owned(), "CERTIFICATE"))
+}
+
 /// Reads one CRL, PEM (`-----BEGIN X509 CRL-----`) or DER. A DER file is only read here;
 /// whether it is a CRL is checked when it is parsed (`Verifier::new`, `replace_crls`).
 pub fn read_crl(path: &Path) -> Result<CertificateRevocationListDer<'static>, FileError> {

@@ -210,7 +210,7 @@ struct Consumer {
 
 impl Producer {
     /// Sends every batch of `feed` after `after`, then each new one, until the consumer goes
-    /// away or the node stops. The consumer's `chain` is checked again before every send, so a
+    /// away or the node stops. The consumer's chain is checked again every keep-alive period, so a
     /// certificate revoked (a CRL reloaded) or expired while the stream is open ends it.
     async fn stream(self, feed: FeedId, mut after: u64, consumer: Consumer, tx: Sender) {
         tracing::info!("stream open");
@@ -237,14 +237,6 @@ impl Producer {
         keep_alive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         keep_alive.reset();
         loop {
-            if let Err(rejection) = self.verifier.verify_node(&consumer.chain, UnixTime::now()) {
-                tracing::warn!(%rejection, "consumer's certificate no longer valid; ending the stream");
-                self.metrics
-                    .feed_pull_denied(&consumer.who, "invalid_while_open");
-                let status = Status::permission_denied(format!("client certificate: {rejection}"));
-                let _ = tx.send(Err(status)).await;
-                break;
-            }
             // Mark the current commit seen before reading, so a commit during the read wakes us.
             commits.borrow_and_update();
             match self.send_after(&feed, &mut after, &tx).await {
@@ -258,8 +250,14 @@ impl Producer {
             tokio::select! {
                 changed = commits.changed() => if changed.is_err() { break },
                 _ = keep_alive.tick() => {
-                    if self.verifier.verify_node(&consumer.chain, UnixTime::now()).is_err() {
-                        continue; // the check at the top of the loop ends the stream
+                    // Once a keep-alive period, not per batch: off the hot path, and a CRL
+                    // reload or an expiry still ends the stream within one period.
+                    if let Err(rejection) = self.verifier.verify_node(&consumer.chain, UnixTime::now()) {
+                        tracing::warn!(%rejection, "consumer's certificate no longer valid; ending the stream");
+                        self.metrics.feed_pull_denied(&consumer.who, "invalid_while_open");
+                        let status = Status::permission_denied(format!("client certificate: {rejection}"));
+                        let _ = tx.send(Err(status)).await;
+                        break;
                     }
                     if tx.send(Ok(self.keep_alive(after))).await.is_err() {
                         break;
