@@ -199,6 +199,11 @@ fn out_of_range_numbers_are_refused() {
             "code_ttl_secs = 0",
             "upload.code_ttl_secs: 0 is out of range",
         ),
+        (
+            "crl_reload_secs = 60",
+            "crl_reload_secs = 0",
+            "pki.crl_reload_secs: 0 is out of range 1..=86400",
+        ),
     ] {
         assert_mentions(&refused(&example_with(from, to)), &[expected]);
     }
