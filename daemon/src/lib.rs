@@ -12,6 +12,7 @@ pub mod batch;
 pub mod clock;
 pub mod config;
 pub mod demo;
+pub mod efgs;
 pub mod exports;
 pub mod feed;
 pub mod ingest;

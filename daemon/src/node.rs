@@ -95,6 +95,9 @@ pub enum NodeError {
         /// Its index in `[[peers]]`.
         index: usize,
     },
+    /// The EFGS gateway or client could not start.
+    #[error("efgs: {0}")]
+    Efgs(#[from] crate::efgs::run::EfgsStartError),
     /// A stage did not stop within its deadline.
     #[error(transparent)]
     Shutdown(#[from] ShutdownError),
@@ -189,6 +192,7 @@ pub struct NodeHandle {
     exporter: ExporterHandle,
     batcher: BatcherHandle,
     mesh: Option<MeshHandle>,
+    efgs_gateway: Option<crate::efgs::run::GatewayHandle>,
     tasks: Vec<JoinHandle<Result<(), NodeError>>>,
 }
 
@@ -226,6 +230,11 @@ impl NodeHandle {
     /// The node's identity and verifier.
     pub fn trust(&self) -> &Trust {
         &self.trust
+    }
+
+    /// The EFGS gateway, if `[efgs_gateway]` is configured.
+    pub fn efgs_gateway(&self) -> Option<&crate::efgs::run::GatewayHandle> {
+        self.efgs_gateway.as_ref()
     }
 
     /// The cluster mesh, if `[mesh]` is configured.
@@ -378,6 +387,32 @@ pub async fn start(
         &config, &trust, &store, &clock, &metrics, &actors, &mut tasks,
     )?;
 
+    let node_identity = trust.identity.clone();
+    let node_credential = node_identity.active(UnixTime::now());
+    let efgs_gateway = crate::efgs::run::start_gateway(
+        &config,
+        trust.verifier.clone(),
+        node_credential,
+        store.clone(),
+        clock.clone(),
+        &servers,
+        &actors,
+        &mut tasks,
+    )
+    .await?;
+    crate::efgs::run::spawn_clients(
+        &config,
+        trust.verifier.clone(),
+        node_credential,
+        crate::efgs::client::ClientContext {
+            store: store.clone(),
+            clock: clock.clone(),
+            region: config.node.region.clone(),
+        },
+        &actors,
+        &mut tasks,
+    )?;
+
     let admin_routes = admin::routes(admin::AdminState {
         store: store.clone(),
         clock: clock.clone(),
@@ -399,6 +434,7 @@ pub async fn start(
         exporter,
         batcher,
         mesh,
+        efgs_gateway,
         tasks,
     })
 }
@@ -459,6 +495,10 @@ fn spawn_consumers(
         metrics: metrics.clone(),
     };
     for (index, peer) in config.peers.iter().enumerate() {
+        if peer.format == crate::config::FeedFormat::Efgs {
+            // Served by an EFGS client (`efgs::run::spawn_clients`).
+            continue;
+        }
         let producer =
             consumer::Producer::from_config(peer, &config.node.region, &config.node.cluster)?
                 .ok_or(NodeError::UnsupportedPeer { index })?;

@@ -39,6 +39,7 @@
 //! [`Store::local_keys_after`] (the batcher's read), never puts them in a batch, and never
 //! stores an upload code in clear.
 
+mod efgs;
 mod error;
 mod exports;
 mod layout;
@@ -60,6 +61,7 @@ use rocksdb::{
     ReadOptions, WriteBatch, WriteOptions,
 };
 
+pub use efgs::{MemberGroup, RemoteEntry, efgs_tag_code};
 pub use error::{Result, StoreError};
 pub use exports::ExportFileId;
 pub use types::{

@@ -1,0 +1,306 @@
+//! EFGS callbacks (formats.md §g.1, §g.7): members register an https URL; when a new gateway
+//! batch is served, the gateway calls `GET <url>?batchTag=<tag>&date=<yyyy-MM-dd>`; 2xx is
+//! delivered, after [`MAX_FAILURES`] failed calls in a row the subscription is deleted.
+//!
+//! Registrations live in memory (a restarted node forgets them; members register again, as
+//! after an EFGS redeploy). A URL must be https, without a query, resolve, and (unless
+//! `allow_private` is set for a lab) resolve to no loopback or private address. This module
+//! never calls a URL it did not check and never calls more than one URL at a time per member.
+
+use super::batches::{self, Day};
+use super::listen::MemberConn;
+use super::{EfgsError, Gateway, caller};
+use crate::efgs::https;
+use crate::shutdown::ShutdownSignal;
+use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::http::{Method, Uri};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+/// Failed calls in a row before a subscription is deleted.
+pub const MAX_FAILURES: u32 = 5;
+/// Callbacks a member may register.
+pub const MAX_PER_MEMBER: usize = 16;
+/// Longest callback id.
+pub const MAX_ID_LEN: usize = 64;
+
+#[derive(Debug, Clone)]
+struct Subscription {
+    url: Uri,
+    delivered: Option<String>,
+    failures: u32,
+}
+
+/// The registered callbacks, by member country and id.
+#[derive(Debug, Clone)]
+pub struct Registry {
+    inner: Arc<Mutex<BTreeMap<(String, String), Subscription>>>,
+    allow_private: bool,
+}
+
+impl Registry {
+    /// An empty registry; `allow_private` admits loopback/private URLs (labs and tests only).
+    pub fn new(allow_private: bool) -> Self {
+        Self {
+            inner: Arc::new(Mutex::new(BTreeMap::new())),
+            allow_private,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<(String, String), Subscription>> {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Checks a callback URL's shape: https, a host, no query or fragment, at most 2048 characters.
+pub fn check_url(text: &str) -> Result<Uri, String> {
+    if text.len() > 2048 {
+        return Err("the URL is longer than 2048 characters".into());
+    }
+    let uri: Uri = text.parse().map_err(|_| format!("{text:?} is not a URL"))?;
+    if uri.scheme_str() != Some("https") {
+        return Err("the URL must be https".into());
+    }
+    if uri.host().is_none_or(str::is_empty) {
+        return Err("the URL has no host".into());
+    }
+    if uri.query().is_some() || text.contains('#') {
+        return Err("the URL must not have a query".into());
+    }
+    Ok(uri)
+}
+
+/// Whether an address is loopback, private, link-local or otherwise not public.
+pub fn is_private(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || v4.octets()[0] == 100 && (64..128).contains(&v4.octets()[1])
+        }
+        IpAddr::V6(v6) => {
+            v6.is_loopback()
+                || v6.is_unspecified()
+                || (v6.segments()[0] & 0xfe00) == 0xfc00
+                || (v6.segments()[0] & 0xffc0) == 0xfe80
+                || v6
+                    .to_ipv4_mapped()
+                    .is_some_and(|v4| is_private(IpAddr::V4(v4)))
+        }
+    }
+}
+
+async fn resolves_publicly(uri: &Uri, allow_private: bool) -> Result<(), String> {
+    let host = uri
+        .host()
+        .unwrap_or_default()
+        .trim_start_matches('[')
+        .trim_end_matches(']');
+    let port = uri.port_u16().unwrap_or(443);
+    let addrs: Vec<_> = tokio::time::timeout(
+        Duration::from_secs(5),
+        tokio::net::lookup_host((host, port)),
+    )
+    .await
+    .map_err(|_| "the host does not resolve in time".to_owned())?
+    .map_err(|_| "the host does not resolve".to_owned())?
+    .collect();
+    if addrs.is_empty() {
+        return Err("the host does not resolve".into());
+    }
+    if !allow_private && addrs.iter().any(|a| is_private(a.ip())) {
+        return Err("the host resolves to a private or loopback address".into());
+    }
+    Ok(())
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Listed {
+    callback_id: String,
+    url: String,
+}
+
+/// `GET /diagnosiskeys/callback`.
+pub async fn list(
+    State(gateway): State<Arc<Gateway>>,
+    ConnectInfo(conn): ConnectInfo<MemberConn>,
+) -> Response {
+    let country = match caller(&conn) {
+        Ok(identity) => identity.country.alpha2().to_owned(),
+        Err(e) => return e.into_response(),
+    };
+    let listed: Vec<Listed> = gateway
+        .callbacks
+        .lock()
+        .iter()
+        .filter(|((c, _), _)| *c == country)
+        .map(|((_, id), sub)| Listed {
+            callback_id: id.clone(),
+            url: sub.url.to_string(),
+        })
+        .collect();
+    axum::Json(listed).into_response()
+}
+
+/// The query of `PUT /diagnosiskeys/callback/{id}`.
+#[derive(Debug, Deserialize)]
+pub struct RegisterQuery {
+    url: Option<String>,
+}
+
+/// `PUT /diagnosiskeys/callback/{id}?url=...`.
+pub async fn register(
+    State(gateway): State<Arc<Gateway>>,
+    ConnectInfo(conn): ConnectInfo<MemberConn>,
+    Path(id): Path<String>,
+    query: Result<Query<RegisterQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let bad = |m: String| EfgsError::new(400, m).into_response();
+    let country = match caller(&conn) {
+        Ok(identity) => identity.country.alpha2().to_owned(),
+        Err(e) => return e.into_response(),
+    };
+    if id.is_empty() || id.len() > MAX_ID_LEN {
+        return bad(format!("callback id must be 1..={MAX_ID_LEN} characters"));
+    }
+    let Ok(Query(query)) = query else {
+        return bad("bad query".into());
+    };
+    let Some(text) = query.url else {
+        return bad("the url parameter is missing".into());
+    };
+    let uri = match check_url(&text) {
+        Ok(uri) => uri,
+        Err(m) => return bad(m),
+    };
+    if let Err(m) = resolves_publicly(&uri, gateway.callbacks.allow_private).await {
+        return bad(m);
+    }
+    let mut registry = gateway.callbacks.lock();
+    let own = registry.keys().filter(|(c, _)| *c == country).count();
+    if own >= MAX_PER_MEMBER && !registry.contains_key(&(country.clone(), id.clone())) {
+        return bad(format!("at most {MAX_PER_MEMBER} callbacks per member"));
+    }
+    registry.insert(
+        (country, id),
+        Subscription {
+            url: uri,
+            delivered: None,
+            failures: 0,
+        },
+    );
+    axum::http::StatusCode::OK.into_response()
+}
+
+/// `DELETE /diagnosiskeys/callback/{id}`.
+pub async fn remove(
+    State(gateway): State<Arc<Gateway>>,
+    ConnectInfo(conn): ConnectInfo<MemberConn>,
+    Path(id): Path<String>,
+) -> Response {
+    let country = match caller(&conn) {
+        Ok(identity) => identity.country.alpha2().to_owned(),
+        Err(e) => return e.into_response(),
+    };
+    match gateway.callbacks.lock().remove(&(country, id)) {
+        Some(_) => axum::http::StatusCode::OK.into_response(),
+        None => EfgsError::new(404, "no such callback").into_response(),
+    }
+}
+
+/// The newest served batch of `day` (following the chain from its first batch).
+fn newest_tag(gateway: &Gateway, day: Day, now: u64) -> Option<String> {
+    let mut batch = batches::read_batch(&gateway.store, &gateway.region, day, None, now)
+        .ok()?
+        .ok()?;
+    while let Some(next) = batch.next {
+        batch = batches::read_batch(&gateway.store, &gateway.region, day, Some(next), now)
+            .ok()?
+            .ok()?;
+    }
+    Some(batch.tag.text())
+}
+
+/// Calls every subscription whose member has not been told of the newest batch, every
+/// `interval`, until `stop`. `tls` verifies the members' callback servers.
+pub async fn deliver_loop(
+    gateway: Arc<Gateway>,
+    tls: Arc<rustls::ClientConfig>,
+    interval: Duration,
+    stop: ShutdownSignal,
+) {
+    let mut ticks = tokio::time::interval(interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = stop.clone().wait() => return,
+            _ = ticks.tick() => {}
+        }
+        deliver_once(&gateway, &tls).await;
+    }
+}
+
+/// One delivery round.
+pub async fn deliver_once(gateway: &Arc<Gateway>, tls: &Arc<rustls::ClientConfig>) {
+    let now = gateway.clock.now_secs();
+    let day = Day::of(now);
+    let gw = gateway.clone();
+    let Ok(Some(tag)) = tokio::task::spawn_blocking(move || newest_tag(&gw, day, now)).await else {
+        return;
+    };
+    let due: Vec<((String, String), Uri)> = gateway
+        .callbacks
+        .lock()
+        .iter()
+        .filter(|(_, s)| s.delivered.as_deref() != Some(tag.as_str()))
+        .map(|(k, s)| (k.clone(), s.url.clone()))
+        .collect();
+    for (key, url) in due {
+        let query = format!("?batchTag={tag}&date={}", day.iso());
+        let outcome = https::request(tls.clone(), &url, Method::GET, &query, &[], Vec::new()).await;
+        let ok = matches!(&outcome, Ok(a) if a.status.is_success());
+        let mut registry = gateway.callbacks.lock();
+        let Some(sub) = registry.get_mut(&key) else {
+            continue;
+        };
+        if ok {
+            sub.delivered = Some(tag.clone());
+            sub.failures = 0;
+            tracing::info!(member = %key.0, id = %key.1, %tag, "EFGS callback delivered");
+        } else {
+            sub.failures += 1;
+            tracing::warn!(member = %key.0, id = %key.1, failures = sub.failures, "EFGS callback failed");
+            if sub.failures >= MAX_FAILURES {
+                registry.remove(&key);
+                tracing::warn!(member = %key.0, id = %key.1, "EFGS callback deleted after repeated failures");
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls() {
+        assert!(check_url("https://backend.example/cb").is_ok());
+        assert!(check_url("http://backend.example/cb").is_err());
+        assert!(check_url("https://backend.example/cb?x=1").is_err());
+        assert!(check_url("https:///cb").is_err());
+        assert!(check_url("not a url").is_err());
+        assert!(is_private("127.0.0.1".parse().unwrap()));
+        assert!(is_private("10.1.2.3".parse().unwrap()));
+        assert!(is_private("::1".parse().unwrap()));
+        assert!(is_private("fd00::1".parse().unwrap()));
+        assert!(!is_private("93.184.216.34".parse().unwrap()));
+    }
+}
