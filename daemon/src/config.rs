@@ -937,7 +937,7 @@ impl Config {
                 30 * 86_400,
             )?),
         };
-        let peers = f
+        let peers: Vec<PeerConfig> = f
             .peers
             .into_iter()
             .enumerate()

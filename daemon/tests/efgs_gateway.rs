@@ -32,7 +32,7 @@ struct Gateway {
     de_sign: Cert,
     fr_sign: Cert,
     stranger: Cert,
-    audit: Cert,
+    _audit: Cert,
     node_cert: PathBuf,
 }
 
@@ -93,7 +93,7 @@ impl Gateway {
             de_sign,
             fr_sign,
             stranger,
-            audit,
+            _audit: audit,
         }
     }
 
@@ -457,3 +457,98 @@ fn cms_signatures_interoperate_with_openssl_both_ways() {
             .unwrap();
     }
 }
+
+#[test]
+fn bad_input_on_every_endpoint_is_an_efgs_error_and_stores_nothing() {
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, TestRunner};
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let gw = rt.block_on(Gateway::start());
+    let member = gw.member(Some(&gw.de_auth));
+    let mut runner = TestRunner::new(Config {
+        cases: 64,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    let text = "[A-Za-z0-9._-]{0,30}";
+    let strategy = (
+        0usize..7,
+        proptest::collection::vec(any::<u8>(), 0..400),
+        text,
+        text,
+    );
+    runner
+        .run(&strategy, |(endpoint, body, a, b)| {
+            let answer = rt.block_on(async {
+                match endpoint {
+                    0 => member.upload(&a, &b, PB, body).await,
+                    1 => {
+                        member
+                            .upload("tag", &STANDARD_B64.encode(&body), JSON, body)
+                            .await
+                    }
+                    2 => member.upload(&a, "MIIB", &b, body).await,
+                    3 => {
+                        member
+                            .send(
+                                "GET",
+                                &format!("/diagnosiskeys/download/{a}"),
+                                &[("accept", PB), ("batchTag", &b)],
+                                vec![],
+                            )
+                            .await
+                    }
+                    4 => {
+                        member
+                            .send(
+                                "GET",
+                                &format!("/diagnosiskeys/audit/download/{a}/{b}"),
+                                &[],
+                                vec![],
+                            )
+                            .await
+                    }
+                    5 => {
+                        member
+                            .send(
+                                "PUT",
+                                &format!("/diagnosiskeys/callback/{a}?url={b}"),
+                                &[],
+                                body,
+                            )
+                            .await
+                    }
+                    _ => {
+                        member
+                            .send(
+                                "DELETE",
+                                &format!("/diagnosiskeys/callback/x{a}"),
+                                &[],
+                                body,
+                            )
+                            .await
+                    }
+                }
+            });
+            prop_assert!(
+                [400, 404, 405, 406, 409, 410, 413].contains(&answer.status),
+                "endpoint {} answered {}",
+                endpoint,
+                answer.status
+            );
+            if answer.status != 405 {
+                prop_assert!(!answer.message().is_empty(), "no EFGS error message");
+            }
+            prop_assert_eq!(gw.local_count(), 0);
+            Ok(())
+        })
+        .unwrap();
+    rt.block_on(gw.node.shutdown()).unwrap();
+}
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as STANDARD_B64;

@@ -485,15 +485,20 @@ pub async fn run(ctx: ClientContext, peer: EfgsPeer, stop: ShutdownSignal) {
             _ = ticks.tick() => {}
         }
         let span = tracing::info_span!("efgs_client", peer = %peer.name);
-        let _guard = span.enter();
-        match upload_round(&ctx, &peer).await {
+        tracing::Instrument::instrument(round(&ctx, &peer), span).await;
+    }
+}
+
+async fn round(ctx: &ClientContext, peer: &EfgsPeer) {
+    {
+        match upload_round(ctx, peer).await {
             Ok(r) if r.batches > 0 => {
                 tracing::info!(batches = r.batches, keys = r.keys, "EFGS upload round")
             }
             Ok(_) => {}
             Err(error) => tracing::warn!(%error, "EFGS upload round failed"),
         }
-        match download_round(&ctx, &peer).await {
+        match download_round(ctx, peer).await {
             Ok(r) if r.batches > 0 || r.missed_days > 0 => tracing::info!(
                 batches = r.batches,
                 keys = r.keys,
