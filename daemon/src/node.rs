@@ -395,9 +395,11 @@ pub async fn start(
         node_credential,
         store.clone(),
         clock.clone(),
-        &servers,
-        &actors,
-        &mut tasks,
+        crate::efgs::run::Stages {
+            servers: &servers,
+            actors: &actors,
+            tasks: &mut tasks,
+        },
     )
     .await?;
     crate::efgs::run::spawn_clients(

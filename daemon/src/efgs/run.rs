@@ -126,6 +126,16 @@ pub struct GatewayHandle {
     pub callback_tls: Option<Arc<rustls::ClientConfig>>,
 }
 
+/// The node's shutdown stages and task list, where the EFGS tasks are spawned.
+pub struct Stages<'a> {
+    /// Servers (the gateway listener).
+    pub servers: &'a Shutdown,
+    /// Actors (callback deliveries, EFGS clients).
+    pub actors: &'a Shutdown,
+    /// The node's tasks.
+    pub tasks: &'a mut Vec<JoinHandle<Result<(), crate::node::NodeError>>>,
+}
+
 /// Starts `[efgs_gateway]`: the listener in `servers`, callback deliveries in `actors`.
 pub async fn start_gateway(
     config: &Config,
@@ -133,10 +143,13 @@ pub async fn start_gateway(
     node: &crate::pki::Credential,
     store: Arc<Store>,
     clock: SharedClock,
-    servers: &Shutdown,
-    actors: &Shutdown,
-    tasks: &mut Vec<JoinHandle<Result<(), crate::node::NodeError>>>,
+    stages: Stages<'_>,
 ) -> Result<Option<GatewayHandle>, EfgsStartError> {
+    let Stages {
+        servers,
+        actors,
+        tasks,
+    } = stages;
     let Some(g) = &config.efgs_gateway else {
         return Ok(None);
     };
