@@ -510,3 +510,69 @@ async fn round(ctx: &ClientContext, peer: &EfgsPeer) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(origin: &str, n: u8) -> EfgsKey {
+        EfgsKey {
+            key_data: [n; 16],
+            rolling_start_interval_number: 2_900_000,
+            rolling_period: 144,
+            transmission_risk_level: 2,
+            visited_countries: Vec::new(),
+            origin: origin.into(),
+            report_type: 1,
+            days_since_onset_of_symptoms: 0,
+        }
+    }
+
+    #[test]
+    fn after_a_207_the_201_and_500_keys_are_sent_again() {
+        let keys: Vec<_> = (0..5).map(|n| key("DE", n)).collect();
+        let again = resend_after_207(&keys, br#"{"201":[0,3],"409":[1,2],"500":[4]}"#).unwrap();
+        assert_eq!(
+            again,
+            vec![keys[0].clone(), keys[3].clone(), keys[4].clone()]
+        );
+        assert!(resend_after_207(&keys, br#"{"201":[9]}"#).is_err());
+        assert!(resend_after_207(&keys, b"not json").is_err());
+    }
+
+    #[test]
+    fn an_audit_must_cover_every_key_with_a_verifying_signature() {
+        let rcgen::CertifiedKey { cert, signing_key } =
+            rcgen::generate_simple_self_signed(vec!["efgs.test".into()]).unwrap();
+        let signer = CmsSigner::from_pem(
+            cert.pem().as_bytes(),
+            signing_key.serialize_pem().as_bytes(),
+        )
+        .unwrap();
+        let fr: Vec<_> = (0..3).map(|n| key("FR", n)).collect();
+        let it: Vec<_> = (10..12).map(|n| key("IT", n)).collect();
+        let entry = |country: &str, keys: &[EfgsKey]| AuditEntry {
+            country: country.into(),
+            amount: keys.len(),
+            batch_signature: signer
+                .sign_base64(&batch_signing_bytes(keys), 1_760_000_000)
+                .unwrap(),
+            uploader_signing_thumbprint: thumbprint(signer.cert_der()),
+        };
+        let downloaded: Vec<_> = fr.iter().chain(&it).cloned().collect();
+        let own = entry("DE", &[key("DE", 99)]);
+        let entries = vec![entry("FR", &fr), own, entry("IT", &it)];
+        assert_eq!(verify_audit(&downloaded, &entries, "DE"), Ok(()));
+        // A changed key, a missing key, an extra key, a wrong thumbprint: refused.
+        let mut changed = downloaded.clone();
+        changed[4].transmission_risk_level = 5;
+        assert!(verify_audit(&changed, &entries, "DE").is_err());
+        assert!(verify_audit(&downloaded[..4], &entries, "DE").is_err());
+        let mut extra = downloaded.clone();
+        extra.push(key("IT", 50));
+        assert!(verify_audit(&extra, &entries, "DE").is_err());
+        let mut wrong = entries.clone();
+        wrong[0].uploader_signing_thumbprint = "00".repeat(32);
+        assert!(verify_audit(&downloaded, &wrong, "DE").is_err());
+    }
+}

@@ -442,3 +442,39 @@ impl CmsSigner {
         info.to_der().map_err(enc)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn garbage_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
+            if let Ok(parsed) = Detached::parse_der(&bytes) {
+                let _ = parsed.verify(b"content");
+            }
+            let _ = Detached::parse_base64(&STANDARD.encode(&bytes));
+        }
+
+        #[test]
+        fn a_flipped_bit_of_the_signature_never_verifies(at in 0usize..32, bit in 0u8..8) {
+            let rcgen::CertifiedKey { cert, signing_key } =
+                rcgen::generate_simple_self_signed(vec!["cms.test".into()]).unwrap();
+            let signer = CmsSigner::from_pem(
+                cert.pem().as_bytes(),
+                signing_key.serialize_pem().as_bytes(),
+            )
+            .unwrap();
+            let mut der = signer.sign_der(b"batch bytes", 1_760_000_000).unwrap();
+            Detached::parse_der(&der).unwrap().verify(b"batch bytes").unwrap();
+            // The SignerInfo's signature is the message's last element (no unsigned
+            // attributes): its last 32 bytes are the ECDSA `s`.
+            let index = der.len() - 1 - at;
+            der[index] ^= 1 << bit;
+            if let Ok(parsed) = Detached::parse_der(&der) {
+                prop_assert!(parsed.verify(b"batch bytes").is_err());
+            }
+        }
+    }
+}

@@ -239,3 +239,60 @@ pub fn read_batch(
         next,
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn days_and_tags() {
+        let day = Day::parse_iso("2026-12-03").unwrap();
+        assert_eq!(day.iso(), "2026-12-03");
+        assert_eq!(day.compact(), "20261203");
+        for bad in [
+            "2026-13-01",
+            "2026-02-30",
+            "26-12-03",
+            "2026/12/03",
+            "",
+            "2026-12-3x",
+        ] {
+            assert_eq!(Day::parse_iso(bad), None, "{bad}");
+        }
+        let tag = BatchTag {
+            day,
+            first: Arrival {
+                unix_secs: day.start() + 61,
+                seq: 42,
+            },
+        };
+        assert_eq!(tag.text(), "20261203-0006142");
+        assert_eq!(BatchTag::parse(&tag.text()), Some(tag));
+        for bad in [
+            "20261203-1",
+            "2026120-000611",
+            "20261203-86400",
+            "x-000001",
+            "20261203-00061x",
+        ] {
+            assert_eq!(BatchTag::parse(bad), None, "{bad}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn tags_round_trip(days in 0u64..40_000, second in 0u64..DAY, seq in any::<u64>()) {
+            let day = Day(days);
+            let tag = BatchTag { day, first: Arrival { unix_secs: day.start() + second, seq } };
+            prop_assert_eq!(BatchTag::parse(&tag.text()), Some(tag));
+            prop_assert!(tag.text().len() <= 64);
+        }
+
+        #[test]
+        fn garbage_tags_and_dates_never_panic(text in ".{0,40}") {
+            let _ = BatchTag::parse(&text);
+            let _ = Day::parse_iso(&text);
+        }
+    }
+}
