@@ -399,6 +399,7 @@ pub async fn start(
             servers: &servers,
             actors: &actors,
             tasks: &mut tasks,
+            metrics: metrics.clone(),
         },
     )
     .await?;

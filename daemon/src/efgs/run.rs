@@ -134,6 +134,8 @@ pub struct Stages<'a> {
     pub actors: &'a Shutdown,
     /// The node's tasks.
     pub tasks: &'a mut Vec<JoinHandle<Result<(), crate::node::NodeError>>>,
+    /// The node's metrics.
+    pub metrics: crate::telemetry::Metrics,
 }
 
 /// Starts `[efgs_gateway]`: the listener in `servers`, callback deliveries in `actors`.
@@ -149,6 +151,7 @@ pub async fn start_gateway(
         servers,
         actors,
         tasks,
+        metrics,
     } = stages;
     let Some(g) = &config.efgs_gateway else {
         return Ok(None);
@@ -197,6 +200,7 @@ pub async fn start_gateway(
         clock.clone(),
         config.node.region.clone(),
         callbacks::Registry::new(g.allow_private_callbacks),
+        metrics,
     ));
     let tcp = tokio::net::TcpListener::bind(g.listen)
         .await

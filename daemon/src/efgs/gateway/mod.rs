@@ -28,6 +28,7 @@ use crate::efgs::dsos::key_to_efgs;
 use crate::efgs::wire::{self, WireError};
 use crate::pki::efgs::{MemberIdentity, Members, thumbprint};
 use crate::store::{MemberGroup, Store, StoreError, efgs_tag_code};
+use crate::telemetry::KeyKind;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, Path, State};
@@ -63,6 +64,8 @@ pub struct Gateway {
     pub region: RegionId,
     /// Registered callbacks.
     pub callbacks: callbacks::Registry,
+    /// The node's metrics (uploads accepted/refused with an `efgs_*` rule, keys stored).
+    pub metrics: crate::telemetry::Metrics,
     /// Serialises the check-and-commit of uploads (a batchTag is accepted once).
     upload_lock: Mutex<()>,
 }
@@ -84,6 +87,7 @@ impl Gateway {
         clock: SharedClock,
         region: RegionId,
         callbacks: callbacks::Registry,
+        metrics: crate::telemetry::Metrics,
     ) -> Self {
         Self {
             store,
@@ -92,6 +96,7 @@ impl Gateway {
             clock,
             region,
             callbacks,
+            metrics,
             upload_lock: Mutex::new(()),
         }
     }
@@ -198,7 +203,9 @@ async fn upload_handler(
             .await
             .unwrap_or_else(|_| Err(UploadError::Store("upload task failed".into())));
     match result {
-        Ok((tag, count)) => {
+        Ok((tag, count, kind)) => {
+            gateway.metrics.upload_accepted();
+            gateway.metrics.keys_stored(kind, count as u64);
             tracing::info!(
                 keys = count,
                 ms = started.elapsed().as_millis() as u64,
@@ -211,6 +218,7 @@ async fn upload_handler(
             response
         }
         Err(error) => {
+            gateway.metrics.upload_rejected(error.reason());
             tracing::info!(reason = error.reason(), %error, "EFGS upload refused");
             EfgsError::new(error.status(), error.to_string()).into_response()
         }
@@ -223,7 +231,7 @@ fn commit_upload(
     caller: &MemberIdentity,
     headers: &HeaderMap,
     body: &[u8],
-) -> Result<(String, usize), UploadError> {
+) -> Result<(String, usize, KeyKind), UploadError> {
     let request = UploadRequest {
         caller,
         batch_tag: header_text(headers, "batchTag"),
@@ -248,9 +256,9 @@ fn commit_upload(
         .ca_tree
         .clone()
         .unwrap_or_else(|| RegionId::country(caller.country));
-    let result = if origin.country_part() == gateway.region.country_part()
-        && caller.ca_tree.as_ref().is_none_or(|r| r == &gateway.region)
-    {
+    let local = origin.country_part() == gateway.region.country_part()
+        && caller.ca_tree.as_ref().is_none_or(|r| r == &gateway.region);
+    let result = if local {
         // Group the keys by visited list; one upload record per list.
         let mut groups: BTreeMap<Vec<String>, (Vec<RegionId>, Vec<DiagnosisKey>)> = BTreeMap::new();
         for (efgs, key) in accepted.keys.iter().zip(&accepted.translated) {
@@ -273,7 +281,15 @@ fn commit_upload(
             .commit_gateway_remote(&code, &origin, &accepted.translated, now)
     };
     match result {
-        Ok(_) => Ok((accepted.tag, accepted.keys.len())),
+        Ok(_) => Ok((
+            accepted.tag,
+            accepted.keys.len(),
+            if local {
+                KeyKind::Local
+            } else {
+                KeyKind::Remote
+            },
+        )),
         Err(StoreError::CodeUsed) => Err(UploadError::TagExists(accepted.tag)),
         Err(e) => Err(UploadError::Store(e.to_string())),
     }

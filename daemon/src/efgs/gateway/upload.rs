@@ -114,19 +114,19 @@ impl UploadError {
         }
     }
 
-    /// A closed label for metrics.
+    /// A closed label for metrics (the `rule` of the uploads-refused counter).
     pub fn reason(&self) -> &'static str {
         match self {
-            Self::ContentType(_) => "content_type",
-            Self::Version(_) => "version",
-            Self::Body(_) => "body",
-            Self::Key { .. } => "key",
-            Self::TooManyKeys(_) => "too_many_keys",
-            Self::BadTag => "bad_tag",
-            Self::TagExists(_) => "tag_exists",
-            Self::InvalidSignature(_) => "invalid_signature",
-            Self::OriginNotCaller { .. } => "origin",
-            Self::Store(_) => "store",
+            Self::ContentType(_) => "efgs_content_type",
+            Self::Version(_) => "efgs_version",
+            Self::Body(_) => "efgs_body",
+            Self::Key { .. } => "efgs_key",
+            Self::TooManyKeys(_) => "efgs_too_many_keys",
+            Self::BadTag => "efgs_bad_tag",
+            Self::TagExists(_) => "efgs_tag_exists",
+            Self::InvalidSignature(_) => "efgs_invalid_signature",
+            Self::OriginNotCaller { .. } => "efgs_origin",
+            Self::Store(_) => "efgs_store",
         }
     }
 }
