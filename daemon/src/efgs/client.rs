@@ -440,6 +440,21 @@ pub async fn download_round(
 ) -> Result<DownloadReport, ClientError> {
     let today = Day::of(ctx.clock.now_secs());
     let mut report = DownloadReport::default();
+    // Days that left EFGS's window while this node was away: say which.
+    let seen_name = format!("seen\0{}", peer.name);
+    let (store, name) = (ctx.store.clone(), seen_name.clone());
+    let seen = tokio::task::spawn_blocking(move || store.efgs_position(&name))
+        .await
+        .map_err(|e| ClientError::Body(e.to_string()))??
+        .and_then(|v| <[u8; 8]>::try_from(v.as_slice()).ok())
+        .map(u64::from_be_bytes);
+    if let Some(missed) = missed_days(seen.map(Day), today) {
+        report.missed_days += missed.len();
+        let first = missed.first().map(|d| d.iso()).unwrap_or_default();
+        let last = missed.last().map(|d| d.iso()).unwrap_or_default();
+        tracing::warn!(peer = %peer.name, from = %first, to = %last, days = missed.len(),
+            "EFGS keys of these days were missed: they left the EFGS download window (today - 2) before this node caught up");
+    }
     for back in (0..=2u64).rev() {
         let day = Day(today.0.saturating_sub(back));
         let (store, name) = (ctx.store.clone(), down_position(peer, day));
@@ -472,7 +487,20 @@ pub async fn download_round(
             };
         }
     }
+    let (store, value) = (ctx.store.clone(), today.0.to_be_bytes());
+    tokio::task::spawn_blocking(move || store.set_efgs_position(&seen_name, &value))
+        .await
+        .map_err(|e| ClientError::Body(e.to_string()))??;
     Ok(report)
+}
+
+/// The days EFGS no longer serves that a client which last ran on `seen` did not download:
+/// those after `seen` and before the window `today − 2 ..= today`. `None` when nothing was missed.
+pub fn missed_days(seen: Option<Day>, today: Day) -> Option<Vec<Day>> {
+    let seen = seen?;
+    let window_start = today.0.saturating_sub(2);
+    let missed: Vec<Day> = (seen.0 + 1..window_start).map(Day).collect();
+    (!missed.is_empty()).then_some(missed)
 }
 
 /// Runs rounds (upload, then download) every `peer.interval` until `stop`.
@@ -526,6 +554,22 @@ mod tests {
             report_type: 1,
             days_since_onset_of_symptoms: 0,
         }
+    }
+
+    #[test]
+    fn days_that_left_the_window_are_reported() {
+        let today = Day(20_000);
+        assert_eq!(missed_days(None, today), None);
+        assert_eq!(missed_days(Some(Day(19_999)), today), None);
+        assert_eq!(missed_days(Some(Day(19_997)), today), None);
+        assert_eq!(
+            missed_days(Some(Day(19_996)), today),
+            Some(vec![Day(19_997)])
+        );
+        assert_eq!(
+            missed_days(Some(Day(19_990)), today).map(|d| d.len()),
+            Some(7)
+        );
     }
 
     #[test]
