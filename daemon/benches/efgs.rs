@@ -19,7 +19,8 @@ use enmesh_daemon::config::{EfgsGatewayConfig, EfgsMemberConfig};
 use enmesh_daemon::demo::sites::{self, SiteOptions};
 use enmesh_daemon::efgs::cms::CmsSigner;
 use enmesh_daemon::node;
-use enmesh_daemon::store::{BatchId, Cursor, FeedId};
+use enmesh_daemon::store::{BatchId, Cursor};
+use enmesh_protocol::feed::Feed;
 use enmesh_daemon::telemetry::Metrics;
 use enmesh_protocol::region::Country;
 use std::time::{Duration, Instant};
@@ -133,11 +134,12 @@ async fn run() {
             store
                 .commit_remote(
                     &common::region("FR"),
-                    &FeedId::new("partial/DE").unwrap(),
+                    &"partial/DE".parse::<Feed>().unwrap(),
                     &keys,
                     &cursor,
                     yesterday + 3600 + chunk as u64 * 60,
                 )
+                .unwrap()
                 .unwrap();
         }
     })

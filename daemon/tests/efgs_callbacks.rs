@@ -12,7 +12,8 @@ use enmesh_daemon::config::{EfgsGatewayConfig, EfgsMemberConfig};
 use enmesh_daemon::demo::sites::{self, SiteOptions};
 use enmesh_daemon::efgs::gateway::callbacks;
 use enmesh_daemon::node;
-use enmesh_daemon::store::{BatchId, Cursor, FeedId};
+use enmesh_daemon::store::{BatchId, Cursor};
+use enmesh_protocol::feed::Feed;
 use enmesh_daemon::telemetry::Metrics;
 use enmesh_protocol::region::Country;
 use http_body_util::Full;
@@ -156,11 +157,12 @@ async fn callbacks_are_registered_checked_delivered_once_and_dropped_after_failu
     node.store()
         .commit_remote(
             &common::region("FR"),
-            &FeedId::new("partial/DE").unwrap(),
+            &"partial/DE".parse::<Feed>().unwrap(),
             &keys,
             &cursor,
             common::now_secs(),
         )
+        .unwrap()
         .unwrap();
     let now = clock.now_secs();
     let date = {

@@ -16,7 +16,8 @@ use enmesh_daemon::config::{EfgsGatewayConfig, EfgsMemberConfig};
 use enmesh_daemon::demo::sites::{self, SiteOptions};
 use enmesh_daemon::efgs::cms::{CmsSigner, Detached};
 use enmesh_daemon::node::{self, NodeHandle};
-use enmesh_daemon::store::{BatchId, Cursor, FeedId};
+use enmesh_daemon::store::{BatchId, Cursor};
+use enmesh_protocol::feed::Feed;
 use enmesh_daemon::telemetry::Metrics;
 use enmesh_protocol::region::{Country, RegionId};
 use std::collections::BTreeSet;
@@ -282,11 +283,12 @@ fn remote(gw: &Gateway, origin: &str, from: u32, n: u32, at: u64, seq: u64) -> V
         .store()
         .commit_remote(
             &origin.parse::<RegionId>().unwrap(),
-            &FeedId::new("partial/DE").unwrap(),
+            &"partial/DE".parse::<Feed>().unwrap(),
             &keys,
             &cursor,
             at,
         )
+        .unwrap()
         .unwrap();
     keys.iter().map(|k| k.key.0).collect()
 }

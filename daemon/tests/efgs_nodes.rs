@@ -215,7 +215,7 @@ async fn a_member_upload_reaches_another_nodes_phone_feed_and_its_visited_list_s
         .store()
         .received_batches_after(
             &common::region("DE"),
-            &enmesh_daemon::store::FeedId::new("a2a/EU").unwrap(),
+            &"a2a/EU".parse::<enmesh_protocol::feed::Feed>().unwrap(),
             0,
             1000,
         )

@@ -17,7 +17,7 @@ use super::layout::{CODES, LOCAL, META, META_CLOCK, REMOTE, UPLOADS, corrupt};
 use super::record::{
     CodeRecord, CodeUse, LocalKeyRecord, RemoteKeyRecord, UploadRecord, decode, encode, from_wire,
 };
-use super::{Arrival, CodeHash, Result, Store, StoreError, UploadId};
+use super::{Arrival, CodeHash, Outcome, Result, Store, UploadId, UploadRefusal};
 use crate::wire::key_to_wire;
 
 /// The `codes` entry of a member's batchTag.
@@ -55,26 +55,31 @@ impl Store {
 
     /// Commits a member upload in one atomic write: every group's keys in `local` with an
     /// upload record carrying its visited list, and `tag` as a used code. A tag already recorded
-    /// is [`StoreError::CodeUsed`] and writes nothing. Returns the arrival time.
+    /// is [`UploadRefusal::CodeUsed`] and writes nothing. Returns the arrival time.
     pub fn commit_member_upload(
         &self,
         tag: &CodeHash,
         groups: &[MemberGroup<'_>],
         now: u64,
-    ) -> Result<u64> {
+    ) -> Outcome<u64, UploadRefusal> {
         let mut clock = self.lock();
         let (codes, local, uploads) = (self.cf(CODES)?, self.cf(LOCAL)?, self.cf(UPLOADS)?);
         if self.db.get_pinned_cf(codes, tag.0)?.is_some() {
-            return Err(StoreError::CodeUsed);
+            return Ok(Err(UploadRefusal::CodeUsed));
+        }
+        let mut counts = Vec::with_capacity(groups.len());
+        for group in groups {
+            match u32::try_from(group.keys.len()) {
+                Ok(count) => counts.push(count),
+                Err(_) => return Ok(Err(UploadRefusal::TooManyKeys(group.keys.len()))),
+            }
         }
         let total: usize = groups.iter().map(|g| g.keys.len() + 1).sum();
         let (unix_secs, first_seq, next_clock) = clock.allocate(now, total);
         let mut batch = WriteBatch::default();
         let mut seq = first_seq;
         let mut all_keys = 0u32;
-        for group in groups {
-            let key_count = u32::try_from(group.keys.len())
-                .map_err(|_| StoreError::TooManyKeys(group.keys.len()))?;
+        for (group, key_count) in groups.iter().zip(counts) {
             all_keys = all_keys.saturating_add(key_count);
             let upload_seq = seq;
             seq += 1;
@@ -102,11 +107,11 @@ impl Store {
         batch.put_cf(self.cf(META)?, META_CLOCK, next_clock.to_bytes());
         self.write(batch)?;
         *clock = next_clock;
-        Ok(unix_secs)
+        Ok(Ok(unix_secs))
     }
 
     /// Commits keys a CA-tree node of region `origin` uploaded through the gateway: `remote`
-    /// keys of `origin` and `tag` as a used code, in one atomic write ([`StoreError::CodeUsed`]
+    /// keys of `origin` and `tag` as a used code, in one atomic write ([`UploadRefusal::CodeUsed`]
     /// for a tag already recorded).
     pub fn commit_gateway_remote(
         &self,
@@ -114,20 +119,22 @@ impl Store {
         origin: &RegionId,
         keys: &[DiagnosisKey],
         now: u64,
-    ) -> Result<u64> {
+    ) -> Outcome<u64, UploadRefusal> {
         let mut clock = self.lock();
         if self.db.get_pinned_cf(self.cf(CODES)?, tag.0)?.is_some() {
-            return Err(StoreError::CodeUsed);
+            return Ok(Err(UploadRefusal::CodeUsed));
         }
+        let Ok(count) = u32::try_from(keys.len()) else {
+            return Ok(Err(UploadRefusal::TooManyKeys(keys.len())));
+        };
         let (unix_secs, first_seq, next_clock) = clock.allocate(now, keys.len());
         let mut batch = WriteBatch::default();
-        self.put_remote_keys(&mut batch, &origin.to_string(), keys, unix_secs, first_seq)?;
-        let count = u32::try_from(keys.len()).map_err(|_| StoreError::TooManyKeys(keys.len()))?;
+        self.put_remote_keys(&mut batch, origin, keys, unix_secs, first_seq)?;
         self.put_tag(&mut batch, tag, unix_secs, count)?;
         batch.put_cf(self.cf(META)?, META_CLOCK, next_clock.to_bytes());
         self.write(batch)?;
         *clock = next_clock;
-        Ok(unix_secs)
+        Ok(Ok(unix_secs))
     }
 
     fn put_tag(&self, batch: &mut WriteBatch, tag: &CodeHash, at: u64, keys: u32) -> Result<()> {
@@ -243,7 +250,7 @@ impl Store {
         let mut batch = WriteBatch::default();
         let mut seq = first_seq;
         for (origin, keys) in groups {
-            self.put_remote_keys(&mut batch, &origin.to_string(), keys, unix_secs, seq)?;
+            self.put_remote_keys(&mut batch, origin, keys, unix_secs, seq)?;
             seq += keys.len() as u64;
         }
         batch.put_cf(

@@ -27,7 +27,7 @@ use crate::efgs::cms::CmsSigner;
 use crate::efgs::dsos::key_to_efgs;
 use crate::efgs::wire::{self, WireError};
 use crate::pki::efgs::{MemberIdentity, Members, thumbprint};
-use crate::store::{MemberGroup, Store, StoreError, efgs_tag_code};
+use crate::store::{MemberGroup, Store, StoreError, UploadRefusal, efgs_tag_code};
 use crate::telemetry::KeyKind;
 use axum::Router;
 use axum::body::Bytes;
@@ -204,8 +204,8 @@ async fn upload_handler(
             .unwrap_or_else(|_| Err(UploadError::Store("upload task failed".into())));
     match result {
         Ok((tag, count, kind)) => {
-            gateway.metrics.upload_accepted();
-            gateway.metrics.keys_stored(kind, count as u64);
+            gateway.metrics.ingest().accepted();
+            gateway.metrics.keys_stored().add(kind, count as u64);
             tracing::info!(
                 keys = count,
                 ms = started.elapsed().as_millis() as u64,
@@ -218,7 +218,7 @@ async fn upload_handler(
             response
         }
         Err(error) => {
-            gateway.metrics.upload_rejected(error.reason());
+            gateway.metrics.ingest().rejected(error.reason());
             tracing::info!(reason = error.reason(), %error, "EFGS upload refused");
             EfgsError::new(error.status(), error.to_string()).into_response()
         }
@@ -281,7 +281,7 @@ fn commit_upload(
             .commit_gateway_remote(&code, &origin, &accepted.translated, now)
     };
     match result {
-        Ok(_) => Ok((
+        Ok(Ok(_)) => Ok((
             accepted.tag,
             accepted.keys.len(),
             if local {
@@ -290,7 +290,8 @@ fn commit_upload(
                 KeyKind::Remote
             },
         )),
-        Err(StoreError::CodeUsed) => Err(UploadError::TagExists(accepted.tag)),
+        Ok(Err(UploadRefusal::CodeUsed)) => Err(UploadError::TagExists(accepted.tag)),
+        Ok(Err(refusal)) => Err(UploadError::Store(refusal.to_string())),
         Err(e) => Err(UploadError::Store(e.to_string())),
     }
 }
