@@ -20,8 +20,8 @@ use enmesh_daemon::demo::sites::{self, SiteOptions};
 use enmesh_daemon::efgs::cms::CmsSigner;
 use enmesh_daemon::node;
 use enmesh_daemon::store::{BatchId, Cursor};
-use enmesh_protocol::feed::Feed;
 use enmesh_daemon::telemetry::Metrics;
+use enmesh_protocol::feed::Feed;
 use enmesh_protocol::region::Country;
 use std::time::{Duration, Instant};
 

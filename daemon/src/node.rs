@@ -407,7 +407,7 @@ pub async fn start(
         clock.clone(),
         crate::efgs::run::Stages {
             servers: &servers,
-            actors: &actors,
+            actors: &runner,
             tasks: &mut tasks,
             metrics: metrics.clone(),
         },
@@ -422,7 +422,7 @@ pub async fn start(
             clock: clock.clone(),
             region: config.node.region.clone(),
         },
-        &actors,
+        &runner,
         &mut tasks,
     )?;
 

@@ -17,8 +17,8 @@ use enmesh_daemon::demo::sites::{self, SiteOptions};
 use enmesh_daemon::efgs::cms::{CmsSigner, Detached};
 use enmesh_daemon::node::{self, NodeHandle};
 use enmesh_daemon::store::{BatchId, Cursor};
-use enmesh_protocol::feed::Feed;
 use enmesh_daemon::telemetry::Metrics;
+use enmesh_protocol::feed::Feed;
 use enmesh_protocol::region::{Country, RegionId};
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -258,6 +258,30 @@ async fn upload_statuses_follow_the_gateway_checks_in_order() {
         .await;
     assert_eq!(a.status, 201, "{}", a.message());
     assert_eq!(gw.local_count(), 22);
+
+    // 207: a new tag, but keys 1 and 3 are stored already (batch2's first two keys, same
+    // records) and key 4 repeats key 0. Nothing is stored; the "201" keys go through again.
+    let new = keys("DE", 400, 2, now);
+    let mixed = vec![
+        new[0].clone(),
+        batch2[0].clone(),
+        new[1].clone(),
+        batch2[1].clone(),
+        new[0].clone(),
+    ];
+    let mixed_sig = openssl_sign(dir, &gw.de_sign, &batch_bytes(&mixed));
+    let a = member
+        .upload("de-4", &mixed_sig, PB, pb_encode(&mixed))
+        .await;
+    assert_eq!(a.status, 207, "{}", a.message());
+    let answer: serde_json::Value = serde_json::from_slice(&a.body).unwrap();
+    assert_eq!(answer["201"], serde_json::json!([0, 2]));
+    assert_eq!(answer["409"], serde_json::json!([1, 3, 4]));
+    assert_eq!(gw.local_count(), 22);
+    let again_sig = openssl_sign(dir, &gw.de_sign, &batch_bytes(&new));
+    let a = member.upload("de-4", &again_sig, PB, pb_encode(&new)).await;
+    assert_eq!(a.status, 201, "{}", a.message());
+    assert_eq!(gw.local_count(), 24);
     gw.node.shutdown().await.unwrap();
 }
 

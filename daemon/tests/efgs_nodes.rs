@@ -137,6 +137,10 @@ async fn a_node_acting_as_efgs_for_another_exchanges_keys_both_ways() {
         .entries;
     assert_eq!(at_a.len(), fr_keys.len() + de_keys.len());
     assert!(remote_of(b.store(), "FR").is_empty() && remote_of(a.store(), "DE").is_empty());
+    // The client is a worker of B: it ran round after round, and its last one did not fail.
+    let client = b.workers().snapshot()["efgs_client"].clone();
+    assert!(client.runs >= 2, "{client:?}");
+    assert_eq!(client.last_error, None);
     b.shutdown().await.unwrap();
     a.shutdown().await.unwrap();
     drop(a_clock);

@@ -15,9 +15,10 @@
 //! canonical bytes **before** the batch's keys are stored (remote keys of their origin country,
 //! with the position, one atomic write). 410 for a day means it left the window: logged as missed.
 //!
-//! Decisions are pure functions ([`verify_audit`], [`upload_batch`], [`resend_after_207`]); [`run`]
-//! does the I/O. This module never stores a key from a batch whose audit did not verify, and
-//! never uploads a key that was not uploaded to this node.
+//! Decisions are pure functions ([`verify_audit`], [`upload_batch`], [`resend_after_207`]); the
+//! [`ClientWorker`] does the I/O, one round at start and every `efgs_client.interval_secs`.
+//! This module never stores a key from a batch whose audit did not verify, and never uploads a
+//! key that was not uploaded to this node.
 
 use crate::clock::SharedClock;
 use crate::efgs::cms::{CmsSigner, Detached};
@@ -26,8 +27,8 @@ use crate::efgs::gateway::batches::Day;
 use crate::efgs::https::{self, HttpsError};
 use crate::efgs::wire::{self, Media};
 use crate::pki::efgs::thumbprint;
-use crate::shutdown::ShutdownSignal;
 use crate::store::{Arrival, Store, StoreError};
+use crate::worker::{Ticker, Worker, WorkerState};
 use axum::http::{Method, StatusCode, Uri};
 use enmesh_protocol::efgs::{EfgsKey, batch_signing_bytes};
 use enmesh_protocol::keys::DiagnosisKey;
@@ -503,39 +504,89 @@ pub fn missed_days(seen: Option<Day>, today: Day) -> Option<Vec<Day>> {
     (!missed.is_empty()).then_some(missed)
 }
 
-/// Runs rounds (upload, then download) every `peer.interval` until `stop`.
-pub async fn run(ctx: ClientContext, peer: EfgsPeer, stop: ShutdownSignal) {
-    let mut ticks = tokio::time::interval(peer.interval);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            () = stop.clone().wait() => return,
-            _ = ticks.tick() => {}
+/// Why a round failed: its upload step, its download step, or both (the other step still ran).
+#[derive(Debug, Error)]
+pub struct RoundError {
+    /// The upload step's failure.
+    pub upload: Option<ClientError>,
+    /// The download step's failure.
+    pub download: Option<ClientError>,
+}
+
+impl std::fmt::Display for RoundError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (&self.upload, &self.download) {
+            (Some(up), Some(down)) => write!(f, "upload: {up}; download: {down}"),
+            (Some(up), None) => write!(f, "upload: {up}"),
+            (None, Some(down)) => write!(f, "download: {down}"),
+            (None, None) => write!(f, "no failure"),
         }
-        let span = tracing::info_span!("efgs_client", peer = %peer.name);
-        tracing::Instrument::instrument(round(&ctx, &peer), span).await;
     }
 }
 
-async fn round(ctx: &ClientContext, peer: &EfgsPeer) {
-    {
-        match upload_round(ctx, peer).await {
-            Ok(r) if r.batches > 0 => {
-                tracing::info!(batches = r.batches, keys = r.keys, "EFGS upload round")
-            }
-            Ok(_) => {}
-            Err(error) => tracing::warn!(%error, "EFGS upload round failed"),
+/// The `efgs_client` worker of one EFGS peer: a round (upload, then download) at start and every
+/// `peer.interval`. A failed step is the round's error (counted and kept by the runner); the
+/// next round tries again from the stored positions.
+pub struct ClientWorker {
+    ctx: ClientContext,
+    peer: EfgsPeer,
+    ticker: Ticker,
+}
+
+impl ClientWorker {
+    /// The worker of `peer`; its first round runs at once.
+    pub fn new(ctx: ClientContext, peer: EfgsPeer) -> Self {
+        let ticker = Ticker::new(peer.interval, true);
+        Self { ctx, peer, ticker }
+    }
+
+    /// One round: the upload step, then the download step (which runs even if the upload
+    /// failed).
+    pub async fn round(&self) -> Result<(UploadReport, DownloadReport), RoundError> {
+        let (ctx, peer) = (&self.ctx, &self.peer);
+        let upload = upload_round(ctx, peer).await;
+        if let Ok(r) = &upload
+            && r.batches > 0
+        {
+            tracing::info!(batches = r.batches, keys = r.keys, "EFGS upload round");
         }
-        match download_round(ctx, peer).await {
-            Ok(r) if r.batches > 0 || r.missed_days > 0 => tracing::info!(
+        let download = download_round(ctx, peer).await;
+        if let Ok(r) = &download
+            && (r.batches > 0 || r.missed_days > 0)
+        {
+            tracing::info!(
                 batches = r.batches,
                 keys = r.keys,
                 missed_days = r.missed_days,
                 "EFGS download round"
-            ),
-            Ok(_) => {}
-            Err(error) => tracing::warn!(%error, "EFGS download round failed"),
+            );
         }
+        match (upload, download) {
+            (Ok(up), Ok(down)) => Ok((up, down)),
+            (up, down) => Err(RoundError {
+                upload: up.err(),
+                download: down.err(),
+            }),
+        }
+    }
+}
+
+impl Worker for ClientWorker {
+    type Error = RoundError;
+
+    fn name(&self) -> &'static str {
+        "efgs_client"
+    }
+
+    async fn work(&mut self) -> Result<WorkerState, RoundError> {
+        let span = tracing::info_span!("efgs_client", peer = %self.peer.name);
+        tracing::Instrument::instrument(self.round(), span).await?;
+        Ok(WorkerState::Idle)
+    }
+
+    async fn wait_for_work(&mut self) -> WorkerState {
+        self.ticker.tick().await;
+        WorkerState::Busy
     }
 }
 

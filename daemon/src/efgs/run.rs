@@ -1,10 +1,10 @@
 //! Starting the EFGS parts of a node from its config: the gateway listener (and its callback
-//! deliveries) for `[efgs_gateway]`, one client task per `format = "efgs"` peer.
+//! worker) for `[efgs_gateway]`, one `efgs_client` worker per `format = "efgs"` peer.
 //!
 //! Wiring only: it reads the configured certificate files, builds the TLS configurations and the
 //! member list, and spawns; it decides nothing about keys.
 
-use super::client::{self, ClientContext, EfgsPeer};
+use super::client::{ClientContext, ClientWorker, EfgsPeer};
 use super::cms::{CmsError, CmsSigner};
 use super::gateway::{self, Gateway, callbacks, listen::GatewayListener, listen::MemberConn};
 use crate::clock::SharedClock;
@@ -12,8 +12,9 @@ use crate::config::{Config, FeedFormat};
 use crate::pki::efgs::{MemberCert, MemberCertKind, MemberRejection, Members, thumbprint};
 use crate::pki::files::{self, FileError};
 use crate::pki::{EnmeshServerVerifier, Verifier, tls};
-use crate::shutdown::{Shutdown, ShutdownSignal};
+use crate::shutdown::Shutdown;
 use crate::store::Store;
+use crate::worker::{self, Runner};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use std::net::SocketAddr;
@@ -130,15 +131,15 @@ pub struct GatewayHandle {
 pub struct Stages<'a> {
     /// Servers (the gateway listener).
     pub servers: &'a Shutdown,
-    /// Actors (callback deliveries, EFGS clients).
-    pub actors: &'a Shutdown,
+    /// The actors stage (the callback worker), with the node's worker registry.
+    pub actors: &'a Runner,
     /// The node's tasks.
     pub tasks: &'a mut Vec<JoinHandle<Result<(), crate::node::NodeError>>>,
     /// The node's metrics.
     pub metrics: crate::telemetry::Metrics,
 }
 
-/// Starts `[efgs_gateway]`: the listener in `servers`, callback deliveries in `actors`.
+/// Starts `[efgs_gateway]`: the listener in `servers`, the `efgs_callbacks` worker in `actors`.
 pub async fn start_gateway(
     config: &Config,
     verifier: Arc<Verifier>,
@@ -241,16 +242,11 @@ pub async fn start_gateway(
                 .with_root_certificates(roots)
                 .with_no_client_auth();
             let tls = Arc::new(tls);
-            let (gw, t, every, stop) = (
-                gateway.clone(),
-                tls.clone(),
-                g.callback_interval,
-                actors.signal(),
+            let deliveries = worker::spawn(
+                actors,
+                callbacks::CallbackWorker::new(gateway.clone(), tls.clone(), g.callback_interval),
             );
-            tasks.push(actors.spawn(async move {
-                callbacks::deliver_loop(gw, t, every, stop).await;
-                Ok(())
-            }));
+            tasks.push(actors.stage.spawn(async move { Ok(deliveries.await?) }));
             Some(tls)
         }
         None => None,
@@ -298,13 +294,13 @@ pub fn client_tls(
     Ok(Arc::new(tls))
 }
 
-/// Starts one EFGS client per `format = "efgs"` peer in `actors`.
+/// Starts one `efgs_client` worker per `format = "efgs"` peer in `actors`' stage.
 pub fn spawn_clients(
     config: &Config,
     verifier: Arc<Verifier>,
     node: &crate::pki::Credential,
     ctx: ClientContext,
-    actors: &Shutdown,
+    actors: &Runner,
     tasks: &mut Vec<JoinHandle<Result<(), crate::node::NodeError>>>,
 ) -> Result<(), EfgsStartError> {
     for (index, peer) in config.peers.iter().enumerate() {
@@ -326,11 +322,8 @@ pub fn spawn_clients(
             )?),
             interval: c.interval,
         };
-        let (ctx, stop): (ClientContext, ShutdownSignal) = (ctx.clone(), actors.signal());
-        tasks.push(actors.spawn(async move {
-            client::run(ctx, efgs, stop).await;
-            Ok(())
-        }));
+        let client = worker::spawn(actors, ClientWorker::new(ctx.clone(), efgs));
+        tasks.push(actors.stage.spawn(async move { Ok(client.await?) }));
     }
     Ok(())
 }

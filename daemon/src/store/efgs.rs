@@ -25,6 +25,13 @@ pub fn efgs_tag_code(country: &str, tag: &str) -> CodeHash {
     CodeHash::of(&format!("efgs-batch-tag\0{country}\0{tag}"))
 }
 
+/// The `codes` entry of a key a member uploaded through the gateway, from its EFGS dedup hash
+/// (`EfgsKey::dedup_hash`: hex SHA-256 of its canonical record), so the same record is taken
+/// once, as EFGS's unique constraint does.
+pub fn efgs_key_code(dedup_hash: &str) -> CodeHash {
+    CodeHash::of(&format!("efgs-key\0{dedup_hash}"))
+}
+
 /// One group of a member upload: keys that share a visited list.
 #[derive(Debug, Clone, Copy)]
 pub struct MemberGroup<'a> {
@@ -53,13 +60,25 @@ impl Store {
         Ok(self.db.get_pinned_cf(self.cf(CODES)?, tag.0)?.is_some())
     }
 
+    /// For each code, whether it was recorded (the gateway's key dedup lookup).
+    pub fn efgs_codes_seen(&self, codes: &[CodeHash]) -> Result<Vec<bool>> {
+        let cf = self.cf(CODES)?;
+        self.db
+            .batched_multi_get_cf(cf, codes.iter().map(|c| &c.0), false)
+            .into_iter()
+            .map(|found| Ok(found?.is_some()))
+            .collect()
+    }
+
     /// Commits a member upload in one atomic write: every group's keys in `local` with an
-    /// upload record carrying its visited list, and `tag` as a used code. A tag already recorded
-    /// is [`UploadRefusal::CodeUsed`] and writes nothing. Returns the arrival time.
+    /// upload record carrying its visited list, `tag` and every `key_codes` entry
+    /// ([`efgs_key_code`]) as used codes. A tag already recorded is [`UploadRefusal::CodeUsed`]
+    /// and writes nothing. Returns the arrival time.
     pub fn commit_member_upload(
         &self,
         tag: &CodeHash,
         groups: &[MemberGroup<'_>],
+        key_codes: &[CodeHash],
         now: u64,
     ) -> Outcome<u64, UploadRefusal> {
         let mut clock = self.lock();
@@ -104,6 +123,7 @@ impl Store {
             batch.put_cf(uploads, at.to_key(), encode(&record));
         }
         self.put_tag(&mut batch, tag, unix_secs, all_keys)?;
+        self.put_key_codes(&mut batch, tag, key_codes, unix_secs)?;
         batch.put_cf(self.cf(META)?, META_CLOCK, next_clock.to_bytes());
         self.write(batch)?;
         *clock = next_clock;
@@ -111,13 +131,14 @@ impl Store {
     }
 
     /// Commits keys a CA-tree node of region `origin` uploaded through the gateway: `remote`
-    /// keys of `origin` and `tag` as a used code, in one atomic write ([`UploadRefusal::CodeUsed`]
-    /// for a tag already recorded).
+    /// keys of `origin`, `tag` and `key_codes` as used codes, in one atomic write
+    /// ([`UploadRefusal::CodeUsed`] for a tag already recorded).
     pub fn commit_gateway_remote(
         &self,
         tag: &CodeHash,
         origin: &RegionId,
         keys: &[DiagnosisKey],
+        key_codes: &[CodeHash],
         now: u64,
     ) -> Outcome<u64, UploadRefusal> {
         let mut clock = self.lock();
@@ -131,10 +152,34 @@ impl Store {
         let mut batch = WriteBatch::default();
         self.put_remote_keys(&mut batch, origin, keys, unix_secs, first_seq)?;
         self.put_tag(&mut batch, tag, unix_secs, count)?;
+        self.put_key_codes(&mut batch, tag, key_codes, unix_secs)?;
         batch.put_cf(self.cf(META)?, META_CLOCK, next_clock.to_bytes());
         self.write(batch)?;
         *clock = next_clock;
         Ok(Ok(unix_secs))
+    }
+
+    /// The key codes of an upload, as used codes (retention drops them with the keys).
+    fn put_key_codes(
+        &self,
+        batch: &mut WriteBatch,
+        tag: &CodeHash,
+        codes: &[CodeHash],
+        at: u64,
+    ) -> Result<()> {
+        let cf = self.cf(CODES)?;
+        let value = encode(&CodeRecord {
+            expires_unix_secs: at,
+            used: Some(CodeUse {
+                upload_id: tag.0.to_vec(),
+                arrival_unix_secs: at,
+                key_count: 1,
+            }),
+        });
+        for code in codes {
+            batch.put_cf(cf, code.0, &value);
+        }
+        Ok(())
     }
 
     fn put_tag(&self, batch: &mut WriteBatch, tag: &CodeHash, at: u64, keys: u32) -> Result<()> {

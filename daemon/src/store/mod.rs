@@ -62,7 +62,7 @@ use rocksdb::{
     ReadOptions, WriteBatch, WriteOptions,
 };
 
-pub use efgs::{MemberGroup, RemoteEntry, efgs_tag_code};
+pub use efgs::{MemberGroup, RemoteEntry, efgs_key_code, efgs_tag_code};
 pub use error::{NotTaken, Outcome, Result, StoreError, UploadRefusal};
 pub use exports::ExportFileId;
 pub use types::{

@@ -11,7 +11,7 @@ use super::batches::{self, Day};
 use super::listen::MemberConn;
 use super::{EfgsError, Gateway, caller};
 use crate::efgs::https;
-use crate::shutdown::ShutdownSignal;
+use crate::worker::{Ticker, Worker, WorkerState};
 use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{Method, Uri};
 use axum::response::{IntoResponse, Response};
@@ -229,22 +229,40 @@ fn newest_tag(gateway: &Gateway, day: Day, now: u64) -> Option<String> {
     Some(batch.tag.text())
 }
 
-/// Calls every subscription whose member has not been told of the newest batch, every
-/// `interval`, until `stop`. `tls` verifies the members' callback servers.
-pub async fn deliver_loop(
+/// The `efgs_callbacks` worker: every `interval`, calls every subscription whose member has not
+/// been told of the newest batch. `tls` verifies the members' callback servers.
+pub struct CallbackWorker {
     gateway: Arc<Gateway>,
     tls: Arc<rustls::ClientConfig>,
-    interval: Duration,
-    stop: ShutdownSignal,
-) {
-    let mut ticks = tokio::time::interval(interval);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            () = stop.clone().wait() => return,
-            _ = ticks.tick() => {}
+    ticker: Ticker,
+}
+
+impl CallbackWorker {
+    /// The worker; its first round runs after one `interval`.
+    pub fn new(gateway: Arc<Gateway>, tls: Arc<rustls::ClientConfig>, interval: Duration) -> Self {
+        Self {
+            gateway,
+            tls,
+            ticker: Ticker::new(interval, false),
         }
-        deliver_once(&gateway, &tls).await;
+    }
+}
+
+impl Worker for CallbackWorker {
+    type Error = std::convert::Infallible;
+
+    fn name(&self) -> &'static str {
+        "efgs_callbacks"
+    }
+
+    async fn work(&mut self) -> Result<WorkerState, Self::Error> {
+        deliver_once(&self.gateway, &self.tls).await;
+        Ok(WorkerState::Idle)
+    }
+
+    async fn wait_for_work(&mut self) -> WorkerState {
+        self.ticker.tick().await;
+        WorkerState::Busy
     }
 }
 

@@ -5,7 +5,9 @@
 //!   accepted keys of the node's own country become local keys with their `visitedCountries` as
 //!   the upload's visited list (so they travel the mesh and partial feeds like app uploads, and
 //!   the list never leaves this node); keys of a CA-tree node of another region become remote
-//!   keys of that region. One atomic write with the batchTag.
+//!   keys of that region. One atomic write with the batchTag and each key's record hash; a key
+//!   whose record is stored already makes the upload a 207 (EFGS's `{"201":…,"409":…}`) and
+//!   nothing is stored.
 //! - `GET /diagnosiskeys/download/{date}`: gateway batches of the node's keys ([`batches`]:
 //!   its own region's and those received from other backends), minus the caller's country, with
 //!   `batchTag`/`nextBatchTag`.
@@ -27,7 +29,7 @@ use crate::efgs::cms::CmsSigner;
 use crate::efgs::dsos::key_to_efgs;
 use crate::efgs::wire::{self, WireError};
 use crate::pki::efgs::{MemberIdentity, Members, thumbprint};
-use crate::store::{MemberGroup, Store, StoreError, UploadRefusal, efgs_tag_code};
+use crate::store::{MemberGroup, Store, StoreError, UploadRefusal, efgs_key_code, efgs_tag_code};
 use crate::telemetry::KeyKind;
 use axum::Router;
 use axum::body::Bytes;
@@ -220,7 +222,13 @@ async fn upload_handler(
         Err(error) => {
             gateway.metrics.ingest().rejected(error.reason());
             tracing::info!(reason = error.reason(), %error, "EFGS upload refused");
-            EfgsError::new(error.status(), error.to_string()).into_response()
+            match error {
+                UploadError::KeysExist { created, conflicts } => {
+                    let body = serde_json::json!({ "201": created, "409": conflicts, "500": [] });
+                    (StatusCode::MULTI_STATUS, axum::Json(body)).into_response()
+                }
+                error => EfgsError::new(error.status(), error.to_string()).into_response(),
+            }
         }
     }
 }
@@ -252,6 +260,19 @@ fn commit_upload(
             .map_err(|e| e.to_string())
     })?;
     let code = efgs_tag_code(country, &accepted.tag);
+    // 11. The insert: a key whose record is stored already makes the upload a 207, nothing stored.
+    let key_codes: Vec<_> = accepted
+        .keys
+        .iter()
+        .map(|k| efgs_key_code(&k.dedup_hash()))
+        .collect();
+    let stored = gateway
+        .store
+        .efgs_codes_seen(&key_codes)
+        .map_err(|e| UploadError::Store(e.to_string()))?;
+    if let Some(refusal) = upload::duplicates(&key_codes, &stored) {
+        return Err(refusal);
+    }
     let origin = caller
         .ca_tree
         .clone()
@@ -274,11 +295,13 @@ fn commit_upload(
             .values()
             .map(|(visited, keys)| MemberGroup { keys, visited })
             .collect();
-        gateway.store.commit_member_upload(&code, &groups, now)
+        gateway
+            .store
+            .commit_member_upload(&code, &groups, &key_codes, now)
     } else {
         gateway
             .store
-            .commit_gateway_remote(&code, &origin, &accepted.translated, now)
+            .commit_gateway_remote(&code, &origin, &accepted.translated, &key_codes, now)
     };
     match result {
         Ok(Ok(_)) => Ok((

@@ -6,7 +6,8 @@
 //!    parsed over the canonical bytes, its one signer's certificate found, within validity, a
 //!    configured member signing certificate (or a CA-tree node), every key's origin = that
 //!    certificate's C, the signature verifies (all 400 "Invalid signature"); 10. every origin =
-//!    the mTLS caller's C → 400.
+//!    the mTLS caller's C → 400; 11. (at insert, [`duplicates`]) keys whose canonical record is
+//!    stored already → 207 with the indices EFGS gives, nothing stored.
 //!
 //! This function never stores, logs or counts anything (the handler does), and never reads a
 //! clock: `now_secs` is a parameter.
@@ -97,6 +98,16 @@ pub enum UploadError {
         /// The caller's country.
         country: String,
     },
+    /// Some keys are stored already (the same canonical record, from this or an earlier
+    /// upload): 207, and nothing of the upload is stored (EFGS rolls its transaction back; the
+    /// uploader sends the `created` keys again in a new batch).
+    #[error("{} of the keys exist already", conflicts.len())]
+    KeysExist {
+        /// Indices of keys that would have been stored (EFGS's "201").
+        created: Vec<usize>,
+        /// Indices of keys that exist (EFGS's "409").
+        conflicts: Vec<usize>,
+    },
     /// The tag lookup failed.
     #[error("store: {0}")]
     Store(String),
@@ -107,6 +118,7 @@ impl UploadError {
     pub fn status(&self) -> u16 {
         match self {
             Self::Version(_) => 406,
+            Self::KeysExist { .. } => 207,
             Self::TooManyKeys(_) => 413,
             Self::TagExists(_) => 409,
             Self::Store(_) => 500,
@@ -126,6 +138,7 @@ impl UploadError {
             Self::TagExists(_) => "efgs_tag_exists",
             Self::InvalidSignature(_) => "efgs_invalid_signature",
             Self::OriginNotCaller { .. } => "efgs_origin",
+            Self::KeysExist { .. } => "efgs_keys_exist",
             Self::Store(_) => "efgs_store",
         }
     }
@@ -228,4 +241,53 @@ pub fn check_upload(
         translated,
         signer,
     })
+}
+
+/// The insert step's dedup (formats.md §g.3: the gateway's unique constraint on a key's record
+/// hash): given each key's dedup code and whether the store holds it, `None` when every key is
+/// new, else [`UploadError::KeysExist`] with the indices EFGS reports. A record repeated inside
+/// the upload is new the first time and a conflict after.
+pub fn duplicates<C: Eq + std::hash::Hash>(codes: &[C], stored: &[bool]) -> Option<UploadError> {
+    let mut seen = std::collections::HashSet::new();
+    let (mut created, mut conflicts) = (Vec::new(), Vec::new());
+    for (index, (code, stored)) in codes.iter().zip(stored).enumerate() {
+        if *stored || !seen.insert(code) {
+            conflicts.push(index);
+        } else {
+            created.push(index);
+        }
+    }
+    (!conflicts.is_empty()).then_some(UploadError::KeysExist { created, conflicts })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stored_and_repeated_records_are_conflicts_and_the_rest_created() {
+        assert_eq!(duplicates(&[1, 2, 3], &[false, false, false]), None);
+        assert_eq!(
+            duplicates(&[1, 2, 3, 2], &[false, true, false, false]),
+            Some(UploadError::KeysExist {
+                created: vec![0, 2],
+                conflicts: vec![1, 3],
+            })
+        );
+        assert_eq!(
+            duplicates(&[7, 7], &[false, false]),
+            Some(UploadError::KeysExist {
+                created: vec![0],
+                conflicts: vec![1],
+            })
+        );
+        assert_eq!(
+            UploadError::KeysExist {
+                created: vec![],
+                conflicts: vec![0]
+            }
+            .status(),
+            207
+        );
+    }
 }
