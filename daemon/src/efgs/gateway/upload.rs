@@ -251,7 +251,8 @@ pub fn duplicates<C: Eq + std::hash::Hash>(codes: &[C], stored: &[bool]) -> Opti
     let mut seen = std::collections::HashSet::new();
     let (mut created, mut conflicts) = (Vec::new(), Vec::new());
     for (index, (code, stored)) in codes.iter().zip(stored).enumerate() {
-        if *stored || !seen.insert(code) {
+        let first = seen.insert(code);
+        if *stored || !first {
             conflicts.push(index);
         } else {
             created.push(index);
