@@ -421,6 +421,7 @@ pub async fn start(
             store: store.clone(),
             clock: clock.clone(),
             region: config.node.region.clone(),
+            metrics: metrics.clone(),
         },
         &runner,
         &mut tasks,

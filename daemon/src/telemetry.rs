@@ -23,6 +23,7 @@ use tracing_subscriber::EnvFilter;
 
 use crate::api::request_metrics::HttpMetrics;
 use crate::batch::metrics::BatchMetrics;
+use crate::efgs::metrics::EfgsMetrics;
 use crate::ingest::metrics::IngestMetrics;
 use crate::replicate::mesh::metrics::MeshMetrics;
 use crate::replicate::partial::metrics::PartialMetrics;
@@ -182,6 +183,7 @@ struct MetricsInner {
     retention: RetentionMetrics,
     partial: PartialMetrics,
     mesh: MeshMetrics,
+    efgs: EfgsMetrics,
     workers: WorkerMetrics,
 }
 
@@ -196,6 +198,7 @@ impl Metrics {
         let http = HttpMetrics::register(&mut registry);
         let partial = PartialMetrics::register(&mut registry, keys_stored.clone());
         let mesh = MeshMetrics::register(&mut registry);
+        let efgs = EfgsMetrics::register(&mut registry, keys_stored.clone());
         let workers = WorkerMetrics::register(&mut registry);
         Self {
             inner: Arc::new(MetricsInner {
@@ -207,6 +210,7 @@ impl Metrics {
                 retention,
                 partial,
                 mesh,
+                efgs,
                 workers,
             }),
         }
@@ -245,6 +249,11 @@ impl Metrics {
     /// The cluster mesh's families.
     pub fn mesh(&self) -> &MeshMetrics {
         &self.inner.mesh
+    }
+
+    /// The EFGS gateway's and client's families.
+    pub fn efgs(&self) -> &EfgsMetrics {
+        &self.inner.efgs
     }
 
     /// The background workers' families.

@@ -49,6 +49,15 @@ fn remote_of(store: &Store, origin: &str) -> BTreeSet<[u8; 16]> {
         .collect()
 }
 
+/// The value of one series in `metrics`' text form (0 when absent).
+fn metric(metrics: &Metrics, series: &str) -> u64 {
+    metrics
+        .encode()
+        .lines()
+        .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
+        .unwrap_or(0)
+}
+
 fn options() -> SiteOptions {
     SiteOptions {
         batch_window_ms: 50,
@@ -86,7 +95,8 @@ async fn a_node_acting_as_efgs_for_another_exchanges_keys_both_ways() {
     // A's clock runs 10 minutes ahead, so the slot of keys stored now has ended for its gateway.
     let a_clock = ManualClock::at_millis(common::now_secs() * 1000 + 600_000);
     let a_shared: SharedClock = a_clock.clone();
-    let a = node::start(a_config, a_shared, Metrics::new())
+    let a_metrics = Metrics::new();
+    let a = node::start(a_config, a_shared, a_metrics.clone())
         .await
         .unwrap();
     let de_keys: Vec<_> = (0..40).map(|i| common::key(b'D', i)).collect();
@@ -108,7 +118,8 @@ async fn a_node_acting_as_efgs_for_another_exchanges_keys_both_ways() {
         server_ca: None,
         interval: Duration::from_millis(200),
     });
-    let b = node::start(b_config, SystemClock::shared(), Metrics::new())
+    let b_metrics = Metrics::new();
+    let b = node::start(b_config, SystemClock::shared(), b_metrics.clone())
         .await
         .unwrap();
     let fr_keys: Vec<_> = (0..25).map(|i| common::key(b'F', i)).collect();
@@ -141,6 +152,27 @@ async fn a_node_acting_as_efgs_for_another_exchanges_keys_both_ways() {
     let client = b.workers().snapshot()["efgs_client"].clone();
     assert!(client.runs >= 2, "{client:?}");
     assert_eq!(client.last_error, None);
+    // Both sides counted what moved, each key once.
+    assert_eq!(
+        metric(
+            &b_metrics,
+            "enmesh_efgs_client_keys_total{direction=\"upload\"}"
+        ),
+        fr_keys.len() as u64
+    );
+    assert_eq!(
+        metric(
+            &b_metrics,
+            "enmesh_efgs_client_keys_total{direction=\"download\"}"
+        ),
+        de_keys.len() as u64
+    );
+    assert_eq!(
+        metric(&a_metrics, "enmesh_keys_stored_total{kind=\"remote\"}"),
+        fr_keys.len() as u64
+    );
+    assert!(metric(&a_metrics, "enmesh_efgs_gateway_uploads_total") >= 1);
+    assert!(metric(&a_metrics, "enmesh_efgs_gateway_batches_served_total") >= 1);
     b.shutdown().await.unwrap();
     a.shutdown().await.unwrap();
     drop(a_clock);

@@ -25,6 +25,7 @@ use crate::efgs::cms::{CmsSigner, Detached};
 use crate::efgs::dsos::{key_from_efgs, key_to_efgs};
 use crate::efgs::gateway::batches::Day;
 use crate::efgs::https::{self, HttpsError};
+use crate::efgs::metrics::Direction;
 use crate::efgs::wire::{self, Media};
 use crate::pki::efgs::thumbprint;
 use crate::store::{Arrival, Store, StoreError};
@@ -68,6 +69,8 @@ pub struct ClientContext {
     pub clock: SharedClock,
     /// The node's region (its country is the `origin` of uploaded keys).
     pub region: RegionId,
+    /// The node's metrics (`metrics.efgs()`).
+    pub metrics: crate::telemetry::Metrics,
 }
 
 /// Why a round step failed.
@@ -303,6 +306,9 @@ pub async fn upload_round(
             .map_err(|e| ClientError::Body(e.to_string()))??;
         report.batches += 1;
         report.keys += batch.len();
+        ctx.metrics
+            .efgs()
+            .client_batch(Direction::Upload, batch.len() as u64);
         tracing::info!(%tag, keys = batch.len(), peer = %peer.name, "EFGS upload");
     }
 }
@@ -358,6 +364,7 @@ async fn take_batch(
         404 => return Ok(None),
         410 => {
             report.missed_days += 1;
+            ctx.metrics.efgs().missed(1);
             tracing::warn!(day = %day.iso(), peer = %peer.name, "EFGS no longer serves this day (410): its keys were missed");
             return Ok(None);
         }
@@ -392,10 +399,13 @@ async fn take_batch(
         .country_part()
         .map(|c| c.alpha2().to_owned())
         .unwrap_or_default();
-    verify_audit(&keys, &entries, &own).map_err(|reason| ClientError::Audit {
-        tag: this.clone(),
-        reason,
-    })?;
+    if let Err(reason) = verify_audit(&keys, &entries, &own) {
+        ctx.metrics.efgs().audit_refused();
+        return Err(ClientError::Audit {
+            tag: this.clone(),
+            reason,
+        });
+    }
     let mut groups: BTreeMap<String, (RegionId, Vec<DiagnosisKey>)> = BTreeMap::new();
     let mut skipped = 0usize;
     for key in &keys {
@@ -430,6 +440,9 @@ async fn take_batch(
         .map_err(|e| ClientError::Body(e.to_string()))??;
     report.batches += 1;
     report.keys += stored;
+    ctx.metrics
+        .efgs()
+        .client_batch(Direction::Download, stored as u64);
     tracing::info!(tag = %this, keys = stored, peer = %peer.name, "EFGS batch verified and stored");
     Ok(Some((this, next)))
 }
@@ -451,6 +464,7 @@ pub async fn download_round(
         .map(u64::from_be_bytes);
     if let Some(missed) = missed_days(seen.map(Day), today) {
         report.missed_days += missed.len();
+        ctx.metrics.efgs().missed(missed.len() as u64);
         let first = missed.first().map(|d| d.iso()).unwrap_or_default();
         let last = missed.last().map(|d| d.iso()).unwrap_or_default();
         tracing::warn!(peer = %peer.name, from = %first, to = %last, days = missed.len(),

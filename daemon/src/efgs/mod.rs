@@ -5,7 +5,8 @@
 //!
 //! [`cms`] signs and verifies the detached CMS `batchSignature`; [`dsos`] translates report types,
 //! days since onset and transmission risk between EFGS and enmesh; [`wire`] holds the protobuf
-//! and JSON forms; [`https`] the one-request HTTPS client both sides use. The canonical signing
+//! and JSON forms; [`https`] the one-request HTTPS client both sides use; [`metrics`] what both
+//! sides count. The canonical signing
 //! bytes are `enmesh_protocol::efgs`. Certificates are checked in `pki::efgs` only.
 //!
 //! Nothing here sends a visited list out of the node, stores keys whose signature did not
@@ -16,5 +17,6 @@ pub mod cms;
 pub mod dsos;
 pub mod gateway;
 pub mod https;
+pub mod metrics;
 pub mod run;
 pub mod wire;

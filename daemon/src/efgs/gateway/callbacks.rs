@@ -11,6 +11,7 @@ use super::batches::{self, Day};
 use super::listen::MemberConn;
 use super::{EfgsError, Gateway, caller};
 use crate::efgs::https;
+use crate::efgs::metrics::CallbackOutcome;
 use crate::worker::{Ticker, Worker, WorkerState};
 use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{Method, Uri};
@@ -289,15 +290,19 @@ pub async fn deliver_once(gateway: &Arc<Gateway>, tls: &Arc<rustls::ClientConfig
         let Some(sub) = registry.get_mut(&key) else {
             continue;
         };
+        let metrics = gateway.metrics.efgs();
         if ok {
+            metrics.callback(CallbackOutcome::Delivered);
             sub.delivered = Some(tag.clone());
             sub.failures = 0;
             tracing::info!(member = %key.0, id = %key.1, %tag, "EFGS callback delivered");
         } else {
+            metrics.callback(CallbackOutcome::Failed);
             sub.failures += 1;
             tracing::warn!(member = %key.0, id = %key.1, failures = sub.failures, "EFGS callback failed");
             if sub.failures >= MAX_FAILURES {
                 registry.remove(&key);
+                metrics.callback(CallbackOutcome::Deleted);
                 tracing::warn!(member = %key.0, id = %key.1, "EFGS callback deleted after repeated failures");
             }
         }

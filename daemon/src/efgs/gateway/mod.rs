@@ -206,8 +206,7 @@ async fn upload_handler(
             .unwrap_or_else(|_| Err(UploadError::Store("upload task failed".into())));
     match result {
         Ok((tag, count, kind)) => {
-            gateway.metrics.ingest().accepted();
-            gateway.metrics.keys_stored().add(kind, count as u64);
+            gateway.metrics.efgs().upload_accepted(kind, count as u64);
             tracing::info!(
                 keys = count,
                 ms = started.elapsed().as_millis() as u64,
@@ -220,7 +219,7 @@ async fn upload_handler(
             response
         }
         Err(error) => {
-            gateway.metrics.ingest().rejected(error.reason());
+            gateway.metrics.efgs().upload_refused(error.reason());
             tracing::info!(reason = error.reason(), %error, "EFGS upload refused");
             match error {
                 UploadError::KeysExist { created, conflicts } => {
@@ -406,6 +405,7 @@ async fn download_handler(
     .unwrap_or_else(|_| Err(EfgsError::new(500, "download task failed")));
     match answer {
         Ok((tag, next, keys)) => {
+            gateway.metrics.efgs().batch_served();
             let mut response = (
                 StatusCode::OK,
                 [(
