@@ -275,3 +275,60 @@ async fn a_member_upload_reaches_another_nodes_phone_feed_and_its_visited_list_s
     b.shutdown().await.unwrap();
     a.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_whose_efgs_never_answers_still_stops_within_its_deadline() {
+    enmesh_daemon::pki::tls::install_default_provider();
+    let dir = tempfile::tempdir().unwrap();
+    let sites = sites::prepare(
+        dir.path(),
+        &[("WEST".parse().unwrap(), vec![common::region("FR")])],
+        &options(),
+    )
+    .unwrap();
+    let fr_sign = Cert::make(dir.path(), "fr-sign", "FR", false);
+    // An "EFGS" that takes connections and never says a word (not even its TLS hello).
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let silent_addr = silent.local_addr().unwrap();
+    let held = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((conn, _)) = silent.accept().await {
+            open.push(conn);
+        }
+    });
+    let mut config = sites[0].config.clone();
+    config.peers.push(PeerConfig {
+        url: format!("https://{silent_addr}").parse().unwrap(),
+        region: common::region("DE"),
+        replication: Replication::Partial,
+        format: FeedFormat::Efgs,
+    });
+    config.efgs_client = Some(EfgsClientConfig {
+        signing_cert: fr_sign.cert.clone(),
+        signing_key: fr_sign.key.clone(),
+        tls_cert: None,
+        tls_key: None,
+        server_ca: None,
+        interval: Duration::from_secs(1),
+    });
+    let node = node::start(config, SystemClock::shared(), Metrics::new())
+        .await
+        .unwrap();
+    common::store_upload(node.store(), &[common::key(b'F', 1)]);
+    // The first round is under way: its request waits on the silent server.
+    common::eventually("the EFGS round to be under way", || {
+        let working = node
+            .workers()
+            .snapshot()
+            .get("efgs_client")
+            .is_some_and(|s| s.working);
+        async move { working }
+    })
+    .await;
+    // The round's request would wait up to its 30 s deadline; the node stops well before the
+    // 10 s deadline of its actors stage, without an error.
+    let started = std::time::Instant::now();
+    node.shutdown().await.unwrap();
+    assert!(started.elapsed() < Duration::from_secs(10));
+    held.abort();
+}

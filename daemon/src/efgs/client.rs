@@ -28,6 +28,7 @@ use crate::efgs::https::{self, HttpsError};
 use crate::efgs::metrics::Direction;
 use crate::efgs::wire::{self, Media};
 use crate::pki::efgs::thumbprint;
+use crate::shutdown::ShutdownSignal;
 use crate::store::{Arrival, Store, StoreError};
 use crate::worker::{Ticker, Worker, WorkerState};
 use axum::http::{Method, StatusCode, Uri};
@@ -541,17 +542,28 @@ impl std::fmt::Display for RoundError {
 /// The `efgs_client` worker of one EFGS peer: a round (upload, then download) at start and every
 /// `peer.interval`. A failed step is the round's error (counted and kept by the runner); the
 /// next round tries again from the stored positions.
+///
+/// A round may be long (a day of batches, each request up to [`https::DEADLINE`]), so when its
+/// stage stops, the round stops at its next await instead of holding up the node's shutdown.
+/// That is safe at any point: every position moves in the same atomic write as what it covers
+/// (or after the EFGS took the batch, which a repeated tag then answers with 409).
 pub struct ClientWorker {
     ctx: ClientContext,
     peer: EfgsPeer,
     ticker: Ticker,
+    stop: ShutdownSignal,
 }
 
 impl ClientWorker {
-    /// The worker of `peer`; its first round runs at once.
-    pub fn new(ctx: ClientContext, peer: EfgsPeer) -> Self {
+    /// The worker of `peer` in the stage of `stop`; its first round runs at once.
+    pub fn new(ctx: ClientContext, peer: EfgsPeer, stop: ShutdownSignal) -> Self {
         let ticker = Ticker::new(peer.interval, true);
-        Self { ctx, peer, ticker }
+        Self {
+            ctx,
+            peer,
+            ticker,
+            stop,
+        }
     }
 
     /// One round: the upload step, then the download step (which runs even if the upload
@@ -594,7 +606,13 @@ impl Worker for ClientWorker {
 
     async fn work(&mut self) -> Result<WorkerState, RoundError> {
         let span = tracing::info_span!("efgs_client", peer = %self.peer.name);
-        tracing::Instrument::instrument(self.round(), span).await?;
+        let stop = self.stop.clone();
+        tokio::select! {
+            result = tracing::Instrument::instrument(self.round(), span) => {
+                result?;
+            }
+            () = stop.wait() => tracing::info!(peer = %self.peer.name, "EFGS round stopped by shutdown"),
+        }
         Ok(WorkerState::Idle)
     }
 

@@ -244,7 +244,12 @@ pub async fn start_gateway(
             let tls = Arc::new(tls);
             let deliveries = worker::spawn(
                 actors,
-                callbacks::CallbackWorker::new(gateway.clone(), tls.clone(), g.callback_interval),
+                callbacks::CallbackWorker::new(
+                    gateway.clone(),
+                    tls.clone(),
+                    g.callback_interval,
+                    actors.stage.clone(),
+                ),
             );
             tasks.push(actors.stage.spawn(async move { Ok(deliveries.await?) }));
             Some(tls)
@@ -322,7 +327,10 @@ pub fn spawn_clients(
             )?),
             interval: c.interval,
         };
-        let client = worker::spawn(actors, ClientWorker::new(ctx.clone(), efgs));
+        let client = worker::spawn(
+            actors,
+            ClientWorker::new(ctx.clone(), efgs, actors.stage.clone()),
+        );
         tasks.push(actors.stage.spawn(async move { Ok(client.await?) }));
     }
     Ok(())

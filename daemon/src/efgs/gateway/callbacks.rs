@@ -12,6 +12,7 @@ use super::listen::MemberConn;
 use super::{EfgsError, Gateway, caller};
 use crate::efgs::https;
 use crate::efgs::metrics::CallbackOutcome;
+use crate::shutdown::ShutdownSignal;
 use crate::worker::{Ticker, Worker, WorkerState};
 use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{Method, Uri};
@@ -231,20 +232,28 @@ fn newest_tag(gateway: &Gateway, day: Day, now: u64) -> Option<String> {
 }
 
 /// The `efgs_callbacks` worker: every `interval`, calls every subscription whose member has not
-/// been told of the newest batch. `tls` verifies the members' callback servers.
+/// been told of the newest batch. `tls` verifies the members' callback servers. When its stage
+/// stops, a round ends at its next await (the calls not made yet are made after a restart).
 pub struct CallbackWorker {
     gateway: Arc<Gateway>,
     tls: Arc<rustls::ClientConfig>,
     ticker: Ticker,
+    stop: ShutdownSignal,
 }
 
 impl CallbackWorker {
-    /// The worker; its first round runs after one `interval`.
-    pub fn new(gateway: Arc<Gateway>, tls: Arc<rustls::ClientConfig>, interval: Duration) -> Self {
+    /// The worker in the stage of `stop`; its first round runs after one `interval`.
+    pub fn new(
+        gateway: Arc<Gateway>,
+        tls: Arc<rustls::ClientConfig>,
+        interval: Duration,
+        stop: ShutdownSignal,
+    ) -> Self {
         Self {
             gateway,
             tls,
             ticker: Ticker::new(interval, false),
+            stop,
         }
     }
 }
@@ -257,7 +266,11 @@ impl Worker for CallbackWorker {
     }
 
     async fn work(&mut self) -> Result<WorkerState, Self::Error> {
-        deliver_once(&self.gateway, &self.tls).await;
+        let stop = self.stop.clone();
+        tokio::select! {
+            () = deliver_once(&self.gateway, &self.tls) => {}
+            () = stop.wait() => {}
+        }
         Ok(WorkerState::Idle)
     }
 
