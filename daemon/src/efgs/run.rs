@@ -209,12 +209,10 @@ pub async fn start_gateway(
             addr: g.listen,
             reason,
         })?;
-    let listener =
-        GatewayListener::new(tcp, Arc::new(server), members, clock).map_err(|reason| {
-            EfgsStartError::Bind {
-                addr: g.listen,
-                reason,
-            }
+    let listener = GatewayListener::new(tcp, Arc::new(server), members, clock, servers.signal())
+        .map_err(|reason| EfgsStartError::Bind {
+            addr: g.listen,
+            reason,
         })?;
     let addr = listener.addr();
     tracing::info!(%addr, members = g.members.len(), "EFGS gateway listening");

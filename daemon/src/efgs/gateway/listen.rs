@@ -3,11 +3,12 @@
 //! connection's address ([`MemberConn`], read by handlers through `ConnectInfo`).
 //!
 //! It never gives a connection an identity its certificate did not prove, never
-//! runs more than [`MAX_HANDSHAKES`] handshakes at once, and never lets one slow client hold the
-//! accept loop.
+//! runs more than [`MAX_HANDSHAKES`] handshakes at once, never lets one slow client hold the
+//! accept loop, and runs its tasks only in the servers' shutdown stage (they end when it stops).
 
 use crate::clock::SharedClock;
 use crate::pki::efgs::{MemberCertKind, MemberIdentity, Members};
+use crate::shutdown::ShutdownSignal;
 use axum::extract::connect_info::Connected;
 use axum::serve::IncomingStream;
 use rustls_pki_types::CertificateDer;
@@ -54,46 +55,59 @@ impl Drop for GatewayListener {
 }
 
 impl GatewayListener {
-    /// Starts accepting on `listener` with `config` (from `pki::efgs::gateway_server_config`).
+    /// Starts accepting on `listener` with `config` (from `pki::efgs::gateway_server_config`),
+    /// in the stage of `stop` until it stops.
     pub fn new(
         listener: TcpListener,
         config: Arc<rustls::ServerConfig>,
         members: Arc<Members>,
         clock: SharedClock,
+        stop: ShutdownSignal,
     ) -> std::io::Result<Self> {
         let local = listener.local_addr()?;
         let (tx, ready) = mpsc::channel(64);
         let acceptor = TlsAcceptor::from(config);
         let permits = Arc::new(Semaphore::new(MAX_HANDSHAKES));
-        let accept_task = tokio::spawn(async move {
+        let spawner = stop.clone();
+        let accept_task = stop.clone().spawn(async move {
             loop {
-                let Ok(permit) = permits.clone().acquire_owned().await else {
-                    return;
+                let permit = tokio::select! {
+                    permit = permits.clone().acquire_owned() => match permit {
+                        Ok(permit) => permit,
+                        Err(_) => return,
+                    },
+                    () = stop.clone().wait() => return,
                 };
-                let (tcp, peer) = match listener.accept().await {
-                    Ok(pair) => pair,
-                    Err(error) => {
-                        tracing::warn!(%error, "EFGS gateway accept failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
+                let (tcp, peer) = tokio::select! {
+                    accepted = listener.accept() => match accepted {
+                        Ok(pair) => pair,
+                        Err(error) => {
+                            tracing::warn!(%error, "EFGS gateway accept failed");
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                            continue;
+                        }
+                    },
+                    () = stop.clone().wait() => return,
                 };
                 let (acceptor, tx, members) = (acceptor.clone(), tx.clone(), members.clone());
                 let now = clock.now_secs();
-                tokio::spawn(async move {
+                let handshake_stop = spawner.clone();
+                spawner.spawn(async move {
                     let _permit = permit;
-                    let tls = match tokio::time::timeout(HANDSHAKE_DEADLINE, acceptor.accept(tcp))
-                        .await
-                    {
-                        Ok(Ok(tls)) => tls,
-                        Ok(Err(error)) => {
-                            tracing::info!(%peer, %error, "EFGS gateway handshake refused");
-                            return;
-                        }
-                        Err(_) => {
-                            tracing::info!(%peer, "EFGS gateway handshake timed out");
-                            return;
-                        }
+                    let handshake = tokio::time::timeout(HANDSHAKE_DEADLINE, acceptor.accept(tcp));
+                    let tls = tokio::select! {
+                        done = handshake => match done {
+                            Ok(Ok(tls)) => tls,
+                            Ok(Err(error)) => {
+                                tracing::info!(%peer, %error, "EFGS gateway handshake refused");
+                                return;
+                            }
+                            Err(_) => {
+                                tracing::info!(%peer, "EFGS gateway handshake timed out");
+                                return;
+                            }
+                        },
+                        () = handshake_stop.wait() => return,
                     };
                     let chain: Vec<CertificateDer<'static>> = tls
                         .get_ref()
