@@ -285,6 +285,31 @@ async fn upload_statuses_follow_the_gateway_checks_in_order() {
     gw.node.shutdown().await.unwrap();
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kept_alive_connection_loses_its_member_when_the_certificate_expires() {
+    let gw = Gateway::start().await;
+    let member = gw.member(Some(&gw.de_auth));
+    let mut conn = member.connect().await;
+    let list = "/diagnosiskeys/callback";
+    let a = efgs_support::send_on(&mut conn, "GET", list, &[], vec![]).await;
+    assert_eq!(a.status, 200);
+    // Three days later the member's authentication certificate (two days) has expired: the
+    // same connection, whose handshake proved it, now gets 403 for every request.
+    gw.clock.advance_millis(3 * 86_400 * 1000);
+    let a = efgs_support::send_on(&mut conn, "GET", list, &[], vec![]).await;
+    assert_eq!(a.status, 403, "{}", a.message());
+    let a = efgs_support::send_on(
+        &mut conn,
+        "GET",
+        "/diagnosiskeys/download/2020-01-01",
+        &[("accept", PB)],
+        vec![],
+    )
+    .await;
+    assert_eq!(a.status, 403);
+    gw.node.shutdown().await.unwrap();
+}
+
 fn day_start(secs: u64) -> u64 {
     secs - secs % 86_400
 }

@@ -425,32 +425,22 @@ impl Member {
         headers: &[(&str, &str)],
         body: Vec<u8>,
     ) -> Answer {
+        let mut sender = self.connect().await;
+        send_on(&mut sender, method, path, headers, body).await
+    }
+
+    /// One kept-alive connection (HTTP/1.1) for several requests ([`send_on`]).
+    pub async fn connect(&self) -> hyper::client::conn::http1::SendRequest<Full<Bytes>> {
         let tcp = tokio::net::TcpStream::connect(self.addr).await.unwrap();
         let tls = tokio_rustls::TlsConnector::from(self.tls.clone())
             .connect(ServerName::try_from("gateway.test").unwrap(), tcp)
             .await
             .unwrap();
-        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
+        let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
             .await
             .unwrap();
         tokio::spawn(conn);
-        let mut req = axum::http::Request::builder()
-            .method(method)
-            .uri(path)
-            .header("host", "gateway.test");
-        for (k, v) in headers {
-            req = req.header(*k, *v);
-        }
-        let resp = sender
-            .send_request(req.body(Full::new(Bytes::from(body))).unwrap())
-            .await
-            .unwrap();
-        let (parts, body) = resp.into_parts();
-        Answer {
-            status: parts.status.as_u16(),
-            headers: parts.headers,
-            body: body.collect().await.unwrap().to_bytes().to_vec(),
-        }
+        sender
     }
 
     /// `POST /diagnosiskeys/upload`.
@@ -487,6 +477,34 @@ impl Member {
             vec![],
         )
         .await
+    }
+}
+
+/// Sends one request on a kept-alive connection.
+pub async fn send_on(
+    sender: &mut hyper::client::conn::http1::SendRequest<Full<Bytes>>,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Vec<u8>,
+) -> Answer {
+    sender.ready().await.unwrap();
+    let mut req = axum::http::Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", "gateway.test");
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let resp = sender
+        .send_request(req.body(Full::new(Bytes::from(body))).unwrap())
+        .await
+        .unwrap();
+    let (parts, body) = resp.into_parts();
+    Answer {
+        status: parts.status.as_u16(),
+        headers: parts.headers,
+        body: body.collect().await.unwrap().to_bytes().to_vec(),
     }
 }
 

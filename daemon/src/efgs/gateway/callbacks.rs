@@ -135,7 +135,7 @@ pub async fn list(
     State(gateway): State<Arc<Gateway>>,
     ConnectInfo(conn): ConnectInfo<MemberConn>,
 ) -> Response {
-    let country = match caller(&conn) {
+    let country = match caller(&gateway, &conn) {
         Ok(identity) => identity.country.alpha2().to_owned(),
         Err(e) => return e.into_response(),
     };
@@ -166,7 +166,7 @@ pub async fn register(
     query: Result<Query<RegisterQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
     let bad = |m: String| EfgsError::new(400, m).into_response();
-    let country = match caller(&conn) {
+    let country = match caller(&gateway, &conn) {
         Ok(identity) => identity.country.alpha2().to_owned(),
         Err(e) => return e.into_response(),
     };
@@ -208,7 +208,7 @@ pub async fn remove(
     ConnectInfo(conn): ConnectInfo<MemberConn>,
     Path(id): Path<String>,
 ) -> Response {
-    let country = match caller(&conn) {
+    let country = match caller(&gateway, &conn) {
         Ok(identity) => identity.country.alpha2().to_owned(),
         Err(e) => return e.into_response(),
     };

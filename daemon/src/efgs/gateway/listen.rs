@@ -30,9 +30,11 @@ pub const HANDSHAKE_DEADLINE: Duration = Duration::from_secs(10);
 pub struct MemberConn {
     /// The peer's address.
     pub peer: SocketAddr,
-    /// The verified caller; `None` (answered with 403) when its certificate is missing, unknown
-    /// or revoked.
+    /// The verified caller at the handshake; `None` (answered with 403) when its certificate is
+    /// missing, unknown or revoked.
     pub identity: Option<MemberIdentity>,
+    /// The certificate chain it presented (checked again per request).
+    pub chain: Arc<[CertificateDer<'static>]>,
 }
 
 impl Connected<IncomingStream<'_, GatewayListener>> for MemberConn {
@@ -123,7 +125,12 @@ impl GatewayListener {
                             None
                         }
                     };
-                    let _ = tx.send((tls, MemberConn { peer, identity })).await;
+                    let conn = MemberConn {
+                        peer,
+                        identity,
+                        chain: chain.into(),
+                    };
+                    let _ = tx.send((tls, conn)).await;
                 });
             }
         });

@@ -28,7 +28,7 @@ use crate::clock::SharedClock;
 use crate::efgs::cms::CmsSigner;
 use crate::efgs::dsos::key_to_efgs;
 use crate::efgs::wire::{self, WireError};
-use crate::pki::efgs::{MemberIdentity, Members, thumbprint};
+use crate::pki::efgs::{MemberCertKind, MemberIdentity, Members, thumbprint};
 use crate::store::{MemberGroup, Store, StoreError, UploadRefusal, efgs_key_code, efgs_tag_code};
 use crate::telemetry::KeyKind;
 use axum::Router;
@@ -161,11 +161,26 @@ pub fn routes(gateway: Arc<Gateway>) -> Router {
         .with_state(gateway)
 }
 
-/// The caller of a connection, or 403 (formats.md §g.1: client certificate missing/unknown).
-pub fn caller(conn: &MemberConn) -> Result<&MemberIdentity, EfgsError> {
-    conn.identity
-        .as_ref()
-        .ok_or_else(|| EfgsError::new(403, "client certificate missing, unknown or revoked"))
+/// The caller of a request, or 403 (formats.md §g.1: client certificate missing, unknown or
+/// revoked). The connection's certificate is checked again for every request, so a keep-alive
+/// connection loses its identity when the certificate expires or its CA-tree chain is revoked
+/// (a CRL reload) while it is open.
+pub fn caller(gateway: &Gateway, conn: &MemberConn) -> Result<MemberIdentity, EfgsError> {
+    let refused = || EfgsError::new(403, "client certificate missing, unknown or revoked");
+    if conn.identity.is_none() {
+        return Err(refused());
+    }
+    gateway
+        .members
+        .check(
+            &conn.chain,
+            MemberCertKind::Authentication,
+            gateway.clock.now_secs(),
+        )
+        .map_err(|error| {
+            tracing::info!(peer = %conn.peer, %error, "EFGS caller no longer a member");
+            refused()
+        })
 }
 
 fn header_text<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -192,9 +207,9 @@ async fn upload_handler(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let Some(identity) = conn.identity.clone() else {
-        return EfgsError::new(403, "client certificate missing, unknown or revoked")
-            .into_response();
+    let identity = match caller(&gateway, &conn) {
+        Ok(identity) => identity,
+        Err(e) => return e.into_response(),
     };
     let span = tracing::info_span!("efgs_upload", country = %identity.country.alpha2());
     let _enter = span.enter();
@@ -376,7 +391,7 @@ async fn download_handler(
     Path(date): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    let caller = match caller(&conn) {
+    let caller = match caller(&gateway, &conn) {
         Ok(identity) => identity.country,
         Err(e) => return e.into_response(),
     };
@@ -515,7 +530,7 @@ async fn audit_handler(
     ConnectInfo(conn): ConnectInfo<MemberConn>,
     Path((date, tag)): Path<(String, String)>,
 ) -> Response {
-    if let Err(e) = caller(&conn) {
+    if let Err(e) = caller(&gateway, &conn) {
         return e.into_response();
     }
     let gw = gateway.clone();
