@@ -113,7 +113,9 @@ async fn callbacks_are_registered_checked_delivered_once_and_dropped_after_failu
     });
     let clock = ManualClock::at_millis(common::now_secs() * 1000 + 600_000);
     let shared: SharedClock = clock.clone();
-    let node = node::start(config, shared, Metrics::new()).await.unwrap();
+    let node = node::start(config.clone(), shared.clone(), Metrics::new())
+        .await
+        .unwrap();
     let handle = node.efgs_gateway().unwrap();
     let member = Member::new(handle.addr, &sites[0].pki.cert, Some(&auth));
 
@@ -199,6 +201,29 @@ async fn callbacks_are_registered_checked_delivered_once_and_dropped_after_failu
             .unwrap()
             .iter()
             .any(|c| c["callbackId"] == "dead")
+    );
+
+    // A restart keeps the registrations: cb1 is there, the deleted one is not.
+    node.shutdown().await.unwrap();
+    let node = node::start(config, shared, Metrics::new()).await.unwrap();
+    let member = Member::new(
+        node.efgs_gateway().unwrap().addr,
+        &sites[0].pki.cert,
+        Some(&auth),
+    );
+    let listed = member
+        .send("GET", "/diagnosiskeys/callback", &[], vec![])
+        .await;
+    let listed: serde_json::Value = serde_json::from_slice(&listed.body).unwrap();
+    let ids: Vec<_> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["callbackId"].clone(), c["url"].clone()))
+        .collect();
+    assert_eq!(
+        ids,
+        vec![(serde_json::json!("cb1"), serde_json::json!(good))]
     );
 
     let delete = |id: &str| {

@@ -61,6 +61,9 @@ pub enum EfgsStartError {
         /// Why.
         reason: std::io::Error,
     },
+    /// The stored callbacks could not be read.
+    #[error("efgs_gateway: stored callbacks: {0}")]
+    Store(crate::store::StoreError),
     /// `[efgs_client]` is missing for an efgs peer.
     #[error("peers[{0}]: format \"efgs\" needs [efgs_client]")]
     NoClient(usize),
@@ -194,13 +197,15 @@ pub async fn start_gateway(
                 reason,
             }
         })?;
+    let registry = callbacks::Registry::new(g.allow_private_callbacks);
+    registry.restore(store.efgs_callbacks().map_err(EfgsStartError::Store)?);
     let gateway = Arc::new(Gateway::new(
         store,
         members.clone(),
         audit_signer,
         clock.clone(),
         config.node.region.clone(),
-        callbacks::Registry::new(g.allow_private_callbacks),
+        registry,
         metrics,
     ));
     let tcp = tokio::net::TcpListener::bind(g.listen)

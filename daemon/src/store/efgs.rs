@@ -1,6 +1,6 @@
 //! The store's part of the EFGS gateway and client (`efgs`): member uploads committed atomically
 //! with their `batchTag`, the gateway's reads of remote keys by arrival, and the EFGS client's
-//! positions.
+//! positions and the gateway's registered callbacks.
 //!
 //! A member upload is written like an app upload (`local` keys, an `uploads` record per distinct
 //! visited list, one fsynced `WriteBatch`); its batchTag is recorded in `codes` as a used code
@@ -53,6 +53,12 @@ pub struct RemoteEntry {
 }
 
 const META_EFGS: &str = "efgs\0";
+/// After [`META_EFGS`]: a gateway callback, `cb\0<country>\0<id>` → its URL.
+const CALLBACK: &str = "cb\0";
+
+fn callback_key(country: &str, id: &str) -> Vec<u8> {
+    format!("{META_EFGS}{CALLBACK}{country}\0{id}").into_bytes()
+}
 
 impl Store {
     /// Whether a batchTag code was recorded.
@@ -258,6 +264,42 @@ impl Store {
         }
         iter.status()?;
         Ok(out)
+    }
+
+    /// Every registered gateway callback: (member country, callback id, URL), by country and id.
+    pub fn efgs_callbacks(&self) -> Result<Vec<(String, String, String)>> {
+        let prefix = format!("{META_EFGS}{CALLBACK}").into_bytes();
+        let mut upper = prefix.clone();
+        upper.push(0xff);
+        let mut iter = self.range(META, prefix.clone(), Some(upper))?;
+        let mut out = Vec::new();
+        while let Some((db_key, value)) = iter.item() {
+            let rest = db_key
+                .get(prefix.len()..)
+                .and_then(|rest| std::str::from_utf8(rest).ok())
+                .and_then(|rest| rest.split_once('\0'))
+                .ok_or_else(|| corrupt(META, db_key, "bad EFGS callback key"))?;
+            let url = std::str::from_utf8(value)
+                .map_err(|_| corrupt(META, db_key, "EFGS callback URL is not UTF-8"))?;
+            out.push((rest.0.to_owned(), rest.1.to_owned(), url.to_owned()));
+            iter.next();
+        }
+        iter.status()?;
+        Ok(out)
+    }
+
+    /// Registers (or replaces) the gateway callback `id` of member `country`.
+    pub fn put_efgs_callback(&self, country: &str, id: &str, url: &str) -> Result<()> {
+        let mut batch = WriteBatch::default();
+        batch.put_cf(self.cf(META)?, callback_key(country, id), url.as_bytes());
+        self.write(batch)
+    }
+
+    /// Deletes the gateway callback `id` of member `country` (nothing if there is none).
+    pub fn delete_efgs_callback(&self, country: &str, id: &str) -> Result<()> {
+        let mut batch = WriteBatch::default();
+        batch.delete_cf(self.cf(META)?, callback_key(country, id));
+        self.write(batch)
     }
 
     /// A named EFGS client position (`meta`), raw bytes.

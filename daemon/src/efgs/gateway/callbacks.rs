@@ -2,9 +2,11 @@
 //! batch is served, the gateway calls `GET <url>?batchTag=<tag>&date=<yyyy-MM-dd>`; 2xx is
 //! delivered, after [`MAX_FAILURES`] failed calls in a row the subscription is deleted.
 //!
-//! Registrations live in memory (a restarted node forgets them; members register again, as
-//! after an EFGS redeploy). A URL must be https, without a query, resolve, and (unless
-//! `allow_private` is set for a lab) resolve to no loopback or private address. This module
+//! Registrations are stored (`store::efgs`, in `meta`) before they are answered and read back when
+//! the node starts, so a restart keeps them; which tag each was last told is kept in memory (after
+//! a restart the newest batch is announced once more). A URL must be https, without a query,
+//! resolve, and (unless `allow_private` is set for a lab) resolve to no loopback or private
+//! address. This module
 //! never calls a URL it did not check and never calls more than one URL at a time per member.
 
 use super::batches::{self, Day};
@@ -50,6 +52,29 @@ impl Registry {
         Self {
             inner: Arc::new(Mutex::new(BTreeMap::new())),
             allow_private,
+        }
+    }
+
+    /// Takes back registrations read from the store (`Store::efgs_callbacks`); an entry whose URL
+    /// no longer passes [`check_url`] is skipped (and logged).
+    pub fn restore(&self, stored: Vec<(String, String, String)>) {
+        let mut registry = self.lock();
+        for (country, id, url) in stored {
+            match check_url(&url) {
+                Ok(url) => {
+                    registry.insert(
+                        (country, id),
+                        Subscription {
+                            url,
+                            delivered: None,
+                            failures: 0,
+                        },
+                    );
+                }
+                Err(reason) => {
+                    tracing::warn!(member = %country, %id, %reason, "stored EFGS callback skipped");
+                }
+            }
         }
     }
 
@@ -170,8 +195,10 @@ pub async fn register(
         Ok(identity) => identity.country.alpha2().to_owned(),
         Err(e) => return e.into_response(),
     };
-    if id.is_empty() || id.len() > MAX_ID_LEN {
-        return bad(format!("callback id must be 1..={MAX_ID_LEN} characters"));
+    if id.is_empty() || id.len() > MAX_ID_LEN || id.chars().any(char::is_control) {
+        return bad(format!(
+            "callback id must be 1..={MAX_ID_LEN} characters, none a control character"
+        ));
     }
     let Ok(Query(query)) = query else {
         return bad("bad query".into());
@@ -186,12 +213,25 @@ pub async fn register(
     if let Err(m) = resolves_publicly(&uri, gateway.callbacks.allow_private).await {
         return bad(m);
     }
-    let mut registry = gateway.callbacks.lock();
-    let own = registry.keys().filter(|(c, _)| *c == country).count();
-    if own >= MAX_PER_MEMBER && !registry.contains_key(&(country.clone(), id.clone())) {
-        return bad(format!("at most {MAX_PER_MEMBER} callbacks per member"));
+    {
+        let registry = gateway.callbacks.lock();
+        let own = registry.keys().filter(|(c, _)| *c == country).count();
+        if own >= MAX_PER_MEMBER && !registry.contains_key(&(country.clone(), id.clone())) {
+            return bad(format!("at most {MAX_PER_MEMBER} callbacks per member"));
+        }
     }
-    registry.insert(
+    let (store, c, i, u) = (
+        gateway.store.clone(),
+        country.clone(),
+        id.clone(),
+        uri.to_string(),
+    );
+    match tokio::task::spawn_blocking(move || store.put_efgs_callback(&c, &i, &u)).await {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => return EfgsError::store(&error).into_response(),
+        Err(_) => return EfgsError::new(500, "callback task failed").into_response(),
+    }
+    gateway.callbacks.lock().insert(
         (country, id),
         Subscription {
             url: uri,
@@ -212,9 +252,26 @@ pub async fn remove(
         Ok(identity) => identity.country.alpha2().to_owned(),
         Err(e) => return e.into_response(),
     };
-    match gateway.callbacks.lock().remove(&(country, id)) {
-        Some(_) => axum::http::StatusCode::OK.into_response(),
-        None => EfgsError::new(404, "no such callback").into_response(),
+    let key = (country, id);
+    if !gateway.callbacks.lock().contains_key(&key) {
+        return EfgsError::new(404, "no such callback").into_response();
+    }
+    if let Err(e) = forget(&gateway, &key).await {
+        return e.into_response();
+    }
+    axum::http::StatusCode::OK.into_response()
+}
+
+/// Deletes a subscription from the store, then from memory.
+async fn forget(gateway: &Gateway, key: &(String, String)) -> Result<(), EfgsError> {
+    let (store, (c, i)) = (gateway.store.clone(), key.clone());
+    match tokio::task::spawn_blocking(move || store.delete_efgs_callback(&c, &i)).await {
+        Ok(Ok(())) => {
+            gateway.callbacks.lock().remove(key);
+            Ok(())
+        }
+        Ok(Err(error)) => Err(EfgsError::store(&error)),
+        Err(_) => Err(EfgsError::new(500, "callback task failed")),
     }
 }
 
@@ -299,24 +356,33 @@ pub async fn deliver_once(gateway: &Arc<Gateway>, tls: &Arc<rustls::ClientConfig
         let query = format!("?batchTag={tag}&date={}", day.iso());
         let outcome = https::request(tls.clone(), &url, Method::GET, &query, &[], Vec::new()).await;
         let ok = matches!(&outcome, Ok(a) if a.status.is_success());
-        let mut registry = gateway.callbacks.lock();
-        let Some(sub) = registry.get_mut(&key) else {
-            continue;
-        };
         let metrics = gateway.metrics.efgs();
-        if ok {
-            metrics.callback(CallbackOutcome::Delivered);
-            sub.delivered = Some(tag.clone());
-            sub.failures = 0;
-            tracing::info!(member = %key.0, id = %key.1, %tag, "EFGS callback delivered");
-        } else {
-            metrics.callback(CallbackOutcome::Failed);
-            sub.failures += 1;
-            tracing::warn!(member = %key.0, id = %key.1, failures = sub.failures, "EFGS callback failed");
-            if sub.failures >= MAX_FAILURES {
-                registry.remove(&key);
-                metrics.callback(CallbackOutcome::Deleted);
-                tracing::warn!(member = %key.0, id = %key.1, "EFGS callback deleted after repeated failures");
+        let exhausted = {
+            let mut registry = gateway.callbacks.lock();
+            let Some(sub) = registry.get_mut(&key) else {
+                continue;
+            };
+            if ok {
+                metrics.callback(CallbackOutcome::Delivered);
+                sub.delivered = Some(tag.clone());
+                sub.failures = 0;
+                tracing::info!(member = %key.0, id = %key.1, %tag, "EFGS callback delivered");
+            } else {
+                metrics.callback(CallbackOutcome::Failed);
+                sub.failures += 1;
+                tracing::warn!(member = %key.0, id = %key.1, failures = sub.failures, "EFGS callback failed");
+            }
+            sub.failures >= MAX_FAILURES
+        };
+        if exhausted {
+            match forget(gateway, &key).await {
+                Ok(()) => {
+                    metrics.callback(CallbackOutcome::Deleted);
+                    tracing::warn!(member = %key.0, id = %key.1, "EFGS callback deleted after repeated failures");
+                }
+                Err(e) => {
+                    tracing::error!(member = %key.0, id = %key.1, error = %e.message, "EFGS callback not deleted")
+                }
             }
         }
     }
