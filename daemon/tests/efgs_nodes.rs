@@ -332,3 +332,72 @@ async fn a_node_whose_efgs_never_answers_still_stops_within_its_deadline() {
     assert!(started.elapsed() < Duration::from_secs(10));
     held.abort();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_day_the_efgs_no_longer_serves_is_reported_missed_once() {
+    enmesh_daemon::pki::tls::install_default_provider();
+    let dir = tempfile::tempdir().unwrap();
+    let sites = sites::prepare(
+        dir.path(),
+        &[
+            ("EU".parse().unwrap(), vec![common::region("DE")]),
+            ("WEST".parse().unwrap(), vec![common::region("FR")]),
+        ],
+        &options(),
+    )
+    .unwrap();
+    let audit = Cert::make(dir.path(), "de-audit", "DE", true);
+    let fr_sign = Cert::make(dir.path(), "fr-sign", "FR", false);
+    let mut a_config = sites[0].config.clone();
+    a_config.efgs_gateway = Some(gateway_config(
+        &audit,
+        vec![EfgsMemberConfig {
+            country: Country::from_alpha2("FR").unwrap(),
+            authentication_certs: vec![],
+            signing_certs: vec![fr_sign.cert.clone()],
+        }],
+    ));
+    // A, the EFGS, is a day ahead of B: the oldest day of B's window (today − 2) is three days
+    // old for A, which answers 410 for it.
+    let a_clock = ManualClock::at_millis((common::now_secs() + 86_400) * 1000);
+    let a = node::start(a_config, a_clock.clone(), Metrics::new())
+        .await
+        .unwrap();
+    let mut b_config = sites[1].config.clone();
+    b_config.peers.push(PeerConfig {
+        url: format!("https://{}", a.efgs_gateway().unwrap().addr)
+            .parse()
+            .unwrap(),
+        region: common::region("DE"),
+        replication: Replication::Partial,
+        format: FeedFormat::Efgs,
+    });
+    b_config.efgs_client = Some(EfgsClientConfig {
+        signing_cert: fr_sign.cert.clone(),
+        signing_key: fr_sign.key.clone(),
+        tls_cert: None,
+        tls_key: None,
+        server_ca: None,
+        interval: Duration::from_millis(100),
+    });
+    let b_metrics = Metrics::new();
+    let b = node::start(b_config, SystemClock::shared(), b_metrics.clone())
+        .await
+        .unwrap();
+    common::eventually("three EFGS rounds", || {
+        let runs = b
+            .workers()
+            .snapshot()
+            .get("efgs_client")
+            .map_or(0, |s| s.runs);
+        async move { runs >= 3 }
+    })
+    .await;
+    assert_eq!(b.workers().snapshot()["efgs_client"].last_error, None);
+    assert_eq!(
+        metric(&b_metrics, "enmesh_efgs_client_missed_days_total"),
+        1
+    );
+    b.shutdown().await.unwrap();
+    a.shutdown().await.unwrap();
+}

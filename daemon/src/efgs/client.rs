@@ -13,7 +13,8 @@
 //! last one processed, follow `nextBatchTag` until `null`. Each batch's audit entries are fetched
 //! and every upload slice's CMS is verified against its signing certificate over the slice's
 //! canonical bytes **before** the batch's keys are stored (remote keys of their origin country,
-//! with the position, one atomic write). 410 for a day means it left the window: logged as missed.
+//! with the position, one atomic write). 410 for a day means it left the window: logged and
+//! counted as missed once (the day's position records it).
 //!
 //! Decisions are pure functions ([`verify_audit`], [`upload_batch`], [`resend_after_207`]); the
 //! [`ClientWorker`] does the I/O, one round at start and every `efgs_client.interval_secs`.
@@ -40,6 +41,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 use thiserror::Error;
+
+/// The download position of a day the EFGS answered 410 for (no tag contains a NUL).
+const GONE: &str = "\0gone";
 
 /// Keys per uploaded batch at most.
 pub const MAX_UPLOAD_KEYS: usize = 5000;
@@ -364,6 +368,11 @@ async fn take_batch(
         200 => {}
         404 => return Ok(None),
         410 => {
+            // Said (and counted) once: the day's position records that it is gone.
+            let (store, name) = (ctx.store.clone(), down_position(peer, day));
+            tokio::task::spawn_blocking(move || store.set_efgs_position(&name, GONE.as_bytes()))
+                .await
+                .map_err(|e| ClientError::Body(e.to_string()))??;
             report.missed_days += 1;
             ctx.metrics.efgs().missed(1);
             tracing::warn!(day = %day.iso(), peer = %peer.name, "EFGS no longer serves this day (410): its keys were missed");
@@ -479,6 +488,7 @@ pub async fn download_round(
             .map_err(|e| ClientError::Body(e.to_string()))??
             .and_then(|v| String::from_utf8(v).ok());
         let mut next = match position {
+            Some(gone) if gone == GONE => continue,
             None => match take_batch(ctx, peer, day, None, true, &mut report).await? {
                 Some((_, next)) => next,
                 None => continue,
