@@ -16,6 +16,8 @@ use prometheus_client::registry::Registry;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use thiserror::Error;
+
+pub use crate::replicate::mesh::metrics::MeshMetrics;
 use tracing_subscriber::EnvFilter;
 
 /// Why the tracing subscriber could not be installed.
@@ -459,155 +461,11 @@ impl std::fmt::Debug for Metrics {
     }
 }
 
-/// Label set `reason`: a static reason a peer or batch was refused.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
-pub struct ReasonLabel {
-    /// The reason.
-    pub reason: &'static str,
-}
-
-/// Label set `path`: how a batch arrived (`gossip` or `catchup`).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
-pub struct PathLabel {
-    /// The path.
-    pub path: &'static str,
-}
-
-/// The cluster mesh's metric families (`enmesh_mesh_*`).
-#[derive(Debug, Default)]
-struct MeshMetrics {
-    admitted: Gauge,
-    peers: Gauge,
-    refused: Family<ReasonLabel, Counter>,
-    published: Counter,
-    received: Family<PathLabel, Counter>,
-    received_keys: Family<PathLabel, Counter>,
-    rejected: Family<ReasonLabel, Counter>,
-    catchup_in_flight: Gauge,
-    catchup_behind: Gauge,
-}
-
-impl MeshMetrics {
-    fn register(registry: &mut Registry) -> Self {
-        let m = Self::default();
-        let r = registry.sub_registry_with_prefix("mesh");
-        r.register(
-            "admitted_peers",
-            "Peers admitted by certificate",
-            m.admitted.clone(),
-        );
-        r.register(
-            "peers",
-            "Peers in the gossip mesh of the cluster topic",
-            m.peers.clone(),
-        );
-        r.register(
-            "refused_peers",
-            "Peers refused admission, by reason",
-            m.refused.clone(),
-        );
-        r.register(
-            "published_batches",
-            "Own batches published",
-            m.published.clone(),
-        );
-        r.register(
-            "received_batches",
-            "Batches stored, by path",
-            m.received.clone(),
-        );
-        r.register(
-            "received_keys",
-            "Keys stored from the mesh, by path",
-            m.received_keys.clone(),
-        );
-        r.register(
-            "rejected_batches",
-            "Batches or messages rejected, by reason",
-            m.rejected.clone(),
-        );
-        r.register(
-            "catchup_in_flight",
-            "Origins being fetched by catch-up",
-            m.catchup_in_flight.clone(),
-        );
-        r.register(
-            "catchup_behind_batches",
-            "Batches peers said they hold that this node does not hold yet, over all origins",
-            m.catchup_behind.clone(),
-        );
-        m
-    }
-}
-
 impl Metrics {
-    /// Sets the number of admitted mesh peers.
-    pub fn mesh_admitted(&self, count: usize) {
-        self.inner.mesh.admitted.set(gauge_value(count));
+    /// The cluster mesh's metric families.
+    pub fn mesh(&self) -> &MeshMetrics {
+        &self.inner.mesh
     }
-
-    /// Sets the size of the gossip mesh.
-    pub fn mesh_peers(&self, count: usize) {
-        self.inner.mesh.peers.set(gauge_value(count));
-    }
-
-    /// Counts one peer refused admission for `reason`.
-    pub fn mesh_refused(&self, reason: &'static str) {
-        self.inner
-            .mesh
-            .refused
-            .get_or_create(&ReasonLabel { reason })
-            .inc();
-    }
-
-    /// Counts one own batch published.
-    pub fn mesh_published(&self) {
-        self.inner.mesh.published.inc();
-    }
-
-    /// Counts `batches` batches holding `keys` keys stored, arrived by `path`.
-    pub fn mesh_received(&self, path: &'static str, batches: usize, keys: usize) {
-        let label = PathLabel { path };
-        self.inner
-            .mesh
-            .received
-            .get_or_create(&label)
-            .inc_by(u64::try_from(batches).unwrap_or(u64::MAX));
-        self.inner
-            .mesh
-            .received_keys
-            .get_or_create(&label)
-            .inc_by(u64::try_from(keys).unwrap_or(u64::MAX));
-    }
-
-    /// Counts one batch or message rejected for `reason`.
-    pub fn mesh_rejected(&self, reason: &'static str) {
-        self.inner
-            .mesh
-            .rejected
-            .get_or_create(&ReasonLabel { reason })
-            .inc();
-    }
-
-    /// Sets how many batches this node lacks of what its peers hold.
-    pub fn mesh_behind(&self, batches: u64) {
-        self.inner
-            .mesh
-            .catchup_behind
-            .set(i64::try_from(batches).unwrap_or(i64::MAX));
-    }
-
-    /// Sets the number of origins being fetched.
-    pub fn mesh_catchup(&self, in_flight: usize) {
-        self.inner
-            .mesh
-            .catchup_in_flight
-            .set(gauge_value(in_flight));
-    }
-}
-
-fn gauge_value(count: usize) -> i64 {
-    i64::try_from(count).unwrap_or(i64::MAX)
 }
 
 #[cfg(test)]
