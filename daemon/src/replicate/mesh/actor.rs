@@ -20,7 +20,6 @@ use super::state::{self, Action, Event, Millis, ReplyId, RequestId, Start, State
 use super::storing::{self, Job, PageTaken};
 use super::wire::{Admit, Ask, BatchesAsk, Head, HeadsAsk, SyncRequest, SyncResponse};
 use super::{MeshError, MeshSettings};
-use crate::batch::feeds;
 use crate::clock::SharedClock;
 use crate::node::Trust;
 use crate::pki::Verifier;
@@ -28,6 +27,7 @@ use crate::shutdown::ShutdownSignal;
 use crate::store::Store;
 use crate::telemetry::Metrics;
 use enmesh_proto::v1::SignedBatch;
+use enmesh_protocol::feed::Feed;
 use enmesh_protocol::region::{ClusterId, RegionId};
 use libp2p::futures::StreamExt;
 use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance, MessageId};
@@ -37,7 +37,6 @@ use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
 use libp2p::swarm::{ConnectionId, SwarmEvent};
 use libp2p::{Multiaddr, PeerId, Swarm, identify, ping};
 use prost::Message;
-use rustls_pki_types::UnixTime;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -185,7 +184,7 @@ pub async fn start(
     clock: SharedClock,
     metrics: Metrics,
 ) -> Result<(MeshHandle, Mesh), MeshError> {
-    let now = unix_time(&clock);
+    let now = clock.unix_time();
     let credential = trust.identity.active(now);
     let peer_id = credential.peer_id()?;
     let topic = behaviour::topic(cluster.as_str());
@@ -215,7 +214,7 @@ pub async fn start(
         reason,
     })?;
     let listen_addr = bound.with(Protocol::P2p(peer_id));
-    let feed = feeds::a2a(cluster)?;
+    let feed = Feed::AllToAll(cluster.clone());
     let ledger = Ledger::new(
         store,
         trust.verifier.clone(),
@@ -285,11 +284,6 @@ fn peer_of(addr: &Multiaddr) -> Option<PeerId> {
         Protocol::P2p(peer) => Some(peer),
         _ => None,
     })
-}
-
-/// The injected clock's time, for certificate checks.
-fn unix_time(clock: &SharedClock) -> UnixTime {
-    UnixTime::since_unix_epoch(Duration::from_millis(clock.now_millis()))
 }
 
 impl Mesh {
@@ -395,7 +389,7 @@ impl Mesh {
 
     /// Checks `chain` presented by `peer` now.
     fn check(&mut self, peer: PeerId, chain: &[Vec<u8>]) -> Result<RegionId, &'static str> {
-        let now = unix_time(&self.clock);
+        let now = self.clock.unix_time();
         self.admission
             .check(&self.ledger.verifier(), peer, chain, now)
             .map_err(|refused| {
@@ -406,7 +400,7 @@ impl Mesh {
 
     /// Checks every admitted peer's chain again; those that fail now are refused.
     fn recheck(&mut self) {
-        let now = unix_time(&self.clock);
+        let now = self.clock.unix_time();
         let failed = self.admission.recheck(&self.ledger.verifier(), now);
         for (peer, refused) in failed {
             tracing::warn!(%peer, reason = %refused, "mesh: peer's certificate fails now");

@@ -1,33 +1,19 @@
-//! The cluster mesh's Prometheus families (`enmesh_mesh_*`), registered into the node's registry
-//! by [`crate::telemetry::Metrics`] and reached through [`crate::telemetry::Metrics::mesh`].
+//! The cluster mesh's metric families (`enmesh_mesh_*`), registered by [`crate::telemetry`].
 //!
-//! Every label set is closed: reasons and paths are `&'static str` labels chosen by the code
-//! ([`super::admission::Refused::reason`], [`super::state::Blocked::reason`],
-//! [`super::state::Path::label`], the batch checks' reasons), never text from a peer.
+//! Labels are static reasons and paths only (closed sets: [`super::admission::Refused::reason`],
+//! [`super::state::Blocked::reason`], [`Path`], the batch checks' reasons); nothing here names a
+//! peer.
 
-use super::state::Path;
-use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
-/// Label set `reason`: a static reason a peer or batch was refused.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
-pub struct ReasonLabel {
-    /// The reason.
-    pub reason: &'static str,
-}
+use super::state::Path;
+use crate::telemetry::{PathLabel, ReasonLabel, gauge_value};
 
-/// Label set `path`: how a batch arrived (`announce` or `catchup`).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
-pub struct PathLabel {
-    /// The path.
-    pub path: &'static str,
-}
-
-/// The mesh's metric families.
-#[derive(Debug, Default)]
+/// The mesh's families. Cloning shares the counters.
+#[derive(Debug, Default, Clone)]
 pub struct MeshMetrics {
     admitted: Gauge,
     peers: Gauge,
@@ -93,7 +79,7 @@ impl MeshMetrics {
         m
     }
 
-    /// Sets the number of admitted peers.
+    /// Sets the number of admitted mesh peers.
     pub fn admitted(&self, count: usize) {
         self.admitted.set(gauge_value(count));
     }
@@ -139,8 +125,4 @@ impl MeshMetrics {
     pub fn catchup(&self, in_flight: usize) {
         self.catchup_in_flight.set(gauge_value(in_flight));
     }
-}
-
-fn gauge_value(count: usize) -> i64 {
-    i64::try_from(count).unwrap_or(i64::MAX)
 }
