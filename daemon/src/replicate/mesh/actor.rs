@@ -17,15 +17,15 @@ use super::behaviour::{self, Behaviour, BehaviourEvent, UNADMITTED_SCORE};
 use super::ledger::Ledger;
 use super::state::peers::{Dial, MAX_PEER_ADDRS};
 use super::state::{self, Action, Event, Millis, ReplyId, RequestId, Start, State, Verdict};
-use super::storing::{self, Job, PageTaken};
+use super::storing::{self, Job, PageTaken, StoreWorker};
 use super::wire::{Admit, Ask, BatchesAsk, Head, HeadsAsk, SyncRequest, SyncResponse};
 use super::{MeshError, MeshSettings};
 use crate::clock::SharedClock;
 use crate::node::Trust;
 use crate::pki::Verifier;
-use crate::shutdown::ShutdownSignal;
 use crate::store::Store;
 use crate::telemetry::Metrics;
+use crate::worker::{self, Runner};
 use enmesh_proto::v1::SignedBatch;
 use enmesh_protocol::feed::Feed;
 use enmesh_protocol::region::{ClusterId, RegionId};
@@ -287,18 +287,18 @@ fn peer_of(addr: &Multiaddr) -> Option<PeerId> {
 }
 
 impl Mesh {
-    /// Runs the mesh until `stop` fires.
-    pub async fn run(mut self, stop: ShutdownSignal) -> Result<(), MeshError> {
+    /// Runs the mesh until `runner`'s stage stops. The store worker runs beside it, a
+    /// [`StoreWorker`] in the same stage; it ends when this loop drops its inbox.
+    pub async fn run(mut self, runner: &Runner) -> Result<(), MeshError> {
         let (jobs_tx, jobs) = mpsc::channel(JOB_CAPACITY);
         let (taken_tx, mut taken) = mpsc::channel(DONE_CAPACITY);
         self.jobs = Some(jobs_tx);
         let mut done = self.done_rx.take().ok_or(MeshError::Stopped)?;
-        let worker = tokio::spawn(storing::work(
-            self.ledger.clone(),
-            self.clock.clone(),
-            jobs,
-            taken_tx,
-        ));
+        let _store = worker::spawn(
+            runner,
+            StoreWorker::new(self.ledger.clone(), self.clock.clone(), jobs, taken_tx),
+        );
+        let stop = runner.stage.clone();
         let mut ticks = tokio::time::interval(TICK);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut batcher_alive = true;
@@ -319,7 +319,6 @@ impl Mesh {
             }
         }
         self.jobs = None;
-        worker.abort();
         tracing::info!("mesh stopped");
         Ok(())
     }

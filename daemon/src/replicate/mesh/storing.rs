@@ -1,10 +1,11 @@
-//! The mesh's store work, off the async threads: a worker that checks and stores fetched pages
-//! one at a time in arrival order, and the blocking reads (own head, a page to serve, the heads
-//! at start).
+//! The mesh's store work, off the async threads: [`StoreWorker`] (a [`Worker`], `mesh_store`)
+//! that checks and stores fetched pages one at a time in arrival order, and the blocking reads
+//! (own head, a page to serve, the heads at start).
 //!
 //! The worker stores through [`Ledger::take`] only (so nothing that failed a check, nothing out
 //! of sequence) and stops a page at its first gap, refusal or store failure. Nothing here runs
-//! on an async thread: every call is inside `spawn_blocking`.
+//! on an async thread: every call is inside `spawn_blocking`. It never decides what to fetch or
+//! whom to trust: it reports each page's outcome to the actor, and the state machine decides.
 
 use super::catchup::PAGE_BATCHES;
 use super::ledger::{Ledger, TakeError, Taken};
@@ -12,6 +13,7 @@ use super::state::{Path, StoredPage};
 use super::wire::{MAX_SYNC_RESPONSE_BYTES, SyncResponse};
 use crate::clock::SharedClock;
 use crate::store::StoreError;
+use crate::worker::{Worker, WorkerState};
 use enmesh_proto::v1::SignedBatch;
 use enmesh_protocol::region::RegionId;
 use libp2p::PeerId;
@@ -48,20 +50,79 @@ pub struct PageTaken {
     pub refusal: Option<&'static str>,
 }
 
-/// The worker: takes pages one at a time, in arrival order, until `jobs` closes or `done` does.
-pub async fn work(
+/// Why a unit of the store worker failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreWorkerError {
+    /// The blocking task checking and storing a page did not finish (it panicked or the runtime
+    /// is shutting down); the fetch is ended, so the next heads exchange asks for the page again.
+    #[error("storing a fetched page did not finish: {0}")]
+    Join(#[from] tokio::task::JoinError),
+}
+
+/// The store worker: takes pages one at a time, in arrival order, until `jobs` closes or the
+/// actor stops listening for results.
+pub struct StoreWorker {
     ledger: Ledger,
     clock: SharedClock,
-    mut jobs: mpsc::Receiver<Job>,
+    jobs: mpsc::Receiver<Job>,
     done: mpsc::Sender<PageTaken>,
-) {
-    while let Some(job) = jobs.recv().await {
-        let (ledger, now) = (ledger.clone(), clock.now_millis());
-        let Ok(result) = tokio::task::spawn_blocking(move || take(&ledger, job, now)).await else {
-            return;
+    next: Option<Job>,
+}
+
+impl StoreWorker {
+    /// A worker taking pages from `jobs` and reporting each to `done`.
+    pub fn new(
+        ledger: Ledger,
+        clock: SharedClock,
+        jobs: mpsc::Receiver<Job>,
+        done: mpsc::Sender<PageTaken>,
+    ) -> Self {
+        Self {
+            ledger,
+            clock,
+            jobs,
+            done,
+            next: None,
+        }
+    }
+}
+
+impl Worker for StoreWorker {
+    type Error = StoreWorkerError;
+
+    fn name(&self) -> &'static str {
+        "mesh_store"
+    }
+
+    async fn wait_for_work(&mut self) -> WorkerState {
+        match self.jobs.recv().await {
+            Some(job) => {
+                self.next = Some(job);
+                WorkerState::Idle
+            }
+            None => WorkerState::Done,
+        }
+    }
+
+    async fn work(&mut self) -> Result<WorkerState, StoreWorkerError> {
+        let Some(job) = self.next.take() else {
+            return Ok(WorkerState::Idle);
         };
-        if done.send(result).await.is_err() {
-            return;
+        let (ledger, now) = (self.ledger.clone(), self.clock.now_millis());
+        let (peer, origin, path) = (job.peer, job.origin.clone(), job.path);
+        let (result, failed) =
+            match tokio::task::spawn_blocking(move || take(&ledger, job, now)).await {
+                Ok(result) => (result, None),
+                // Nothing is known to be stored: the page ends the fetch, so the state machine frees
+                // the origin for the next heads exchange instead of waiting for it forever.
+                Err(error) => (unfinished(peer, origin, path), Some(error)),
+            };
+        if self.done.send(result).await.is_err() {
+            return Ok(WorkerState::Done);
+        }
+        match failed {
+            Some(error) => Err(error.into()),
+            None => Ok(WorkerState::Idle),
         }
     }
 }
@@ -109,6 +170,24 @@ fn take(ledger: &Ledger, job: Job, now_millis: u64) -> PageTaken {
         stored,
         keys,
         refusal,
+    }
+}
+
+/// The outcome of a page whose store task did not finish: nothing counted, the fetch stopped.
+fn unfinished(peer: PeerId, origin: RegionId, path: Path) -> PageTaken {
+    PageTaken {
+        page: StoredPage {
+            peer,
+            origin,
+            got: 0,
+            held: 0,
+            refused: false,
+            stopped: true,
+            path,
+        },
+        stored: 0,
+        keys: 0,
+        refusal: None,
     }
 }
 
