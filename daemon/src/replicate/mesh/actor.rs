@@ -11,14 +11,19 @@
 //!
 //! The actor never decides: it never answers a request, admits a peer, publishes, or reports a
 //! verdict except as the state machine says; it never reads the store on an async thread.
+//!
+//! The loop is not a [`crate::worker::Worker`]: each of its events (a swarm event, a store
+//! result, a command, a batcher commit, the tick) is one step of the state machine on the swarm
+//! it owns, so there is no separate "wait" and "work". It runs as a tracked task of the node's
+//! actors stage, and its store work is the [`StoreWorker`] (a `Worker`) in the same stage.
 
 use super::admission::Admission;
 use super::behaviour::{self, Behaviour, BehaviourEvent, UNADMITTED_SCORE};
+use super::frame::{Admit, Ask, BatchesAsk, Head, HeadsAsk, SyncRequest, SyncResponse};
 use super::ledger::Ledger;
 use super::state::peers::{Dial, MAX_PEER_ADDRS};
 use super::state::{self, Action, Event, Millis, ReplyId, RequestId, Start, State, Verdict};
 use super::storing::{self, Job, PageTaken, StoreWorker};
-use super::wire::{Admit, Ask, BatchesAsk, Head, HeadsAsk, SyncRequest, SyncResponse};
 use super::{MeshError, MeshSettings};
 use crate::clock::SharedClock;
 use crate::node::Trust;

@@ -7,7 +7,7 @@
 //! Parts: [`state`] (the pure state machine that makes every decision: admission bookkeeping,
 //! announcements and verdicts, catch-up paging, serving, discovery and redial, with the heads in
 //! memory), [`catchup`] (which origin to fetch from whom, part of the state), [`admission`]
-//! (certificate chain checks), [`wire`] (messages and codec), [`behaviour`] (the swarm and
+//! (certificate chain checks), [`frame`] (messages and their bounded length-prefixed codec), [`behaviour`] (the swarm and
 //! gossipsub tuning), [`ledger`] (checking, storing and serving batches through the store),
 //! [`storing`] (the store worker and blocking reads), [`metrics`], the actor ([`Mesh::run`],
 //! I/O only) that translates libp2p to and from the state machine, and [`sim`] (a deterministic
@@ -22,13 +22,13 @@ mod actor;
 pub mod admission;
 pub mod behaviour;
 pub mod catchup;
+pub mod frame;
 pub mod ledger;
 pub mod metrics;
 #[cfg(any(test, feature = "sim"))]
 pub mod sim;
 pub mod state;
 pub mod storing;
-pub mod wire;
 
 pub use actor::{Libp2p, Mesh, MeshHandle, MeshStatus, start};
 

@@ -8,9 +8,9 @@
 //! whom to trust: it reports each page's outcome to the actor, and the state machine decides.
 
 use super::catchup::PAGE_BATCHES;
+use super::frame::{MAX_SYNC_RESPONSE_BYTES, SyncResponse};
 use super::ledger::{Ledger, TakeError, Taken};
 use super::state::{Path, StoredPage};
-use super::wire::{MAX_SYNC_RESPONSE_BYTES, SyncResponse};
 use crate::clock::SharedClock;
 use crate::store::StoreError;
 use crate::worker::{Worker, WorkerState};
