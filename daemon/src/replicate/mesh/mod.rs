@@ -7,11 +7,12 @@
 //! Parts: [`state`] (the pure state machine that makes every decision: admission bookkeeping,
 //! announcements and verdicts, catch-up paging, serving, discovery and redial, with the heads in
 //! memory), [`catchup`] (which origin to fetch from whom, part of the state), [`admission`]
-//! (certificate chain checks), [`frame`] (messages and their bounded length-prefixed codec), [`behaviour`] (the swarm and
-//! gossipsub tuning), [`ledger`] (checking, storing and serving batches through the store),
-//! [`storing`] (the store worker and blocking reads), [`metrics`], the actor ([`Mesh::run`],
-//! I/O only) that translates libp2p to and from the state machine, and [`sim`] (a deterministic
-//! simulator of many nodes on the same state machine; tests and the `sim` feature only).
+//! (certificate chain checks), [`frame`] (messages and their bounded length-prefixed codec),
+//! [`behaviour`] (the swarm and gossipsub tuning), [`ledger`] (checking, storing and serving
+//! batches through the store), [`storing`] (the `mesh_store` worker and blocking reads),
+//! [`metrics`], the actor ([`Mesh::run`], I/O only) that translates libp2p to and from the state
+//! machine, and `sim` (a deterministic simulator of many nodes on the same state machine; tests
+//! only).
 //!
 //! The mesh never announces a batch it did not cut itself (it reads only this node's own
 //! `a2a/<cluster>` feed head), serves only signed batches as their origin signed them, never
@@ -25,7 +26,7 @@ pub mod catchup;
 pub mod frame;
 pub mod ledger;
 pub mod metrics;
-#[cfg(any(test, feature = "sim"))]
+#[cfg(test)]
 pub mod sim;
 pub mod state;
 pub mod storing;

@@ -8,7 +8,7 @@
 //!
 //! What is simulated is the transport and the store; every decision is the real
 //! [`State::handle`]. The simulator never reads a clock or an unseeded RNG: one seed gives one
-//! run. Built for tests and, with the `sim` feature, for benches; never in the daemon binary.
+//! run. Built for tests only; never in the daemon binary.
 
 #[cfg(test)]
 mod tests;

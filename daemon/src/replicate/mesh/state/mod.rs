@@ -5,8 +5,8 @@
 //! request or answer arrived, the store worker took a page, this node cut a batch, a tick);
 //! actions are what to do (dial, ask for admission, set a gossip score, block, publish, report a
 //! validation verdict, ask for heads, fetch, serve, store). The libp2p actor
-//! ([`super::Mesh::run`]) and the simulator ([`super::sim`]) both translate their world to and
-//! from these, so the simulator tests the very code the daemon runs.
+//! ([`super::Mesh::run`]) and the simulator (`super::sim`, tests only) both translate their
+//! world to and from these, so the simulator tests the very code the daemon runs.
 //!
 //! How far this node holds each origin (its *heads*) is kept here, in memory: loaded once at
 //! start and moved only by [`Event::OwnHead`] and the store worker's [`Event::Stored`].
