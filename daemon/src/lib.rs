@@ -4,7 +4,8 @@
 //! `exports` and `retention` behind the `api` router, with `config`, `clock`, `telemetry`,
 //! `shutdown` and `wire` under them; `demo` drives a node through its public interfaces.
 //! `replicate` moves batches between backends (`received` checks, `partial` gRPC pull streams
-//! across clusters, `mesh` gossip inside a cluster). The audit log arrives with its issue.
+//! across clusters, `mesh` gossip inside a cluster, `gaen_export` and `federation` for Google's
+//! key-server stack, wired by `interop`). The audit log arrives with its issue.
 
 pub mod admin;
 pub mod api;
@@ -15,6 +16,7 @@ pub mod demo;
 pub mod exports;
 pub mod feed;
 pub mod ingest;
+pub mod interop;
 pub mod node;
 pub mod pki;
 pub mod replicate;

@@ -87,6 +87,12 @@ pub enum StoreError {
         /// The new cursor's sequence.
         new: u64,
     },
+    /// An import source's state changed since it was read (another writer of the stream).
+    #[error("the import state of {stream} changed since it was read")]
+    ImportStateMoved {
+        /// The source's stream name.
+        stream: String,
+    },
     /// A received batch does not continue its origin's history: a gap, or a fork (its previous
     /// id is not the id of the batch the cursor holds).
     #[error("batch {got} of {producer} does not follow the held sequence {held}")]

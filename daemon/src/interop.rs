@@ -1,0 +1,225 @@
+//! Wiring of the Google key-server stack into a node: the trusted health authorities of
+//! certificate uploads, the `gaen-export` importers, the `google-federation` pullers and the
+//! `/Federation/Fetch` server. Called by [`crate::node::start`]; owns no logic of its own.
+//!
+//! This module never starts anything before every configured key and token file was read and
+//! parsed (a bad file stops the node at start with the field at fault).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use sha2::{Digest, Sha256};
+use thiserror::Error;
+use tokio::task::JoinHandle;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+
+use crate::clock::SharedClock;
+use crate::config::Config;
+use crate::ingest::Certified;
+use crate::ingest::revision::TokenKeys;
+use crate::ingest::verification::{self, Authorities, HealthAuthority, KeyLoadError};
+use crate::node::NodeError;
+use crate::replicate::federation::{puller, server};
+use crate::replicate::gaen_export;
+use crate::shutdown::Shutdown;
+use crate::store::Store;
+use crate::telemetry::Metrics;
+
+/// Why the Google-stack parts could not start (the operator's fault, at start).
+#[derive(Debug, Error)]
+pub enum InteropError {
+    /// A health authority key could not be loaded.
+    #[error(transparent)]
+    HealthAuthority(#[from] KeyLoadError),
+    /// A `gaen-export` peer could not be set up.
+    #[error(transparent)]
+    GaenExport(#[from] gaen_export::SourceError),
+    /// A `google-federation` peer could not be set up.
+    #[error(transparent)]
+    Federation(#[from] puller::RemoteError),
+    /// A federation puller's token file could not be read.
+    #[error("federation.pullers[{index}].token_file: {reason}")]
+    PullerToken {
+        /// Its index.
+        index: usize,
+        /// The reason.
+        reason: std::io::Error,
+    },
+    /// A puller's token file is empty.
+    #[error("federation.pullers[{index}].token_file: the file is empty")]
+    EmptyToken {
+        /// Its index.
+        index: usize,
+    },
+    /// The revision key file could not be read or is not base64 of 32 bytes.
+    #[error("upload.revision_key_file: {0}")]
+    RevisionKey(String),
+    /// The store could not be read to build the revision index.
+    #[error("revision index: {0}")]
+    Store(#[from] crate::store::StoreError),
+    /// A blocking task failed.
+    #[error("task: {0}")]
+    Task(#[from] tokio::task::JoinError),
+    /// The federation listener could not bind.
+    #[error("federation.listen: cannot bind {addr}: {reason}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The reason.
+        reason: std::io::Error,
+    },
+}
+
+/// Loads `[[health_authorities]]` with their keys.
+pub fn authorities(config: &Config) -> Result<Authorities, InteropError> {
+    let mut list = Vec::with_capacity(config.health_authorities.len());
+    for (i, ha) in config.health_authorities.iter().enumerate() {
+        let mut keys = std::collections::HashMap::new();
+        for (k, (kid, path)) in ha.keys.iter().enumerate() {
+            let field = format!("health_authorities[{i}].keys[{k}].public_key");
+            keys.insert(kid.clone(), verification::load_pem_key(&field, path)?);
+        }
+        if let Some(path) = &ha.jwks_file {
+            let field = format!("health_authorities[{i}].jwks_file");
+            keys.extend(verification::load_jwks(&field, path)?);
+        }
+        list.push(HealthAuthority {
+            name: ha.name.clone(),
+            issuer: ha.issuer.clone(),
+            audience: ha.audience.clone(),
+            keys,
+        });
+    }
+    Ok(Authorities::new(list))
+}
+
+/// The certificate upload path: `None` without `[[health_authorities]]`. Reads the revision
+/// key and builds the revision index from the store (blocking scan in a blocking task).
+pub async fn certified(
+    config: &Config,
+    store: &Arc<Store>,
+) -> Result<Option<Certified>, InteropError> {
+    let authorities = authorities(config)?;
+    if authorities.is_empty() {
+        return Ok(None);
+    }
+    let upload = &config.upload;
+    let key: [u8; 32] = match &upload.revision_key_file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| InteropError::RevisionKey(format!("{}: {e}", path.display())))?;
+            STANDARD
+                .decode(text.trim())
+                .ok()
+                .and_then(|b| <[u8; 32]>::try_from(b.as_slice()).ok())
+                .ok_or_else(|| InteropError::RevisionKey("not base64 of 32 bytes".to_owned()))?
+        }
+        None => {
+            let mut key = [0u8; 32];
+            getrandom::fill(&mut key)
+                .map_err(|e| InteropError::RevisionKey(format!("no randomness: {e}")))?;
+            tracing::warn!(
+                "no upload.revision_key_file: revision tokens will not survive a restart"
+            );
+            key
+        }
+    };
+    let tokens = TokenKeys::new(
+        &upload.revision_key_id,
+        &[(upload.revision_key_id.clone(), key)],
+        upload.revision_aad.as_bytes(),
+    )
+    .ok_or_else(|| InteropError::RevisionKey("no current key".to_owned()))?;
+    let store = store.clone();
+    let certified =
+        tokio::task::spawn_blocking(move || Certified::load(&store, authorities, tokens)).await??;
+    Ok(Some(certified))
+}
+
+/// Starts the importers and pullers in the `actors` stage and the federation server in the
+/// `servers` stage; returns the federation server's bound address, if one is configured.
+pub async fn start(
+    config: &Config,
+    store: &Arc<Store>,
+    clock: &SharedClock,
+    metrics: &Metrics,
+    actors: &Shutdown,
+    servers: &Shutdown,
+    tasks: &mut Vec<JoinHandle<Result<(), NodeError>>>,
+) -> Result<Option<SocketAddr>, InteropError> {
+    for peer in &config.gaen_export_peers {
+        let source = gaen_export::Source::load(peer)?;
+        let run = gaen_export::run(
+            source,
+            store.clone(),
+            clock.clone(),
+            metrics.clone(),
+            actors.signal(),
+        );
+        tasks.push(actors.spawn(async move {
+            run.await;
+            Ok(())
+        }));
+    }
+    for peer in &config.federation_peers {
+        let remote = puller::Remote::load(peer)?;
+        let run = puller::run(
+            remote,
+            store.clone(),
+            clock.clone(),
+            metrics.clone(),
+            actors.signal(),
+        );
+        tasks.push(actors.spawn(async move {
+            run.await;
+            Ok(())
+        }));
+    }
+    let Some(fed) = &config.federation else {
+        return Ok(None);
+    };
+    let mut pullers = Vec::with_capacity(fed.pullers.len());
+    for (index, p) in fed.pullers.iter().enumerate() {
+        let token = std::fs::read_to_string(&p.token_file)
+            .map_err(|reason| InteropError::PullerToken { index, reason })?;
+        let token = token.trim();
+        if token.is_empty() {
+            return Err(InteropError::EmptyToken { index });
+        }
+        pullers.push(server::Puller {
+            name: p.name.clone(),
+            token_sha256: Sha256::digest(token.as_bytes()).into(),
+            include_regions: p.include_regions.clone(),
+            exclude_regions: p.exclude_regions.clone(),
+        });
+    }
+    let listener = tokio::net::TcpListener::bind(fed.listen)
+        .await
+        .map_err(|reason| InteropError::Bind {
+            addr: fed.listen,
+            reason,
+        })?;
+    let bound = listener.local_addr().map_err(|reason| InteropError::Bind {
+        addr: fed.listen,
+        reason,
+    })?;
+    let service = server::FederationService::new(
+        store.clone(),
+        clock.clone(),
+        metrics.clone(),
+        config.export.region_code.clone(),
+        fed.settle.as_secs(),
+        pullers,
+    );
+    let stop = servers.signal();
+    tasks.push(servers.spawn(async move {
+        if let Err(error) = server::serve(listener, service, stop).await {
+            tracing::error!(%error, "federation server failed");
+            return Err(NodeError::Stopped);
+        }
+        Ok(())
+    }));
+    Ok(Some(bound))
+}

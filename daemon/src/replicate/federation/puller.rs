@@ -1,0 +1,283 @@
+//! The federation puller: a `[[peers]]` entry with `format = "google-federation"` pulls a
+//! Google federation server (or an enmesh one) over `/Federation/Fetch`.
+//!
+//! Every `poll` a sync runs: fetch with the stored fetch state, store the page's valid keys as
+//! remote keys of the peer's region together with the page's `nextFetchState` in one write
+//! ([`Store::commit_import`]), and fetch again while `partialResponse` is set. Committing per
+//! page (Google's puller commits per sync) means a crash repeats at most the page in flight and
+//! never stores it twice. Keys that fail a field check are skipped and counted, as the Google
+//! puller does; revised keys are not imported. The request always sets `onlyLocalProvenance`,
+//! so a partner never hands back what it federated from someone else.
+//!
+//! Only `http://` (h2c) endpoints are dialled by this build; put a TLS proxy in front for
+//! `https://`. This module never stores keys without the fetch state that follows them.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use enmesh_proto::federation::federation_client::FederationClient;
+use enmesh_proto::federation::{FederationFetchRequest, FetchState};
+use enmesh_protocol::region::RegionId;
+use prost::Message;
+use thiserror::Error;
+use tonic::transport::{Channel, Endpoint, Uri};
+use tracing::Instrument;
+
+use super::cursor::{self, MAX_PAGE_KEYS};
+use crate::clock::SharedClock;
+use crate::config::FederationPeer;
+use crate::shutdown::ShutdownSignal;
+use crate::store::{Store, StoreError};
+use crate::telemetry::{KeyKind, Metrics};
+
+/// Time allowed for one fetch.
+pub const FETCH_TIMEOUT: Duration = Duration::from_secs(60);
+/// Most pages in one sync (500 × 10,000 = 5M keys), so a misbehaving server cannot keep a
+/// sync going forever.
+pub const MAX_PAGES_PER_SYNC: usize = 10_000;
+
+/// One federation server to pull.
+#[derive(Clone)]
+pub struct Remote {
+    /// Its URL.
+    pub url: Uri,
+    /// The region its keys are stored as.
+    pub region: RegionId,
+    /// `includeRegions`.
+    pub include_regions: Vec<String>,
+    /// `excludeRegions`.
+    pub exclude_regions: Vec<String>,
+    /// The bearer token, if any.
+    pub token: Option<String>,
+    /// Time between syncs.
+    pub poll: Duration,
+    /// `maxExposureKeys`.
+    pub page_keys: u32,
+}
+
+impl std::fmt::Debug for Remote {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Remote")
+            .field("url", &self.url)
+            .field("region", &self.region)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a remote could not be set up (the operator's fault).
+#[derive(Debug, Error)]
+pub enum RemoteError {
+    /// The token file could not be read.
+    #[error("peers (google-federation {url}): token_file {path}: {reason}")]
+    Token {
+        /// The URL.
+        url: String,
+        /// The file.
+        path: String,
+        /// The reason.
+        reason: std::io::Error,
+    },
+    /// Not an `http://` URL.
+    #[error(
+        "peers (google-federation {0}): only http:// (h2c) endpoints are dialled by this build"
+    )]
+    Scheme(String),
+}
+
+impl Remote {
+    /// From the config, reading the token file.
+    pub fn load(peer: &FederationPeer) -> Result<Self, RemoteError> {
+        if peer.url.scheme_str() != Some("http") {
+            return Err(RemoteError::Scheme(peer.url.to_string()));
+        }
+        let token = peer
+            .token_file
+            .as_ref()
+            .map(|path| {
+                std::fs::read_to_string(path)
+                    .map(|t| t.trim().to_owned())
+                    .map_err(|reason| RemoteError::Token {
+                        url: peer.url.to_string(),
+                        path: path.display().to_string(),
+                        reason,
+                    })
+            })
+            .transpose()?;
+        Ok(Self {
+            url: peer.url.clone(),
+            region: peer.region.clone(),
+            include_regions: peer.include_regions.clone(),
+            exclude_regions: peer.exclude_regions.clone(),
+            token,
+            poll: peer.poll,
+            page_keys: peer.page_keys.clamp(1, MAX_PAGE_KEYS),
+        })
+    }
+
+    /// The store stream of its fetch state.
+    pub fn stream(&self) -> String {
+        format!("google-federation/{}", self.url)
+    }
+
+    fn label(&self) -> String {
+        format!("google-federation {}", self.region)
+    }
+}
+
+/// Why a sync stopped (retried at the next poll).
+#[derive(Debug, Error)]
+pub enum SyncError {
+    /// The server could not be reached.
+    #[error("connect: {0}")]
+    Connect(#[from] tonic::transport::Error),
+    /// The server answered with an error.
+    #[error("server: {0}")]
+    Status(#[from] tonic::Status),
+    /// The stored fetch state does not decode.
+    #[error("stored fetch state is corrupt: {0}")]
+    State(#[from] prost::DecodeError),
+    /// The store failed.
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+    /// A blocking task failed.
+    #[error("task: {0}")]
+    Task(#[from] tokio::task::JoinError),
+    /// The bearer token is not a valid header value.
+    #[error("the bearer token is not a valid header value")]
+    Token,
+}
+
+/// What one sync did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct SyncReport {
+    /// Pages fetched.
+    pub pages: usize,
+    /// Keys stored.
+    pub keys: usize,
+    /// Keys skipped for a bad field.
+    pub skipped: usize,
+}
+
+/// One sync: pages until the server says the answer is complete.
+pub async fn sync(
+    remote: &Remote,
+    store: &Arc<Store>,
+    clock: &SharedClock,
+    metrics: &Metrics,
+) -> Result<SyncReport, SyncError> {
+    let channel: Channel = Endpoint::from(remote.url.clone())
+        .timeout(FETCH_TIMEOUT)
+        .connect()
+        .await?;
+    let mut client = FederationClient::new(channel);
+    let stream = remote.stream();
+    let label = remote.label();
+    let mut held = {
+        let (store, stream) = (store.clone(), stream.clone());
+        tokio::task::spawn_blocking(move || store.import_state(&stream)).await??
+    };
+    let mut report = SyncReport::default();
+    for _ in 0..MAX_PAGES_PER_SYNC {
+        let state = match &held {
+            Some(bytes) => FetchState::decode(bytes.as_slice())?,
+            None => FetchState::default(),
+        };
+        let mut request = tonic::Request::new(FederationFetchRequest {
+            include_regions: remote.include_regions.clone(),
+            exclude_regions: remote.exclude_regions.clone(),
+            only_travelers: false,
+            only_local_provenance: true,
+            max_exposure_keys: remote.page_keys,
+            state: Some(state),
+        });
+        if let Some(token) = &remote.token {
+            let value = format!("Bearer {token}")
+                .parse()
+                .map_err(|_| SyncError::Token)?;
+            request.metadata_mut().insert("authorization", value);
+        }
+        let page = client.fetch(request).await?.into_inner();
+        report.pages += 1;
+        let mut keys = Vec::with_capacity(page.keys.len());
+        for wire in &page.keys {
+            match cursor::key_from_wire(wire) {
+                Ok(key) => keys.push(key),
+                Err(error) => {
+                    report.skipped += 1;
+                    tracing::debug!(%error, "federated key skipped");
+                    metrics.replication_rejected(&label, "bad_key");
+                }
+            }
+        }
+        let next = page.next_fetch_state.unwrap_or_default().encode_to_vec();
+        let now = clock.now_secs();
+        let count = keys.len();
+        let (store2, stream2, region, expect) = (
+            store.clone(),
+            stream.clone(),
+            remote.region.clone(),
+            held.clone(),
+        );
+        let state_bytes = next.clone();
+        tokio::task::spawn_blocking(move || {
+            store2.commit_import(
+                &region,
+                &stream2,
+                &keys,
+                expect.as_deref(),
+                &state_bytes,
+                now,
+            )
+        })
+        .await??;
+        held = Some(next);
+        if count > 0 {
+            metrics.keys_stored(KeyKind::Remote, count as u64);
+            metrics.replication_batch(&label, count as u64, 0.0, now);
+        }
+        report.keys += count;
+        if !page.partial_response {
+            break;
+        }
+    }
+    Ok(report)
+}
+
+/// Runs `remote` until `stop` fires: a sync every `poll`.
+pub async fn run(
+    remote: Remote,
+    store: Arc<Store>,
+    clock: SharedClock,
+    metrics: Metrics,
+    stop: ShutdownSignal,
+) {
+    let span = tracing::info_span!("federation_pull", region = %remote.region, url = %remote.url);
+    async move {
+        loop {
+            let synced = tokio::select! {
+                r = sync(&remote, &store, &clock, &metrics) => r,
+                () = stop.clone().wait() => break,
+            };
+            match synced {
+                Ok(report) if report.keys > 0 => {
+                    tracing::info!(
+                        pages = report.pages,
+                        keys = report.keys,
+                        skipped = report.skipped,
+                        "federation synced"
+                    );
+                }
+                Ok(_) => tracing::debug!("federation: nothing new"),
+                Err(error) => {
+                    tracing::warn!(%error, "federation sync failed; retrying at next poll")
+                }
+            }
+            tokio::select! {
+                () = tokio::time::sleep(remote.poll) => {}
+                () = stop.clone().wait() => break,
+            }
+        }
+    }
+    .instrument(span)
+    .await;
+}

@@ -1,0 +1,306 @@
+//! File federation in: the GAEN export importer (formats.md §f.3), one task per `[[peers]]`
+//! entry with `format = "gaen-export"`.
+//!
+//! Every `poll` the task reads the peer's `index.txt`, takes the names after its cursor (the last
+//! imported name; index names sort chronologically), downloads each zip once, and checks it
+//! ([`check::check_file`]: structure, a signature under a configured key chosen by key id and
+//! version, every key). A good file's keys are stored as remote keys of the peer's region
+//! together with the new cursor in one atomic write ([`Store::commit_import`]); a crash keeps
+//! both or neither, so a restart neither loses nor duplicates a file. A refused file is counted
+//! (`enmesh_replication_rejections_total{producer="gaen-export <region>"}`), logged, stores
+//! nothing, and is skipped: the cursor moves past it in a write of no keys, so one corrupt file
+//! does not hold up the peer's later files. A download that fails (connection, status, size)
+//! is not the file's fault: the task retries it at the next poll.
+//!
+//! Only `http://` URLs are fetched by this build (put the index behind a local mirror or a TLS
+//! terminating proxy); `https://` is refused at start.
+//!
+//! This module never stores a key of a file that failed a check, never stores keys without the
+//! cursor that covers them, and never reads a body larger than its cap.
+
+pub mod check;
+pub mod http;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::http::Uri;
+use enmesh_protocol::region::RegionId;
+use p256::ecdsa::VerifyingKey;
+use p256::pkcs8::DecodePublicKey as _;
+use thiserror::Error;
+use tracing::Instrument;
+
+use crate::clock::SharedClock;
+use crate::config::GaenExportPeer;
+use crate::shutdown::ShutdownSignal;
+use crate::store::{Store, StoreError};
+use crate::telemetry::{KeyKind, Metrics};
+use check::{ExportKey, FileError, IndexError};
+
+/// Largest export zip downloaded (500k keys ≈ 14 MB; Google's cap is 750k keys).
+pub const MAX_ZIP_BYTES: usize = 64 << 20;
+/// Time allowed for one download.
+pub const FETCH_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// One configured source, ready to run.
+#[derive(Debug, Clone)]
+pub struct Source {
+    /// The index URL.
+    pub index_url: Uri,
+    /// The region its keys are stored as.
+    pub region: RegionId,
+    /// Its verification keys.
+    pub keys: Vec<ExportKey>,
+    /// Time between two index reads.
+    pub poll: Duration,
+}
+
+/// Why a source could not be set up (the operator's fault).
+#[derive(Debug, Error)]
+pub enum SourceError {
+    /// A verification key file could not be read or parsed.
+    #[error("peers (gaen-export {url}): verification key {key_id}/{key_version}: {reason}")]
+    Key {
+        /// The index URL.
+        url: String,
+        /// The key id.
+        key_id: String,
+        /// The key version.
+        key_version: String,
+        /// Why.
+        reason: String,
+    },
+    /// The URL is not `http://`.
+    #[error("peers (gaen-export {0}): only http:// index URLs are fetched by this build")]
+    Scheme(String),
+}
+
+impl Source {
+    /// Loads the verification keys of `peer`.
+    pub fn load(peer: &GaenExportPeer) -> Result<Self, SourceError> {
+        if peer.index_url.scheme_str() != Some("http") {
+            return Err(SourceError::Scheme(peer.index_url.to_string()));
+        }
+        let keys = peer
+            .verification_keys
+            .iter()
+            .map(|k| {
+                let err = |reason: String| SourceError::Key {
+                    url: peer.index_url.to_string(),
+                    key_id: k.key_id.clone(),
+                    key_version: k.key_version.clone(),
+                    reason,
+                };
+                let text = std::fs::read_to_string(&k.public_key)
+                    .map_err(|e| err(format!("{}: {e}", k.public_key.display())))?;
+                let key = VerifyingKey::from_public_key_pem(text.trim())
+                    .map_err(|e| err(e.to_string()))?;
+                Ok(ExportKey {
+                    key_id: k.key_id.clone(),
+                    key_version: k.key_version.clone(),
+                    key,
+                })
+            })
+            .collect::<Result<_, SourceError>>()?;
+        Ok(Self {
+            index_url: peer.index_url.clone(),
+            region: peer.region.clone(),
+            keys,
+            poll: peer.poll,
+        })
+    }
+
+    /// The store stream name of this source's cursor.
+    pub fn stream(&self) -> String {
+        format!("gaen-export/{}", self.index_url)
+    }
+
+    /// The metric label.
+    fn label(&self) -> String {
+        format!("gaen-export {}", self.region)
+    }
+
+    /// The URL of an index line. Index lines are object names relative to the export root,
+    /// which is the parent of the index's directory when the line starts with that directory's
+    /// name (Google's layout, `<root>/<filename_root>/index.txt` listing
+    /// `<filename_root>/<file>.zip`; enmesh's `/v1/exports/index.txt` listing `exports/<file>`),
+    /// else the index's directory itself.
+    pub fn file_url(&self, name: &str) -> String {
+        file_url(&self.index_url.to_string(), name)
+    }
+}
+
+/// What one sync did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct SyncReport {
+    /// Files imported.
+    pub imported: usize,
+    /// Files refused (skipped, nothing stored).
+    pub refused: usize,
+    /// Keys stored.
+    pub keys: usize,
+}
+
+/// Why a sync stopped early (retried at the next poll).
+#[derive(Debug, Error)]
+pub enum SyncError {
+    /// The index or a file could not be downloaded.
+    #[error("download: {0}")]
+    Fetch(#[from] http::FetchError),
+    /// The index is not valid.
+    #[error("index: {0}")]
+    Index(#[from] IndexError),
+    /// The store failed.
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+    /// A blocking task failed.
+    #[error("task: {0}")]
+    Task(#[from] tokio::task::JoinError),
+}
+
+/// One sync: read the index, import each new file in order. Returns what was done; stops at
+/// the first download or store failure (what was committed before stays).
+pub async fn sync(
+    source: &Source,
+    store: &Arc<Store>,
+    clock: &SharedClock,
+    metrics: &Metrics,
+) -> Result<SyncReport, SyncError> {
+    let stream = source.stream();
+    let label = source.label();
+    let index = http::get(&source.index_url.to_string(), check::MAX_INDEX_BYTES).await?;
+    let names = check::parse_index(&index)?;
+    let mut cursor = {
+        let (store, stream) = (store.clone(), stream.clone());
+        tokio::task::spawn_blocking(move || store.import_state(&stream)).await??
+    };
+    let mut report = SyncReport::default();
+    let pending: Vec<String> = check::to_import(
+        &names,
+        cursor.as_deref().and_then(|c| std::str::from_utf8(c).ok()),
+    )
+    .into_iter()
+    .map(str::to_owned)
+    .collect();
+    for name in pending {
+        let span = tracing::info_span!("import_file", file = %name);
+        let zip = http::get(&source.file_url(&name), MAX_ZIP_BYTES)
+            .instrument(span.clone())
+            .await?;
+        let now = clock.now_secs();
+        let keys_cfg = source.keys.clone();
+        let checked =
+            tokio::task::spawn_blocking(move || check::check_file(&zip, &keys_cfg, now)).await?;
+        let keys = match checked {
+            Ok(keys) => keys,
+            Err(error) => {
+                span.in_scope(|| tracing::warn!(%error, "export file refused; skipped"));
+                metrics.replication_rejected(&label, reason_label(&error));
+                report.refused += 1;
+                Vec::new()
+            }
+        };
+        let count = keys.len();
+        let (store2, stream2, region) = (store.clone(), stream.clone(), source.region.clone());
+        let expect = cursor.clone();
+        let state = name.clone().into_bytes();
+        tokio::task::spawn_blocking(move || {
+            store2.commit_import(&region, &stream2, &keys, expect.as_deref(), &state, now)
+        })
+        .await??;
+        cursor = Some(name.into_bytes());
+        if count > 0 {
+            report.imported += 1;
+            metrics.keys_stored(KeyKind::Remote, count as u64);
+            metrics.replication_batch(&label, count as u64, 0.0, now);
+            span.in_scope(|| tracing::info!(keys = count, "export file imported"));
+        }
+        report.keys += count;
+    }
+    Ok(report)
+}
+
+/// See [`Source::file_url`].
+fn file_url(index: &str, name: &str) -> String {
+    let dir = index.rfind('/').map_or(index, |i| &index[..=i]);
+    let trimmed = dir.trim_end_matches('/');
+    if let Some(slash) = trimmed.rfind('/') {
+        let last = &trimmed[slash + 1..];
+        let parent = &trimmed[..=slash];
+        if !last.is_empty() && !parent.ends_with("//") && name.starts_with(&format!("{last}/")) {
+            return format!("{parent}{name}");
+        }
+    }
+    format!("{dir}{name}")
+}
+
+fn reason_label(error: &FileError) -> &'static str {
+    error.reason()
+}
+
+/// Runs `source` until `stop` fires: a sync every `poll`.
+pub async fn run(
+    source: Source,
+    store: Arc<Store>,
+    clock: SharedClock,
+    metrics: Metrics,
+    stop: ShutdownSignal,
+) {
+    let span =
+        tracing::info_span!("gaen_export", region = %source.region, index = %source.index_url);
+    async move {
+        loop {
+            let synced = tokio::select! {
+                r = sync(&source, &store, &clock, &metrics) => r,
+                () = stop.clone().wait() => break,
+            };
+            match synced {
+                Ok(report) if report.imported + report.refused > 0 => {
+                    tracing::info!(
+                        imported = report.imported,
+                        refused = report.refused,
+                        keys = report.keys,
+                        "index synced"
+                    );
+                }
+                Ok(_) => tracing::debug!("index unchanged"),
+                Err(error) => tracing::warn!(%error, "index sync failed; retrying at next poll"),
+            }
+            tokio::select! {
+                () = tokio::time::sleep(source.poll) => {}
+                () = stop.clone().wait() => break,
+            }
+        }
+    }
+    .instrument(span)
+    .await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::file_url;
+
+    #[test]
+    fn index_lines_resolve_against_the_export_root() {
+        assert_eq!(
+            file_url("http://h/v1/exports/index.txt", "exports/1-2-00001.zip"),
+            "http://h/v1/exports/1-2-00001.zip"
+        );
+        assert_eq!(
+            file_url(
+                "http://cdn/exposureKeyExport-US/index.txt",
+                "exposureKeyExport-US/1-2-00001.zip"
+            ),
+            "http://cdn/exposureKeyExport-US/1-2-00001.zip"
+        );
+        assert_eq!(
+            file_url("http://h/a/index.txt", "1-2.zip"),
+            "http://h/a/1-2.zip"
+        );
+        assert_eq!(
+            file_url("http://h/index.txt", "x/1-2.zip"),
+            "http://h/x/1-2.zip"
+        );
+    }
+}
