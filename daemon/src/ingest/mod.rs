@@ -276,7 +276,15 @@ async fn handle(
         upload.certificate_onset_interval = checked.symptom_onset_interval;
         certificate = Some(checked);
     }
-    let keys = validate_upload(&upload, now, &state.validation)
+    // A negative certificate only revises (the rules below refuse new keys with it), and the
+    // protocol's validation refuses `negative` outright: its keys are checked as a confirmed
+    // upload and then marked revoked, with the negative transmission-risk backfill.
+    let negative = upload.report_type == VerifiedReportType::Negative;
+    if negative {
+        upload.report_type = VerifiedReportType::Confirmed;
+    }
+    let raw_risks: Vec<i64> = upload.keys.iter().map(|k| k.transmission_risk).collect();
+    let mut keys = validate_upload(&upload, now, &state.validation)
         .map_err(|rejected| {
             let violations = rejected.violations();
             let rule = violations.first().map_or("validation", |v| v.rule());
@@ -289,6 +297,14 @@ async fn handle(
             )
         })?
         .into_keys();
+    if negative {
+        for (key, raw) in keys.iter_mut().zip(&raw_risks) {
+            key.report_type = VerifiedReportType::Negative.report_type();
+            if *raw == 0 {
+                key.transmission_risk = VerifiedReportType::Negative.backfill_transmission_risk();
+            }
+        }
+    }
     let Some(code) = request
         .verification_payload
         .as_deref()
