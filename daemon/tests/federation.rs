@@ -17,7 +17,8 @@ use enmesh_daemon::clock::SystemClock;
 use enmesh_daemon::config::{FederationPeer, FederationPullerConfig, FederationServerConfig};
 use enmesh_daemon::demo::sites::{self, SiteOptions};
 use enmesh_daemon::node::{self, NodeHandle};
-use enmesh_daemon::store::{Cursor, FeedId, KeySource};
+use enmesh_daemon::store::{Cursor, KeySource};
+use enmesh_protocol::feed::Feed;
 use enmesh_daemon::telemetry::Metrics;
 use enmesh_protocol::region::{ClusterId, RegionId};
 use tonic::codegen::http::uri::PathAndQuery;
@@ -211,7 +212,7 @@ async fn server(local: u32) -> Server {
     store
         .commit_remote(
             &region("FR"),
-            &FeedId::new("partial/DE").unwrap(),
+            &Feed::Partial(region("DE")),
             &remote,
             &Cursor {
                 last_sequence: 1,
@@ -220,6 +221,7 @@ async fn server(local: u32) -> Server {
             },
             common::now_secs(),
         )
+        .unwrap()
         .unwrap();
     let pullee = sites
         .iter()

@@ -264,9 +264,10 @@ async fn bad_files_are_refused_counted_and_store_nothing() {
     let metrics = h.metrics.encode();
     let refused = |reason: &str| {
         metrics.lines().any(|l| {
-            l.starts_with("enmesh_replication_rejections_total{")
-                && l.contains("gaen-export FR")
+            l.starts_with("enmesh_import_refusals_total{")
+                && l.contains("source=\"FR\"")
                 && l.contains(&format!("reason=\"{reason}\""))
+                && l.ends_with(" 1")
         })
     };
     assert!(

@@ -517,6 +517,7 @@ async fn a_one_time_code_still_works_next_to_certificates() {
     let node = start().await;
     node.store
         .put_code(&enmesh_daemon::store::CodeHash::of("CODE-1"), NOW + 60)
+        .unwrap()
         .unwrap();
     let keys = [key(1, 2, 0)];
     let mut body = node.body(&keys, "CODE-1", None);

@@ -20,6 +20,7 @@
 //! This module never stores anything of a refused upload, and never logs or labels the code or
 //! key bytes (spans carry counts and the outcome only).
 
+pub mod metrics;
 mod request;
 mod response;
 pub mod revision;
@@ -27,11 +28,11 @@ pub mod verification;
 pub mod writer;
 
 pub use request::{ParseError, PublishKey, PublishRequest, VisitedRegionError};
-pub use response::{ErrorBody, PublishResponse, Refusal, ViolationBody};
+pub use response::{ErrorBody, PublishError, PublishResponse, ViolationBody};
 
 use crate::batch::BatcherHandle;
 use crate::clock::SharedClock;
-use crate::store::{CodeHash, Committed, Store, StoreError, UploadId};
+use crate::store::{CodeHash, Committed, Store, StoreError, UploadId, UploadRefusal};
 use crate::telemetry::{KeyKind, Metrics};
 use axum::body::Bytes;
 use axum::extract::State;
@@ -160,7 +161,7 @@ async fn publish(
         certified,
     }): State<Shared>,
     body: Bytes,
-) -> Result<Json<PublishResponse>, Refusal> {
+) -> Result<Json<PublishResponse>, PublishError> {
     let span = tracing::info_span!(
         "upload",
         keys = tracing::field::Empty,
@@ -181,10 +182,11 @@ async fn publish(
         Ok((stored, revision_token)) => {
             let outcome = stored.outcome();
             if let Committed::New(outcome) = stored {
-                state.metrics.upload_accepted();
+                state.metrics.ingest().accepted();
                 state
                     .metrics
-                    .keys_stored(KeyKind::Local, u64::from(outcome.key_count));
+                    .keys_stored()
+                    .add(KeyKind::Local, u64::from(outcome.key_count));
                 if let Some(batcher) = &state.batcher {
                     batcher.notify_upload();
                 }
@@ -192,7 +194,7 @@ async fn publish(
             span.in_scope(|| tracing::debug!("upload answered"));
             let padding = response::padding().ok_or_else(|| {
                 span.in_scope(|| tracing::error!("no randomness for the response padding"));
-                Refusal::internal()
+                PublishError::internal()
             })?;
             Ok(Json(PublishResponse {
                 revision_token,
@@ -202,13 +204,13 @@ async fn publish(
             }))
         }
         Err(Failure::Refused { rule, refusal }) => {
-            state.metrics.upload_rejected(rule);
+            state.metrics.ingest().rejected(rule);
             span.in_scope(|| tracing::info!("upload refused"));
             Err(refusal)
         }
         Err(Failure::Internal(error)) => {
             span.in_scope(|| tracing::error!(%error, "upload could not be stored"));
-            Err(Refusal::internal())
+            Err(PublishError::internal())
         }
     }
 }
@@ -218,7 +220,7 @@ enum Failure {
     /// The client's fault; `rule` is the metric label.
     Refused {
         rule: &'static str,
-        refusal: Refusal,
+        refusal: PublishError,
     },
     /// Ours.
     Internal(IngestError),
@@ -238,7 +240,7 @@ pub enum IngestError {
     Token(revision::IssueError),
 }
 
-fn refused(rule: &'static str, refusal: Refusal) -> Failure {
+fn refused(rule: &'static str, refusal: PublishError) -> Failure {
     Failure::Refused { rule, refusal }
 }
 
@@ -249,7 +251,7 @@ async fn handle(
     body: &[u8],
 ) -> Result<(Committed, Option<String>), Failure> {
     let request = PublishRequest::from_json(body)
-        .map_err(|e| refused("json", Refusal::bad_request(e.to_string(), Vec::new())))?;
+        .map_err(|e| refused("json", PublishError::bad_request(e.to_string(), Vec::new())))?;
     let span = tracing::Span::current();
     span.record("keys", request.temporary_exposure_keys.len());
     span.record("visited", request.visited_regions.len());
@@ -261,7 +263,7 @@ async fn handle(
         };
         refused(
             "visited_regions",
-            Refusal::bad_request(e.to_string(), vec![violation]),
+            PublishError::bad_request(e.to_string(), vec![violation]),
         )
     })?;
     let now = state.clock.now_secs();
@@ -290,7 +292,7 @@ async fn handle(
             let rule = violations.first().map_or("validation", |v| v.rule());
             refused(
                 rule,
-                Refusal::bad_request(
+                PublishError::bad_request(
                     rejected.to_string(),
                     violations.iter().map(ViolationBody::from).collect(),
                 ),
@@ -312,7 +314,7 @@ async fn handle(
     else {
         return Err(refused(
             "code",
-            Refusal::invalid_code("verificationPayload (the upload code) is missing"),
+            PublishError::invalid_code("verificationPayload (the upload code) is missing"),
         ));
     };
     let id = upload_id(&keys);
@@ -330,11 +332,11 @@ async fn handle(
             // upload id cannot tell them apart).
             let stored = index.stored(&keys, code_hash.0);
             let revisions = revision::plan(&keys, &stored, token.as_deref(), cert.report_type)
-                .map_err(|e| refused(e.code(), Refusal::revision(e.code(), e.to_string())))?;
+                .map_err(|e| refused(e.code(), PublishError::revision(e.code(), e.to_string())))?;
             if cert.report_type == VerifiedReportType::Negative && revisions < keys.len() {
                 return Err(refused(
                     "negative",
-                    Refusal::bad_request(
+                    PublishError::bad_request(
                         "a negative certificate only revises keys; none are stored as new"
                             .to_owned(),
                         Vec::new(),
@@ -362,7 +364,10 @@ async fn handle(
         answer
             .await
             .map_err(|_| Failure::Internal(IngestError::WriterGone))
-            .and_then(|r| r.map_err(code_failure))
+            .and_then(|r| {
+                r.map_err(|error| Failure::Internal(IngestError::Store(error)))?
+                    .map_err(code_refused)
+            })
     } else {
         Err(Failure::Internal(IngestError::WriterGone))
     };
@@ -395,11 +400,11 @@ fn check_certificate(
     let certificate = verification::verify(token, authorities, now).map_err(|e| match e {
         CertificateError::UnknownIssuer(_) => refused(
             "unknown_health_authority",
-            Refusal::unknown_health_authority(e.to_string()),
+            PublishError::unknown_health_authority(e.to_string()),
         ),
         other => refused(
             "certificate",
-            Refusal::certificate_invalid(other.reason(), other.to_string()),
+            PublishError::certificate_invalid(other.reason(), other.to_string()),
         ),
     })?;
     let hmac_key = request
@@ -410,7 +415,7 @@ fn check_certificate(
         .ok_or_else(|| {
             refused(
                 "certificate",
-                Refusal::certificate_invalid(
+                PublishError::certificate_invalid(
                     "hmac_key",
                     "hmacKey is missing or not base64".to_owned(),
                 ),
@@ -419,21 +424,26 @@ fn check_certificate(
     verify_tekmac(&hmac_key, &upload.keys, &certificate.tekmac).map_err(|e| {
         refused(
             "certificate",
-            Refusal::certificate_invalid("tekmac", e.to_string()),
+            PublishError::certificate_invalid("tekmac", e.to_string()),
         )
     })?;
     Ok(certificate)
 }
 
-/// Why the store refused or failed a commit.
-fn code_failure(error: SharedStoreError) -> Failure {
-    let message = match *error {
-        StoreError::CodeUnknown => "the upload code is unknown",
-        StoreError::CodeExpired { .. } => "the upload code has expired",
-        StoreError::CodeUsed => "the upload code was already used for other keys",
-        _ => return Failure::Internal(IngestError::Store(error)),
+/// The answer to an upload the store refused.
+fn code_refused(refusal: UploadRefusal) -> Failure {
+    let message = match refusal {
+        UploadRefusal::CodeUnknown => "the upload code is unknown",
+        UploadRefusal::CodeExpired { .. } => "the upload code has expired",
+        UploadRefusal::CodeUsed => "the upload code was already used for other keys",
+        UploadRefusal::CodeExists | UploadRefusal::TooManyKeys(_) => {
+            return refused(
+                "keys",
+                PublishError::bad_request(refusal.to_string(), Vec::new()),
+            );
+        }
     };
-    refused("code", Refusal::invalid_code(message))
+    refused("code", PublishError::invalid_code(message))
 }
 
 /// An id of the upload's key set (TEK, start, period, in sorted order), so a retry of the same

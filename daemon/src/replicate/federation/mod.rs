@@ -13,5 +13,6 @@
 //! puller asks), and nothing stores a page without the fetch state that follows it.
 
 pub mod cursor;
+pub mod metrics;
 pub mod puller;
 pub mod server;

@@ -28,7 +28,7 @@ use crate::clock::SharedClock;
 use crate::config::FederationPeer;
 use crate::shutdown::ShutdownSignal;
 use crate::store::{Store, StoreError};
-use crate::telemetry::{KeyKind, Metrics};
+use crate::telemetry::Metrics;
 
 /// Time allowed for one fetch.
 pub const FETCH_TIMEOUT: Duration = Duration::from_secs(60);
@@ -120,7 +120,7 @@ impl Remote {
     }
 
     fn label(&self) -> String {
-        format!("google-federation {}", self.region)
+        self.region.to_string()
     }
 }
 
@@ -205,7 +205,7 @@ pub async fn sync(
                 Err(error) => {
                     report.skipped += 1;
                     tracing::debug!(%error, "federated key skipped");
-                    metrics.replication_rejected(&label, "bad_key");
+                    metrics.federation().skipped(&label, "bad_key");
                 }
             }
         }
@@ -231,12 +231,10 @@ pub async fn sync(
         })
         .await??;
         held = Some(next);
-        if count > 0 {
-            metrics.keys_stored(KeyKind::Remote, count as u64);
-            metrics.replication_batch(&label, count as u64, 0.0, now);
-        }
+        metrics.federation().page(&label, count as u64);
         report.keys += count;
         if !page.partial_response {
+            metrics.federation().synced(&label, now);
             break;
         }
     }

@@ -181,7 +181,8 @@ impl FederationService {
             }
         }
         self.metrics
-            .feed_batch_served(&format!("federation/{}", puller.name));
+            .federation()
+            .served(&puller.name, keys.len() as u64);
         Ok(FederationFetchResponse {
             keys,
             revised_keys: Vec::new(),
@@ -203,7 +204,7 @@ impl Federation for FederationService {
         let puller = match self.authorise(&request) {
             Ok(p) => p.clone(),
             Err(status) => {
-                self.metrics.feed_pull_denied("federation", "token");
+                self.metrics.federation().denied("token");
                 return Err(status);
             }
         };

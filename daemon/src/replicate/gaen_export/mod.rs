@@ -7,7 +7,7 @@
 //! version, every key). A good file's keys are stored as remote keys of the peer's region
 //! together with the new cursor in one atomic write ([`Store::commit_import`]); a crash keeps
 //! both or neither, so a restart neither loses nor duplicates a file. A refused file is counted
-//! (`enmesh_replication_rejections_total{producer="gaen-export <region>"}`), logged, stores
+//! (`enmesh_import_refusals_total{source="<region>",reason}`), logged, stores
 //! nothing, and is skipped: the cursor moves past it in a write of no keys, so one corrupt file
 //! does not hold up the peer's later files. A download that fails (connection, status, size)
 //! is not the file's fault: the task retries it at the next poll.
@@ -20,6 +20,7 @@
 
 pub mod check;
 pub mod http;
+pub mod metrics;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -35,8 +36,8 @@ use crate::clock::SharedClock;
 use crate::config::GaenExportPeer;
 use crate::shutdown::ShutdownSignal;
 use crate::store::{Store, StoreError};
-use crate::telemetry::{KeyKind, Metrics};
-use check::{ExportKey, FileError, IndexError};
+use crate::telemetry::Metrics;
+use check::{ExportKey, IndexError};
 
 /// Largest export zip downloaded (500k keys ≈ 14 MB; Google's cap is 750k keys).
 pub const MAX_ZIP_BYTES: usize = 64 << 20;
@@ -116,9 +117,9 @@ impl Source {
         format!("gaen-export/{}", self.index_url)
     }
 
-    /// The metric label.
+    /// The metric label: the source's region.
     fn label(&self) -> String {
-        format!("gaen-export {}", self.region)
+        self.region.to_string()
     }
 
     /// The URL of an index line. Index lines are object names relative to the export root,
@@ -196,7 +197,7 @@ pub async fn sync(
             Ok(keys) => keys,
             Err(error) => {
                 span.in_scope(|| tracing::warn!(%error, "export file refused; skipped"));
-                metrics.replication_rejected(&label, reason_label(&error));
+                metrics.import().refused(&label, error.reason());
                 report.refused += 1;
                 Vec::new()
             }
@@ -212,12 +213,12 @@ pub async fn sync(
         cursor = Some(name.into_bytes());
         if count > 0 {
             report.imported += 1;
-            metrics.keys_stored(KeyKind::Remote, count as u64);
-            metrics.replication_batch(&label, count as u64, 0.0, now);
+            metrics.import().imported(&label, count as u64);
             span.in_scope(|| tracing::info!(keys = count, "export file imported"));
         }
         report.keys += count;
     }
+    metrics.import().synced(&label, clock.now_secs());
     Ok(report)
 }
 
@@ -233,10 +234,6 @@ fn file_url(index: &str, name: &str) -> String {
         }
     }
     format!("{dir}{name}")
-}
-
-fn reason_label(error: &FileError) -> &'static str {
-    error.reason()
 }
 
 /// Runs `source` until `stop` fires: a sync every `poll`.
