@@ -26,6 +26,7 @@ use crate::replicate::gaen_export;
 use crate::shutdown::Shutdown;
 use crate::store::Store;
 use crate::telemetry::Metrics;
+use crate::worker::{self, Runner};
 
 /// Why the Google-stack parts could not start (the operator's fault, at start).
 #[derive(Debug, Error)]
@@ -138,44 +139,35 @@ pub async fn certified(
     Ok(Some(certified))
 }
 
-/// Starts the importers and pullers in the `actors` stage and the federation server in the
-/// `servers` stage; returns the federation server's bound address, if one is configured.
+/// Starts the importers and pullers as workers of `runner` (the `actors` stage) and the
+/// federation server in the `servers` stage; returns the federation server's bound address, if
+/// one is configured.
+#[allow(clippy::too_many_arguments)]
 pub async fn start(
     config: &Config,
     store: &Arc<Store>,
     clock: &SharedClock,
     metrics: &Metrics,
     actors: &Shutdown,
+    runner: &Runner,
     servers: &Shutdown,
     tasks: &mut Vec<JoinHandle<Result<(), NodeError>>>,
 ) -> Result<Option<SocketAddr>, InteropError> {
     for peer in &config.gaen_export_peers {
         let source = gaen_export::Source::load(peer)?;
-        let run = gaen_export::run(
-            source,
-            store.clone(),
-            clock.clone(),
-            metrics.clone(),
-            actors.signal(),
+        let worker = worker::spawn(
+            runner,
+            gaen_export::ImportWorker::new(source, store.clone(), clock.clone(), metrics.clone()),
         );
-        tasks.push(actors.spawn(async move {
-            run.await;
-            Ok(())
-        }));
+        tasks.push(actors.spawn(async move { Ok(worker.await?) }));
     }
     for peer in &config.federation_peers {
         let remote = puller::Remote::load(peer)?;
-        let run = puller::run(
-            remote,
-            store.clone(),
-            clock.clone(),
-            metrics.clone(),
-            actors.signal(),
+        let worker = worker::spawn(
+            runner,
+            puller::PullWorker::new(remote, store.clone(), clock.clone(), metrics.clone()),
         );
-        tasks.push(actors.spawn(async move {
-            run.await;
-            Ok(())
-        }));
+        tasks.push(actors.spawn(async move { Ok(worker.await?) }));
     }
     let Some(fed) = &config.federation else {
         return Ok(None);

@@ -371,6 +371,11 @@ async fn enmesh_pulls_from_enmesh_federation_server() {
             .iter()
             .all(|e| e.source == KeySource::Remote(region("DE")))
     );
+    // The puller is a worker of the node: one page of 100 keys per unit of work.
+    let status = puller.workers().snapshot()["federation_pull"].clone();
+    assert!(status.runs >= 13 && status.errors == 0, "{status:?}");
+    let workers = puller.workers().clone();
     puller.shutdown().await.unwrap();
+    assert!(workers.snapshot()["federation_pull"].stopped);
     s.node.shutdown().await.unwrap();
 }

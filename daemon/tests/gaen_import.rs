@@ -328,3 +328,77 @@ async fn a_missing_file_is_retried_not_skipped() {
     assert_eq!(h.sync(&source).await.keys, 4);
     assert_eq!(h.remote_keys().len(), 7);
 }
+
+#[tokio::test]
+async fn the_importer_worker_polls_survives_a_failed_download_and_stops_with_its_stage() {
+    use enmesh_daemon::shutdown::Shutdown;
+    use enmesh_daemon::worker::{self, Runner};
+
+    let h = harness(NOW).await;
+    h.files.put(
+        "/exports-FR/index.txt",
+        "exports-FR/a.zip\nexports-FR/b.zip",
+    );
+    h.files.put(
+        "/exports-FR/a.zip",
+        export_zip(1, 3, &signing_key(1), "208"),
+    );
+    let mut source = h.source("FR", fr_key());
+    source.poll = Duration::from_millis(100);
+    let stage = Shutdown::new();
+    let clock: SharedClock = h.clock.clone();
+    let runner = Runner::new(stage.signal(), clock.clone());
+    let task = worker::spawn(
+        &runner,
+        gaen_export::ImportWorker::new(source, h.store.clone(), clock, h.metrics.clone()),
+    );
+    let until = |what: &str, done: &dyn Fn() -> bool| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while !done() {
+            assert!(std::time::Instant::now() < deadline, "timed out: {what}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    // a.zip is imported; b.zip is missing (404): a failed unit, counted, the worker goes on.
+    let workers = runner.workers.clone();
+    tokio::task::spawn_blocking({
+        let workers = workers.clone();
+        move || {
+            until("a failed unit", &|| {
+                workers
+                    .snapshot()
+                    .get("gaen_import")
+                    .is_some_and(|s| s.errors > 0)
+            })
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(h.remote_keys().len(), 3);
+    h.files.put(
+        "/exports-FR/b.zip",
+        export_zip(2, 4, &signing_key(1), "208"),
+    );
+    let store = h.store.clone();
+    tokio::task::spawn_blocking(move || {
+        until("b.zip imported at a later poll", &|| {
+            store
+                .keys_arrived(0, u64::MAX, None, usize::MAX)
+                .unwrap()
+                .entries
+                .len()
+                == 7
+        })
+    })
+    .await
+    .unwrap();
+    // Each file was downloaded until it imported, and never again after.
+    let hits = h.files.hits("/exports-FR/a.zip");
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!((hits, h.files.hits("/exports-FR/a.zip")), (1, 1));
+    stage.drain(Duration::from_secs(10)).await.unwrap();
+    task.await.unwrap();
+    let status = workers.snapshot()["gaen_import"].clone();
+    assert!(status.stopped && status.last_error.is_none(), "{status:?}");
+    assert_eq!(h.remote_keys().len(), 7);
+}

@@ -1,7 +1,7 @@
 //! The federation puller: a `[[peers]]` entry with `format = "google-federation"` pulls a
 //! Google federation server (or an enmesh one) over `/Federation/Fetch`.
 //!
-//! Every `poll` a sync runs: fetch with the stored fetch state, store the page's valid keys as
+//! One [`PullWorker`] per peer. Every `poll` a sync runs: fetch with the stored fetch state, store the page's valid keys as
 //! remote keys of the peer's region together with the page's `nextFetchState` in one write
 //! ([`Store::commit_import`]), and fetch again while `partialResponse` is set. Committing per
 //! page (Google's puller commits per sync) means a crash repeats at most the page in flight and
@@ -26,9 +26,9 @@ use tracing::Instrument;
 use super::cursor::{self, MAX_PAGE_KEYS};
 use crate::clock::SharedClock;
 use crate::config::FederationPeer;
-use crate::shutdown::ShutdownSignal;
 use crate::store::{Store, StoreError};
 use crate::telemetry::Metrics;
+use crate::worker::{Ticker, Worker, WorkerState};
 
 /// Time allowed for one fetch.
 pub const FETCH_TIMEOUT: Duration = Duration::from_secs(60);
@@ -165,37 +165,92 @@ pub async fn sync(
     clock: &SharedClock,
     metrics: &Metrics,
 ) -> Result<SyncReport, SyncError> {
-    let channel: Channel = Endpoint::from(remote.url.clone())
-        .timeout(FETCH_TIMEOUT)
-        .connect()
-        .await?;
-    let mut client = FederationClient::new(channel);
-    let stream = remote.stream();
-    let label = remote.label();
-    let mut held = {
-        let (store, stream) = (store.clone(), stream.clone());
-        tokio::task::spawn_blocking(move || store.import_state(&stream)).await??
-    };
+    let mut puller = Puller::new(remote.clone(), store.clone(), clock.clone(), metrics.clone());
     let mut report = SyncReport::default();
     for _ in 0..MAX_PAGES_PER_SYNC {
+        if !puller.fetch_page(&mut report).await? {
+            break;
+        }
+    }
+    Ok(report)
+}
+
+/// One remote between units of work: its channel (dialled on first use, dropped on a
+/// failure) and its fetch state as last stored.
+struct Puller {
+    remote: Remote,
+    store: Arc<Store>,
+    clock: SharedClock,
+    metrics: Metrics,
+    stream: String,
+    label: String,
+    client: Option<FederationClient<Channel>>,
+    /// The stored fetch state; `None` until read from the store.
+    held: Option<Option<Vec<u8>>>,
+}
+
+impl Puller {
+    fn new(remote: Remote, store: Arc<Store>, clock: SharedClock, metrics: Metrics) -> Self {
+        Self {
+            stream: remote.stream(),
+            label: remote.label(),
+            remote,
+            store,
+            clock,
+            metrics,
+            client: None,
+            held: None,
+        }
+    }
+
+    /// Fetches and stores one page; `true` if the server has more (`partialResponse`). A
+    /// failure forgets the channel and the fetch state, so the next page dials and reads again.
+    async fn fetch_page(&mut self, report: &mut SyncReport) -> Result<bool, SyncError> {
+        let fetched = self.fetch_page_inner(report).await;
+        if fetched.is_err() {
+            self.client = None;
+            self.held = None;
+        }
+        fetched
+    }
+
+    async fn fetch_page_inner(&mut self, report: &mut SyncReport) -> Result<bool, SyncError> {
+        let held = match &self.held {
+            Some(held) => held.clone(),
+            None => {
+                let (store, stream) = (self.store.clone(), self.stream.clone());
+                tokio::task::spawn_blocking(move || store.import_state(&stream)).await??
+            }
+        };
+        self.held = Some(held.clone());
         let state = match &held {
             Some(bytes) => FetchState::decode(bytes.as_slice())?,
             None => FetchState::default(),
         };
         let mut request = tonic::Request::new(FederationFetchRequest {
-            include_regions: remote.include_regions.clone(),
-            exclude_regions: remote.exclude_regions.clone(),
+            include_regions: self.remote.include_regions.clone(),
+            exclude_regions: self.remote.exclude_regions.clone(),
             only_travelers: false,
             only_local_provenance: true,
-            max_exposure_keys: remote.page_keys,
+            max_exposure_keys: self.remote.page_keys,
             state: Some(state),
         });
-        if let Some(token) = &remote.token {
+        if let Some(token) = &self.remote.token {
             let value = format!("Bearer {token}")
                 .parse()
                 .map_err(|_| SyncError::Token)?;
             request.metadata_mut().insert("authorization", value);
         }
+        let client = match &mut self.client {
+            Some(client) => client,
+            None => {
+                let channel: Channel = Endpoint::from(self.remote.url.clone())
+                    .timeout(FETCH_TIMEOUT)
+                    .connect()
+                    .await?;
+                self.client.insert(FederationClient::new(channel))
+            }
+        };
         let page = client.fetch(request).await?.into_inner();
         report.pages += 1;
         let mut keys = Vec::with_capacity(page.keys.len());
@@ -205,77 +260,96 @@ pub async fn sync(
                 Err(error) => {
                     report.skipped += 1;
                     tracing::debug!(%error, "federated key skipped");
-                    metrics.federation().skipped(&label, "bad_key");
+                    self.metrics.federation().skipped(&self.label, "bad_key");
                 }
             }
         }
         let next = page.next_fetch_state.unwrap_or_default().encode_to_vec();
-        let now = clock.now_secs();
+        let now = self.clock.now_secs();
         let count = keys.len();
-        let (store2, stream2, region, expect) = (
-            store.clone(),
-            stream.clone(),
-            remote.region.clone(),
-            held.clone(),
+        let (store, stream, region) = (
+            self.store.clone(),
+            self.stream.clone(),
+            self.remote.region.clone(),
         );
         let state_bytes = next.clone();
         tokio::task::spawn_blocking(move || {
-            store2.commit_import(
-                &region,
-                &stream2,
-                &keys,
-                expect.as_deref(),
-                &state_bytes,
-                now,
-            )
+            store.commit_import(&region, &stream, &keys, held.as_deref(), &state_bytes, now)
         })
         .await??;
-        held = Some(next);
-        metrics.federation().page(&label, count as u64);
+        self.held = Some(Some(next));
+        self.metrics.federation().page(&self.label, count as u64);
         report.keys += count;
         if !page.partial_response {
-            metrics.federation().synced(&label, now);
-            break;
+            self.metrics.federation().synced(&self.label, now);
         }
+        Ok(page.partial_response)
     }
-    Ok(report)
 }
 
-/// Runs `remote` until `stop` fires: a sync every `poll`.
-pub async fn run(
-    remote: Remote,
-    store: Arc<Store>,
-    clock: SharedClock,
-    metrics: Metrics,
-    stop: ShutdownSignal,
-) {
-    let span = tracing::info_span!("federation_pull", region = %remote.region, url = %remote.url);
-    async move {
-        loop {
-            let synced = tokio::select! {
-                r = sync(&remote, &store, &clock, &metrics) => r,
-                () = stop.clone().wait() => break,
-            };
-            match synced {
-                Ok(report) if report.keys > 0 => {
-                    tracing::info!(
-                        pages = report.pages,
-                        keys = report.keys,
-                        skipped = report.skipped,
-                        "federation synced"
-                    );
-                }
-                Ok(_) => tracing::debug!("federation: nothing new"),
-                Err(error) => {
-                    tracing::warn!(%error, "federation sync failed; retrying at next poll")
-                }
-            }
-            tokio::select! {
-                () = tokio::time::sleep(remote.poll) => {}
-                () = stop.clone().wait() => break,
-            }
+/// The puller of one remote as a [`Worker`] (`federation_pull`): every `poll` a sync, one
+/// page per unit of work (at most [`MAX_PAGES_PER_SYNC`] a sync), so a stopping node waits for
+/// one page at most.
+pub struct PullWorker {
+    puller: Puller,
+    ticker: Ticker,
+    pages: usize,
+    report: SyncReport,
+}
+
+impl PullWorker {
+    /// The worker of `remote`; its first sync runs at once.
+    pub fn new(remote: Remote, store: Arc<Store>, clock: SharedClock, metrics: Metrics) -> Self {
+        let ticker = Ticker::new(remote.poll, true);
+        Self {
+            puller: Puller::new(remote, store, clock, metrics),
+            ticker,
+            pages: 0,
+            report: SyncReport::default(),
         }
     }
-    .instrument(span)
-    .await;
+}
+
+impl Worker for PullWorker {
+    type Error = SyncError;
+
+    fn name(&self) -> &'static str {
+        "federation_pull"
+    }
+
+    async fn wait_for_work(&mut self) -> WorkerState {
+        self.ticker.tick().await;
+        self.pages = 0;
+        self.report = SyncReport::default();
+        WorkerState::Busy
+    }
+
+    async fn work(&mut self) -> Result<WorkerState, SyncError> {
+        let span = tracing::info_span!(
+            "federation_pull",
+            region = %self.puller.remote.region,
+            url = %self.puller.remote.url
+        );
+        async {
+            let more = self.puller.fetch_page(&mut self.report).await?;
+            self.pages += 1;
+            if more && self.pages < MAX_PAGES_PER_SYNC {
+                return Ok(WorkerState::Busy);
+            }
+            let report = self.report;
+            if report.keys > 0 {
+                tracing::info!(
+                    pages = report.pages,
+                    keys = report.keys,
+                    skipped = report.skipped,
+                    "federation synced"
+                );
+            } else {
+                tracing::debug!("federation: nothing new");
+            }
+            Ok(WorkerState::Idle)
+        }
+        .instrument(span)
+        .await
+    }
 }

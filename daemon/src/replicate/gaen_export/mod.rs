@@ -1,7 +1,7 @@
-//! File federation in: the GAEN export importer (formats.md §f.3), one task per `[[peers]]`
-//! entry with `format = "gaen-export"`.
+//! File federation in: the GAEN export importer (formats.md §f.3), one [`ImportWorker`] per
+//! `[[peers]]` entry with `format = "gaen-export"`.
 //!
-//! Every `poll` the task reads the peer's `index.txt`, takes the names after its cursor (the last
+//! Every `poll` the worker reads the peer's `index.txt`, takes the names after its cursor (the last
 //! imported name; index names sort chronologically), downloads each zip once, and checks it
 //! ([`check::check_file`]: structure, a signature under a configured key chosen by key id and
 //! version, every key). A good file's keys are stored as remote keys of the peer's region
@@ -10,7 +10,7 @@
 //! (`enmesh_import_refusals_total{source="<region>",reason}`), logged, stores
 //! nothing, and is skipped: the cursor moves past it in a write of no keys, so one corrupt file
 //! does not hold up the peer's later files. A download that fails (connection, status, size)
-//! is not the file's fault: the task retries it at the next poll.
+//! is not the file's fault: the worker retries it at the next poll.
 //!
 //! Only `http://` URLs are fetched by this build (put the index behind a local mirror or a TLS
 //! terminating proxy); `https://` is refused at start.
@@ -22,6 +22,7 @@ pub mod check;
 pub mod http;
 pub mod metrics;
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -34,9 +35,9 @@ use tracing::Instrument;
 
 use crate::clock::SharedClock;
 use crate::config::GaenExportPeer;
-use crate::shutdown::ShutdownSignal;
 use crate::store::{Store, StoreError};
 use crate::telemetry::Metrics;
+use crate::worker::{Ticker, Worker, WorkerState};
 use check::{ExportKey, IndexError};
 
 /// Largest export zip downloaded (500k keys ≈ 14 MB; Google's cap is 750k keys).
@@ -168,58 +169,177 @@ pub async fn sync(
     clock: &SharedClock,
     metrics: &Metrics,
 ) -> Result<SyncReport, SyncError> {
-    let stream = source.stream();
-    let label = source.label();
-    let index = http::get(&source.index_url.to_string(), check::MAX_INDEX_BYTES).await?;
-    let names = check::parse_index(&index)?;
-    let mut cursor = {
-        let (store, stream) = (store.clone(), stream.clone());
-        tokio::task::spawn_blocking(move || store.import_state(&stream)).await??
-    };
+    let mut importer = Importer::new(source.clone(), store.clone(), clock.clone(), metrics.clone());
+    importer.read_index().await?;
     let mut report = SyncReport::default();
-    let pending: Vec<String> = check::to_import(
-        &names,
-        cursor.as_deref().and_then(|c| std::str::from_utf8(c).ok()),
-    )
-    .into_iter()
-    .map(str::to_owned)
-    .collect();
-    for name in pending {
+    while importer.import_next(&mut report).await? {}
+    Ok(report)
+}
+
+/// The state of one source between units of work: its cursor and the names still to import.
+struct Importer {
+    source: Source,
+    store: Arc<Store>,
+    clock: SharedClock,
+    metrics: Metrics,
+    stream: String,
+    label: String,
+    cursor: Option<Vec<u8>>,
+    pending: VecDeque<String>,
+}
+
+impl Importer {
+    fn new(source: Source, store: Arc<Store>, clock: SharedClock, metrics: Metrics) -> Self {
+        Self {
+            stream: source.stream(),
+            label: source.label(),
+            source,
+            store,
+            clock,
+            metrics,
+            cursor: None,
+            pending: VecDeque::new(),
+        }
+    }
+
+    /// Reads the index and the stored cursor; the names after the cursor become pending.
+    async fn read_index(&mut self) -> Result<(), SyncError> {
+        self.pending.clear();
+        let index = http::get(&self.source.index_url.to_string(), check::MAX_INDEX_BYTES).await?;
+        let names = check::parse_index(&index)?;
+        self.cursor = {
+            let (store, stream) = (self.store.clone(), self.stream.clone());
+            tokio::task::spawn_blocking(move || store.import_state(&stream)).await??
+        };
+        self.pending = check::to_import(
+            &names,
+            self.cursor.as_deref().and_then(|c| std::str::from_utf8(c).ok()),
+        )
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+        Ok(())
+    }
+
+    /// Imports (or refuses and skips) the first pending file; `false` when none was pending
+    /// (the sync is complete). A failed download or store write leaves the file pending.
+    async fn import_next(&mut self, report: &mut SyncReport) -> Result<bool, SyncError> {
+        let Some(name) = self.pending.front().cloned() else {
+            self.metrics
+                .import()
+                .synced(&self.label, self.clock.now_secs());
+            return Ok(false);
+        };
         let span = tracing::info_span!("import_file", file = %name);
-        let zip = http::get(&source.file_url(&name), MAX_ZIP_BYTES)
+        let zip = http::get(&self.source.file_url(&name), MAX_ZIP_BYTES)
             .instrument(span.clone())
             .await?;
-        let now = clock.now_secs();
-        let keys_cfg = source.keys.clone();
+        let now = self.clock.now_secs();
+        let keys_cfg = self.source.keys.clone();
         let checked =
             tokio::task::spawn_blocking(move || check::check_file(&zip, &keys_cfg, now)).await?;
         let keys = match checked {
             Ok(keys) => keys,
             Err(error) => {
                 span.in_scope(|| tracing::warn!(%error, "export file refused; skipped"));
-                metrics.import().refused(&label, error.reason());
+                self.metrics.import().refused(&self.label, error.reason());
                 report.refused += 1;
                 Vec::new()
             }
         };
         let count = keys.len();
-        let (store2, stream2, region) = (store.clone(), stream.clone(), source.region.clone());
-        let expect = cursor.clone();
+        let (store, stream, region) = (
+            self.store.clone(),
+            self.stream.clone(),
+            self.source.region.clone(),
+        );
+        let expect = self.cursor.clone();
         let state = name.clone().into_bytes();
         tokio::task::spawn_blocking(move || {
-            store2.commit_import(&region, &stream2, &keys, expect.as_deref(), &state, now)
+            store.commit_import(&region, &stream, &keys, expect.as_deref(), &state, now)
         })
         .await??;
-        cursor = Some(name.into_bytes());
+        self.pending.pop_front();
+        self.cursor = Some(name.into_bytes());
         if count > 0 {
             report.imported += 1;
-            metrics.import().imported(&label, count as u64);
+            self.metrics.import().imported(&self.label, count as u64);
             span.in_scope(|| tracing::info!(keys = count, "export file imported"));
         }
         report.keys += count;
+        Ok(true)
     }
-    metrics.import().synced(&label, clock.now_secs());
-    Ok(report)
+}
+
+/// The importer of one source as a [`Worker`] (`gaen_import`): every `poll` it reads the
+/// index, then imports one file per unit of work, so a stopping node waits for one file at
+/// most, never for a whole backlog.
+pub struct ImportWorker {
+    importer: Importer,
+    ticker: Ticker,
+    /// The index must be read before the next file (a tick, or a failed unit).
+    fresh: bool,
+    report: SyncReport,
+}
+
+impl ImportWorker {
+    /// The worker of `source`; its first sync runs at once.
+    pub fn new(source: Source, store: Arc<Store>, clock: SharedClock, metrics: Metrics) -> Self {
+        let ticker = Ticker::new(source.poll, true);
+        Self {
+            importer: Importer::new(source, store, clock, metrics),
+            ticker,
+            fresh: true,
+            report: SyncReport::default(),
+        }
+    }
+}
+
+impl Worker for ImportWorker {
+    type Error = SyncError;
+
+    fn name(&self) -> &'static str {
+        "gaen_import"
+    }
+
+    async fn wait_for_work(&mut self) -> WorkerState {
+        self.ticker.tick().await;
+        self.fresh = true;
+        WorkerState::Busy
+    }
+
+    async fn work(&mut self) -> Result<WorkerState, SyncError> {
+        let span = tracing::info_span!(
+            "gaen_export",
+            region = %self.importer.source.region,
+            index = %self.importer.source.index_url
+        );
+        async {
+            if self.fresh {
+                self.fresh = false;
+                self.report = SyncReport::default();
+                self.importer.read_index().await?;
+            }
+            if self.importer.import_next(&mut self.report).await? {
+                return Ok(WorkerState::Busy);
+            }
+            let report = self.report;
+            if report.imported + report.refused > 0 {
+                tracing::info!(
+                    imported = report.imported,
+                    refused = report.refused,
+                    keys = report.keys,
+                    "index synced"
+                );
+            } else {
+                tracing::debug!("index unchanged");
+            }
+            Ok(WorkerState::Idle)
+        }
+        .instrument(span)
+        .await
+        .inspect_err(|_| self.fresh = true)
+    }
 }
 
 /// See [`Source::file_url`].
@@ -234,44 +354,6 @@ fn file_url(index: &str, name: &str) -> String {
         }
     }
     format!("{dir}{name}")
-}
-
-/// Runs `source` until `stop` fires: a sync every `poll`.
-pub async fn run(
-    source: Source,
-    store: Arc<Store>,
-    clock: SharedClock,
-    metrics: Metrics,
-    stop: ShutdownSignal,
-) {
-    let span =
-        tracing::info_span!("gaen_export", region = %source.region, index = %source.index_url);
-    async move {
-        loop {
-            let synced = tokio::select! {
-                r = sync(&source, &store, &clock, &metrics) => r,
-                () = stop.clone().wait() => break,
-            };
-            match synced {
-                Ok(report) if report.imported + report.refused > 0 => {
-                    tracing::info!(
-                        imported = report.imported,
-                        refused = report.refused,
-                        keys = report.keys,
-                        "index synced"
-                    );
-                }
-                Ok(_) => tracing::debug!("index unchanged"),
-                Err(error) => tracing::warn!(%error, "index sync failed; retrying at next poll"),
-            }
-            tokio::select! {
-                () = tokio::time::sleep(source.poll) => {}
-                () = stop.clone().wait() => break,
-            }
-        }
-    }
-    .instrument(span)
-    .await;
 }
 
 #[cfg(test)]
