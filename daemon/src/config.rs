@@ -156,6 +156,14 @@ pub enum ConfigError {
         /// The peer's format.
         format: &'static str,
     },
+    /// Two fields of one table that exclude each other (or a field its mode does not take).
+    #[error("{field}: not allowed with {other}")]
+    Conflict {
+        /// The refused field.
+        field: String,
+        /// What it conflicts with.
+        other: String,
+    },
     /// A field this table needs.
     #[error("{field}: missing")]
     Missing {
@@ -303,21 +311,54 @@ pub struct FederationPeer {
     pub exclude_regions: Vec<String>,
     /// A file holding the bearer token sent as `authorization`, if the server wants one.
     pub token_file: Option<PathBuf>,
+    /// For `https://`: a PEM file of the root certificates the server's chain must lead to.
+    /// Without it the server must be a node of `region` on this node's CA tree, and this node
+    /// presents its own certificate (mTLS).
+    pub ca_file: Option<PathBuf>,
     /// Time between two syncs.
     pub poll: Duration,
     /// `maxExposureKeys` per fetch (1..=500).
     pub page_keys: u32,
 }
 
+/// How the `/Federation/Fetch` listener speaks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FederationTls {
+    /// TLS with the node's own certificate of the CA tree (the default).
+    Node,
+    /// TLS with a certificate chain and key from PEM files (e.g. one a Google puller's system
+    /// roots trust).
+    Files {
+        /// The certificate chain, leaf first.
+        cert_file: PathBuf,
+        /// Its private key (PKCS#8, SEC1 or PKCS#1).
+        key_file: PathBuf,
+    },
+    /// Plain h2c, for a listener behind a TLS-terminating proxy: bearer tokens only.
+    None,
+}
+
 /// `[federation]`: serving `/Federation/Fetch` to Google-server pullers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FederationServerConfig {
-    /// Its own listen address (h2c; put TLS in front, as Google's deployments did).
+    /// Its own listen address.
     pub listen: SocketAddr,
+    /// TLS on it (`tls`, `cert_file`, `key_file`). With TLS a client may present a certificate
+    /// of the CA tree, which authorises a puller configured by `region`.
+    pub tls: FederationTls,
     /// Keys younger than this are not served yet (Google: the open 1-hour window).
     pub settle: Duration,
     /// The pullers allowed, each with its bearer token.
     pub pullers: Vec<FederationPullerConfig>,
+}
+
+/// How a federation puller is authorised.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PullerAuth {
+    /// `token_file`: the file holding its bearer token.
+    Token(PathBuf),
+    /// `region`: a node of this region on the CA tree, by its client certificate (mTLS).
+    Region(RegionId),
 }
 
 /// One `[[federation.pullers]]` table.
@@ -325,8 +366,8 @@ pub struct FederationServerConfig {
 pub struct FederationPullerConfig {
     /// A name for logs and metrics.
     pub name: String,
-    /// The file holding its bearer token.
-    pub token_file: PathBuf,
+    /// How it proves who it is.
+    pub auth: PullerAuth,
     /// Regions it may ask for (empty: any).
     pub include_regions: Vec<String>,
     /// Regions always excluded for it.
@@ -546,6 +587,9 @@ mod file {
     #[serde(deny_unknown_fields)]
     pub struct Federation {
         pub listen: String,
+        pub tls: Option<String>,
+        pub cert_file: Option<PathBuf>,
+        pub key_file: Option<PathBuf>,
         #[serde(default = "default_settle_secs")]
         pub settle_secs: u64,
         #[serde(default)]
@@ -560,7 +604,8 @@ mod file {
     #[serde(deny_unknown_fields)]
     pub struct Puller {
         pub name: String,
-        pub token_file: PathBuf,
+        pub token_file: Option<PathBuf>,
+        pub region: Option<String>,
         #[serde(default)]
         pub include_regions: Vec<String>,
         #[serde(default)]
@@ -734,6 +779,7 @@ mod file {
         #[serde(default)]
         pub exclude_regions: Vec<String>,
         pub token_file: Option<PathBuf>,
+        pub ca_file: Option<PathBuf>,
         pub page_keys: Option<u64>,
     }
 }
@@ -893,11 +939,22 @@ impl Config {
         }
         for peer in &mut self.federation_peers {
             peer.token_file.iter_mut().for_each(resolve);
+            peer.ca_file.iter_mut().for_each(resolve);
         }
         if let Some(fed) = &mut self.federation {
-            fed.pullers
-                .iter_mut()
-                .for_each(|p| resolve(&mut p.token_file));
+            if let FederationTls::Files {
+                cert_file,
+                key_file,
+            } = &mut fed.tls
+            {
+                resolve(cert_file);
+                resolve(key_file);
+            }
+            for p in &mut fed.pullers {
+                if let PullerAuth::Token(path) = &mut p.auth {
+                    resolve(path);
+                }
+            }
         }
     }
 
@@ -1054,6 +1111,7 @@ impl Config {
                     only_for("verification_keys", !p.verification_keys.is_empty(), format)?;
                     only_for("poll_secs", p.poll_secs.is_some(), format)?;
                     only_for("token_file", p.token_file.is_some(), format)?;
+                    only_for("ca_file", p.ca_file.is_some(), format)?;
                     only_for("page_keys", p.page_keys.is_some(), format)?;
                     only_for("include_regions", !p.include_regions.is_empty(), format)?;
                     only_for("exclude_regions", !p.exclude_regions.is_empty(), format)?;
@@ -1072,6 +1130,7 @@ impl Config {
                     only_for("replication", p.replication.is_some(), F)?;
                     only_for("token_file", p.token_file.is_some(), F)?;
                     only_for("page_keys", p.page_keys.is_some(), F)?;
+                    only_for("ca_file", p.ca_file.is_some(), F)?;
                     only_for("include_regions", !p.include_regions.is_empty(), F)?;
                     only_for("exclude_regions", !p.exclude_regions.is_empty(), F)?;
                     if p.verification_keys.is_empty() {
@@ -1112,12 +1171,19 @@ impl Config {
                         federation_regions(&field("include_regions"), p.include_regions)?;
                     let exclude_regions =
                         federation_regions(&field("exclude_regions"), p.exclude_regions)?;
+                    if p.ca_file.is_some() && url.scheme_str() != Some("https") {
+                        return Err(ConfigError::Conflict {
+                            field: field("ca_file"),
+                            other: format!("the http:// URL of {}", field("url")),
+                        });
+                    }
                     federation_peers.push(FederationPeer {
                         url,
                         region: peer_region,
                         include_regions,
                         exclude_regions,
                         token_file: p.token_file,
+                        ca_file: p.ca_file,
                         poll: Duration::from_secs(in_range_named(
                             field("poll_secs"),
                             p.poll_secs.unwrap_or(900),
@@ -1193,15 +1259,78 @@ impl Config {
                         });
                     }
                 }
+                let tls = match (fed.tls.as_deref(), fed.cert_file, fed.key_file) {
+                    (None | Some("node"), None, None) => FederationTls::Node,
+                    (Some("none"), None, None) => FederationTls::None,
+                    (Some("files"), Some(cert_file), Some(key_file)) => FederationTls::Files {
+                        cert_file,
+                        key_file,
+                    },
+                    (Some("files"), cert, _) => {
+                        return Err(ConfigError::Missing {
+                            field: if cert.is_none() {
+                                "federation.cert_file".to_owned()
+                            } else {
+                                "federation.key_file".to_owned()
+                            },
+                        });
+                    }
+                    (None | Some("node" | "none"), cert, _) => {
+                        return Err(ConfigError::Conflict {
+                            field: if cert.is_some() {
+                                "federation.cert_file".to_owned()
+                            } else {
+                                "federation.key_file".to_owned()
+                            },
+                            other: format!("federation.tls = {:?}", fed.tls.as_deref().unwrap_or("node")),
+                        });
+                    }
+                    (Some(other), _, _) => {
+                        return Err(ConfigError::BadName {
+                            field: "federation.tls".to_owned(),
+                            value: other.to_owned(),
+                            want: "\"node\", \"files\" or \"none\"",
+                        });
+                    }
+                };
                 let pullers = fed
                     .pullers
                     .into_iter()
                     .enumerate()
                     .map(|(i, p)| {
                         let field = |n: &str| format!("federation.pullers[{i}].{n}");
+                        let auth = match (p.token_file, p.region) {
+                            (Some(path), None) => PullerAuth::Token(path),
+                            (None, Some(text)) => {
+                                if tls == FederationTls::None {
+                                    return Err(ConfigError::Conflict {
+                                        field: field("region"),
+                                        other: "federation.tls = \"none\" (no client certificates)"
+                                            .to_owned(),
+                                    });
+                                }
+                                PullerAuth::Region(text.parse().map_err(|reason| {
+                                    ConfigError::Region {
+                                        field: field("region"),
+                                        reason,
+                                    }
+                                })?)
+                            }
+                            (Some(_), Some(_)) => {
+                                return Err(ConfigError::Conflict {
+                                    field: field("region"),
+                                    other: field("token_file"),
+                                });
+                            }
+                            (None, None) => {
+                                return Err(ConfigError::Missing {
+                                    field: field("token_file (or region)"),
+                                });
+                            }
+                        };
                         Ok(FederationPullerConfig {
                             name: non_empty_named(field("name"), p.name)?,
-                            token_file: p.token_file,
+                            auth,
                             include_regions: federation_regions(
                                 &field("include_regions"),
                                 p.include_regions,
@@ -1215,6 +1344,7 @@ impl Config {
                     .collect::<Result<_, ConfigError>>()?;
                 Ok(FederationServerConfig {
                     listen,
+                    tls,
                     settle: Duration::from_secs(in_range(
                         "federation.settle_secs",
                         fed.settle_secs,

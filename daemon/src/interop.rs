@@ -16,7 +16,11 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 
 use crate::clock::SharedClock;
-use crate::config::Config;
+use crate::config::{Config, FederationTls, PullerAuth};
+use crate::node::Trust;
+use crate::pki::tls;
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use crate::ingest::Certified;
 use crate::ingest::revision::TokenKeys;
 use crate::ingest::verification::{self, Authorities, HealthAuthority, KeyLoadError};
@@ -63,6 +67,19 @@ pub enum InteropError {
     /// A blocking task failed.
     #[error("task: {0}")]
     Task(#[from] tokio::task::JoinError),
+    /// A TLS file of `[federation]` could not be read or used.
+    #[error("{field}: {path}: {reason}")]
+    TlsFile {
+        /// The field.
+        field: &'static str,
+        /// The file.
+        path: String,
+        /// The reason.
+        reason: String,
+    },
+    /// The federation listener's TLS configuration was refused.
+    #[error("federation tls: {0}")]
+    Tls(#[from] crate::pki::tls::TlsError),
     /// The federation listener could not bind.
     #[error("federation.listen: cannot bind {addr}: {reason}")]
     Bind {
@@ -148,6 +165,7 @@ pub async fn start(
     store: &Arc<Store>,
     clock: &SharedClock,
     metrics: &Metrics,
+    trust: &Trust,
     actors: &Shutdown,
     runner: &Runner,
     servers: &Shutdown,
@@ -162,7 +180,7 @@ pub async fn start(
         tasks.push(actors.spawn(async move { Ok(worker.await?) }));
     }
     for peer in &config.federation_peers {
-        let remote = puller::Remote::load(peer)?;
+        let remote = puller::Remote::load(peer, &trust.verifier, &trust.identity)?;
         let worker = worker::spawn(
             runner,
             puller::PullWorker::new(remote, store.clone(), clock.clone(), metrics.clone()),
@@ -174,15 +192,21 @@ pub async fn start(
     };
     let mut pullers = Vec::with_capacity(fed.pullers.len());
     for (index, p) in fed.pullers.iter().enumerate() {
-        let token = std::fs::read_to_string(&p.token_file)
-            .map_err(|reason| InteropError::PullerToken { index, reason })?;
-        let token = token.trim();
-        if token.is_empty() {
-            return Err(InteropError::EmptyToken { index });
-        }
+        let auth = match &p.auth {
+            PullerAuth::Token(path) => {
+                let token = std::fs::read_to_string(path)
+                    .map_err(|reason| InteropError::PullerToken { index, reason })?;
+                let token = token.trim();
+                if token.is_empty() {
+                    return Err(InteropError::EmptyToken { index });
+                }
+                server::PullerAuth::Token(Sha256::digest(token.as_bytes()).into())
+            }
+            PullerAuth::Region(region) => server::PullerAuth::Region(region.clone()),
+        };
         pullers.push(server::Puller {
             name: p.name.clone(),
-            token_sha256: Sha256::digest(token.as_bytes()).into(),
+            auth,
             include_regions: p.include_regions.clone(),
             exclude_regions: p.exclude_regions.clone(),
         });
@@ -197,8 +221,50 @@ pub async fn start(
         addr: fed.listen,
         reason,
     })?;
+    let tls = match &fed.tls {
+        FederationTls::None => None,
+        FederationTls::Node => {
+            let credential = trust.identity.active(clock.unix_time());
+            Some(tls::optional_client_server_config(
+                trust.verifier.clone(),
+                credential.chain().to_vec(),
+                credential.private_key(),
+            )?)
+        }
+        FederationTls::Files {
+            cert_file,
+            key_file,
+        } => {
+            let err = |field: &'static str, path: &std::path::Path, reason: String| {
+                InteropError::TlsFile {
+                    field,
+                    path: path.display().to_string(),
+                    reason,
+                }
+            };
+            let chain = CertificateDer::pem_file_iter(cert_file)
+                .map_err(|e| err("federation.cert_file", cert_file, e.to_string()))?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| err("federation.cert_file", cert_file, e.to_string()))?;
+            if chain.is_empty() {
+                return Err(err(
+                    "federation.cert_file",
+                    cert_file,
+                    "no certificate".to_owned(),
+                ));
+            }
+            let key = PrivateKeyDer::from_pem_file(key_file)
+                .map_err(|e| err("federation.key_file", key_file, e.to_string()))?;
+            Some(tls::optional_client_server_config(
+                trust.verifier.clone(),
+                chain,
+                key,
+            )?)
+        }
+    };
     let service = server::FederationService::new(
         store.clone(),
+        trust.verifier.clone(),
         clock.clone(),
         metrics.clone(),
         config.export.region_code.clone(),
@@ -207,7 +273,7 @@ pub async fn start(
     );
     let stop = servers.signal();
     tasks.push(servers.spawn(async move {
-        if let Err(error) = server::serve(listener, service, stop).await {
+        if let Err(error) = server::serve(listener, service, tls.map(Arc::new), stop).await {
             tracing::error!(%error, "federation server failed");
             return Err(NodeError::Stopped);
         }

@@ -402,7 +402,7 @@ pub async fn start(
     )?;
 
     let federation_addr = crate::interop::start(
-        &config, &store, &clock, &metrics, &actors, &runner, &servers, &mut tasks,
+        &config, &store, &clock, &metrics, &trust, &actors, &runner, &servers, &mut tasks,
     )
     .await?;
 

@@ -14,7 +14,9 @@ use std::time::Duration;
 
 use common::{eventually, region};
 use enmesh_daemon::clock::SystemClock;
-use enmesh_daemon::config::{FederationPeer, FederationPullerConfig, FederationServerConfig};
+use enmesh_daemon::config::{
+    FederationPeer, FederationPullerConfig, FederationServerConfig, FederationTls, PullerAuth,
+};
 use enmesh_daemon::demo::sites::{self, SiteOptions};
 use enmesh_daemon::node::{self, NodeHandle};
 use enmesh_daemon::store::{Cursor, KeySource};
@@ -97,12 +99,43 @@ struct SpecKey {
 const TOKEN: &str = "puller-token-de-fr";
 const NARROW_TOKEN: &str = "puller-token-only-fr";
 
-async fn fetch(
+/// Where the federation server listens, and the root its TLS certificate chains to.
+struct Target {
     addr: std::net::SocketAddr,
+    ca_pem: String,
+}
+
+/// A P-256 CA and a server certificate of it for `localhost` and 127.0.0.1, made with rcgen
+/// (not enmesh's PKI): what a deployment would get from its web PKI. Returns (CA PEM, chain
+/// PEM, key PEM).
+fn web_pki() -> (String, String, String) {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+    let ca_key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = Issuer::new(ca_params, ca_key);
+    let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let leaf = CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
+        .unwrap()
+        .signed_by(&key, &issuer)
+        .unwrap();
+    (ca.pem(), leaf.pem(), key.serialize_pem())
+}
+
+/// One fetch over TLS (tonic's own client TLS, trusting only the test CA), with a bearer token
+/// unless `token` is empty.
+async fn fetch(
+    target: &Target,
     token: &str,
     request: FetchRequest,
 ) -> Result<FetchResponse, tonic::Status> {
-    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+    let tls = tonic::transport::ClientTlsConfig::new()
+        .ca_certificate(tonic::transport::Certificate::from_pem(&target.ca_pem))
+        .domain_name("localhost");
+    let channel = tonic::transport::Endpoint::from_shared(format!("https://{}", target.addr))
+        .unwrap()
+        .tls_config(tls)
         .unwrap()
         .connect()
         .await
@@ -110,9 +143,11 @@ async fn fetch(
     let mut grpc = tonic::client::Grpc::new(channel);
     grpc.ready().await.unwrap();
     let mut request = tonic::Request::new(request);
-    request
-        .metadata_mut()
-        .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    if !token.is_empty() {
+        request
+            .metadata_mut()
+            .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    }
     grpc.unary(
         request,
         PathAndQuery::from_static("/Federation/Fetch"),
@@ -124,7 +159,7 @@ async fn fetch(
 
 /// Pages through everything with pages of `page`; returns every key served, in order.
 async fn fetch_all(
-    addr: std::net::SocketAddr,
+    addr: &Target,
     include: &[&str],
     exclude: &[&str],
     page: u32,
@@ -159,12 +194,17 @@ async fn fetch_all(
 
 struct Server {
     node: NodeHandle,
+    node_metrics: Metrics,
+    target: Target,
     _dir: tempfile::TempDir,
     pullee: sites::Site,
 }
 
-/// A DE node serving federation, holding `local` uploaded keys and 50 remote keys of FR.
-async fn server(local: u32) -> Server {
+/// A DE node serving federation, holding `local` uploaded keys and 50 remote keys of FR. With
+/// `web_tls` it presents a certificate of a test web PKI (`target.ca_pem`), else its own node
+/// certificate of the CA tree. Pullers: "partner" and "narrow" (FR only) by token, and the
+/// US-CA node by its certificate.
+async fn server(local: u32, web_tls: bool) -> Server {
     let dir = tempfile::tempdir().unwrap();
     let clusters: Vec<(ClusterId, Vec<RegionId>)> = vec![
         ("EU".parse().unwrap(), vec![region("DE")]),
@@ -177,26 +217,44 @@ async fn server(local: u32) -> Server {
         std::fs::write(&path, format!("{token}\n")).unwrap();
         path
     };
+    let (ca_pem, chain_pem, key_pem) = web_pki();
+    let tls = if web_tls {
+        FederationTls::Files {
+            cert_file: token_file("federation.crt", &chain_pem),
+            key_file: token_file("federation.key", &key_pem),
+        }
+    } else {
+        FederationTls::Node
+    };
+    token_file("web-ca.pem", &ca_pem);
     let mut config = de.config.clone();
     config.federation = Some(FederationServerConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
+        tls,
         settle: Duration::ZERO,
         pullers: vec![
             FederationPullerConfig {
                 name: "partner".into(),
-                token_file: token_file("partner.token", TOKEN),
+                auth: PullerAuth::Token(token_file("partner.token", TOKEN)),
                 include_regions: vec![],
                 exclude_regions: vec![],
             },
             FederationPullerConfig {
                 name: "narrow".into(),
-                token_file: token_file("narrow.token", NARROW_TOKEN),
+                auth: PullerAuth::Token(token_file("narrow.token", NARROW_TOKEN)),
                 include_regions: vec!["FR".into()],
+                exclude_regions: vec![],
+            },
+            FederationPullerConfig {
+                name: "us-ca".into(),
+                auth: PullerAuth::Region(region("US-CA")),
+                include_regions: vec![],
                 exclude_regions: vec![],
             },
         ],
     });
-    let node = node::start(config, SystemClock::shared(), Metrics::new())
+    let node_metrics = Metrics::new();
+    let node = node::start(config, SystemClock::shared(), node_metrics.clone())
         .await
         .unwrap();
     let store = node.store();
@@ -228,8 +286,14 @@ async fn server(local: u32) -> Server {
         .find(|s| s.pki.region == region("US-CA"))
         .unwrap()
         .clone();
+    let target = Target {
+        addr: node.federation_addr().unwrap(),
+        ca_pem,
+    };
     Server {
         node,
+        node_metrics,
+        target,
         _dir: dir,
         pullee,
     }
@@ -237,8 +301,8 @@ async fn server(local: u32) -> Server {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_schema_puller_pages_through_10000_keys_and_gets_each_once() {
-    let s = server(10_000).await;
-    let addr = s.node.federation_addr().unwrap();
+    let s = server(10_000, true).await;
+    let addr = &s.target;
     let (keys, pages) = fetch_all(addr, &[], &[], 97).await;
     assert_eq!(keys.len(), 10_000);
     assert!(pages >= 10_000 / 97, "{pages} pages");
@@ -261,8 +325,8 @@ async fn a_schema_puller_pages_through_10000_keys_and_gets_each_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn region_filters_authorisation_and_remote_keys() {
-    let s = server(120).await;
-    let addr = s.node.federation_addr().unwrap();
+    let s = server(120, true).await;
+    let addr = &s.target;
     assert_eq!(fetch_all(addr, &["DE"], &[], 50).await.0.len(), 120);
     assert_eq!(fetch_all(addr, &["de", "FR"], &[], 50).await.0.len(), 120);
     assert_eq!(fetch_all(addr, &["FR"], &[], 50).await.0.len(), 0);
@@ -293,11 +357,22 @@ async fn region_filters_authorisation_and_remote_keys() {
     .await
     .unwrap();
     assert!(narrow.keys.is_empty());
-    // Unknown and missing tokens.
+    // Unknown and missing tokens (and no client certificate either).
     let denied = fetch(addr, "guess", FetchRequest::default())
         .await
         .unwrap_err();
     assert_eq!(denied.code(), tonic::Code::Unauthenticated);
+    let anonymous = fetch(addr, "", FetchRequest::default())
+        .await
+        .unwrap_err();
+    assert_eq!(anonymous.code(), tonic::Code::Unauthenticated);
+    let metrics = s.node_metrics.encode();
+    for line in [
+        "enmesh_federation_denials_total{reason=\"token\"} 1",
+        "enmesh_federation_denials_total{reason=\"no_credentials\"} 1",
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "{line} missing in\n{metrics}");
+    }
     // A token this server never issued.
     let bad = fetch(
         addr,
@@ -333,39 +408,29 @@ async fn region_filters_authorisation_and_remote_keys() {
     s.node.shutdown().await.unwrap();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn enmesh_pulls_from_enmesh_federation_server() {
-    let s = server(1_234).await;
-    let addr = s.node.federation_addr().unwrap();
-    let token = s._dir.path().join("partner.token");
+/// The US-CA node of `s` pulls `s`'s federation server through `peer` until it holds all of
+/// its `local` keys, each once, as remote keys of DE; the puller is a worker of the node.
+async fn pull_everything(s: &Server, peer: FederationPeer, local: usize) {
     let mut config = s.pullee.config.clone();
-    config.federation_peers.push(FederationPeer {
-        url: format!("http://{addr}").parse().unwrap(),
-        region: region("DE"),
-        include_regions: vec!["DE".into()],
-        exclude_regions: vec![],
-        token_file: Some(token),
-        poll: Duration::from_millis(200),
-        page_keys: 100,
-    });
+    config.federation_peers.push(peer);
     let puller = node::start(config, SystemClock::shared(), Metrics::new())
         .await
         .unwrap();
     let store = puller.store().clone();
-    eventually("1,234 federated keys at the puller", || {
+    eventually("every federated key at the puller", || {
         let store = store.clone();
         async move {
             let page = store.keys_arrived(0, u64::MAX, None, usize::MAX).unwrap();
-            page.entries.len() >= 1_234
+            page.entries.len() >= local
         }
     })
     .await;
     // A few more polls: still each key once, all as remote keys of DE.
     tokio::time::sleep(Duration::from_millis(800)).await;
     let page = store.keys_arrived(0, u64::MAX, None, usize::MAX).unwrap();
-    assert_eq!(page.entries.len(), 1_234);
+    assert_eq!(page.entries.len(), local);
     let unique: HashSet<[u8; 16]> = page.entries.iter().map(|e| e.key.key.0).collect();
-    assert_eq!(unique.len(), 1_234);
+    assert_eq!(unique.len(), local);
     assert!(
         page.entries
             .iter()
@@ -373,9 +438,48 @@ async fn enmesh_pulls_from_enmesh_federation_server() {
     );
     // The puller is a worker of the node: one page of 100 keys per unit of work.
     let status = puller.workers().snapshot()["federation_pull"].clone();
-    assert!(status.runs >= 13 && status.errors == 0, "{status:?}");
+    assert!(
+        status.runs as usize > local / 100 && status.errors == 0,
+        "{status:?}"
+    );
     let workers = puller.workers().clone();
     puller.shutdown().await.unwrap();
     assert!(workers.snapshot()["federation_pull"].stopped);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn enmesh_pulls_from_enmesh_federation_server_over_mtls() {
+    // The server presents its node certificate; the puller checks it is DE's on the CA tree and
+    // presents its own (US-CA), which is what authorises it: no token.
+    let s = server(1_234, false).await;
+    let peer = FederationPeer {
+        url: format!("https://{}", s.target.addr).parse().unwrap(),
+        region: region("DE"),
+        include_regions: vec!["DE".into()],
+        exclude_regions: vec![],
+        token_file: None,
+        ca_file: None,
+        poll: Duration::from_millis(200),
+        page_keys: 100,
+    };
+    pull_everything(&s, peer, 1_234).await;
+    s.node.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn enmesh_pulls_a_web_pki_federation_server_with_a_token() {
+    // As a Google server is pulled: its certificate chains to `ca_file`, a bearer token.
+    let s = server(345, true).await;
+    let peer = FederationPeer {
+        url: format!("https://{}", s.target.addr).parse().unwrap(),
+        region: region("DE"),
+        include_regions: vec!["DE".into()],
+        exclude_regions: vec![],
+        token_file: Some(s._dir.path().join("partner.token")),
+        ca_file: Some(s._dir.path().join("web-ca.pem")),
+        poll: Duration::from_millis(200),
+        page_keys: 100,
+    };
+    pull_everything(&s, peer, 345).await;
     s.node.shutdown().await.unwrap();
 }

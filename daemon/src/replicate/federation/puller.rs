@@ -9,8 +9,13 @@
 //! puller does; revised keys are not imported. The request always sets `onlyLocalProvenance`,
 //! so a partner never hands back what it federated from someone else.
 //!
-//! Only `http://` (h2c) endpoints are dialled by this build; put a TLS proxy in front for
-//! `https://`. This module never stores keys without the fetch state that follows them.
+//! An `https://` peer is dialled over TLS: with `ca_file`, the server's chain must lead to one
+//! of those roots (a Google server, web PKI rules); without it, the server must be a node of
+//! the peer's region on this node's CA tree, and this node presents its own certificate
+//! (mTLS, enmesh ↔ enmesh). An `http://` peer is plain h2c (a local proxy, tests).
+//!
+//! This module never stores keys without the fetch state that follows them, and never dials an
+//! `https://` peer without checking its certificate.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,6 +31,12 @@ use tracing::Instrument;
 use super::cursor::{self, MAX_PAGE_KEYS};
 use crate::clock::SharedClock;
 use crate::config::FederationPeer;
+use crate::pki::identity::NodeIdentity;
+use crate::pki::tls::{self, TlsError};
+use crate::pki::verify::Verifier;
+use crate::replicate::partial::connect::{self, ConnectError};
+use rustls_pki_types::CertificateDer;
+use rustls_pki_types::pem::PemObject;
 use crate::store::{Store, StoreError};
 use crate::telemetry::Metrics;
 use crate::worker::{Ticker, Worker, WorkerState};
@@ -53,6 +64,24 @@ pub struct Remote {
     pub poll: Duration,
     /// `maxExposureKeys`.
     pub page_keys: u32,
+    /// How the link is secured.
+    pub tls: RemoteTls,
+}
+
+/// How a link to a federation server is secured.
+#[derive(Clone)]
+pub enum RemoteTls {
+    /// `http://`: plain h2c.
+    Plain,
+    /// `https://` with `ca_file`: the server's chain must lead to one of these roots.
+    Roots(Arc<rustls::ClientConfig>),
+    /// `https://` without `ca_file`: mTLS on the CA tree, the server a node of the peer's region.
+    Tree {
+        /// The node's verifier.
+        verifier: Arc<Verifier>,
+        /// The node's own certificate, presented to the server.
+        identity: Arc<NodeIdentity>,
+    },
 }
 
 impl std::fmt::Debug for Remote {
@@ -77,19 +106,51 @@ pub enum RemoteError {
         /// The reason.
         reason: std::io::Error,
     },
-    /// Not an `http://` URL.
-    #[error(
-        "peers (google-federation {0}): only http:// (h2c) endpoints are dialled by this build"
-    )]
-    Scheme(String),
+    /// The `ca_file` could not be read or holds no usable certificate.
+    #[error("peers (google-federation {url}): ca_file {path}: {reason}")]
+    Roots {
+        /// The URL.
+        url: String,
+        /// The file.
+        path: String,
+        /// The reason.
+        reason: String,
+    },
 }
 
 impl Remote {
-    /// From the config, reading the token file.
-    pub fn load(peer: &FederationPeer) -> Result<Self, RemoteError> {
-        if peer.url.scheme_str() != Some("http") {
-            return Err(RemoteError::Scheme(peer.url.to_string()));
-        }
+    /// From the config, reading the token and CA files; `verifier` and `identity` secure an
+    /// `https://` link without `ca_file` (mTLS on the CA tree).
+    pub fn load(
+        peer: &FederationPeer,
+        verifier: &Arc<Verifier>,
+        identity: &Arc<NodeIdentity>,
+    ) -> Result<Self, RemoteError> {
+        let tls = match (peer.url.scheme_str(), &peer.ca_file) {
+            (Some("https"), Some(path)) => {
+                let err = |reason: String| RemoteError::Roots {
+                    url: peer.url.to_string(),
+                    path: path.display().to_string(),
+                    reason,
+                };
+                let mut roots = rustls::RootCertStore::empty();
+                let certs = CertificateDer::pem_file_iter(path)
+                    .map_err(|e| err(e.to_string()))?
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| err(e.to_string()))?;
+                let (added, _) = roots.add_parsable_certificates(certs);
+                if added == 0 {
+                    return Err(err("no usable certificate".to_owned()));
+                }
+                let config = tls::roots_client_config(roots).map_err(|e| err(e.to_string()))?;
+                RemoteTls::Roots(Arc::new(config))
+            }
+            (Some("https"), None) => RemoteTls::Tree {
+                verifier: verifier.clone(),
+                identity: identity.clone(),
+            },
+            _ => RemoteTls::Plain,
+        };
         let token = peer
             .token_file
             .as_ref()
@@ -111,6 +172,7 @@ impl Remote {
             token,
             poll: peer.poll,
             page_keys: peer.page_keys.clamp(1, MAX_PAGE_KEYS),
+            tls,
         })
     }
 
@@ -130,6 +192,15 @@ pub enum SyncError {
     /// The server could not be reached.
     #[error("connect: {0}")]
     Connect(#[from] tonic::transport::Error),
+    /// The TLS link could not be opened.
+    #[error("connect: {0}")]
+    TlsConnect(#[from] ConnectError),
+    /// This node's TLS configuration could not be built.
+    #[error("tls: {0}")]
+    Tls(#[from] TlsError),
+    /// The server did not answer in time.
+    #[error("no answer within {0:?}")]
+    Timeout(Duration),
     /// The server answered with an error.
     #[error("server: {0}")]
     Status(#[from] tonic::Status),
@@ -244,14 +315,31 @@ impl Puller {
         let client = match &mut self.client {
             Some(client) => client,
             None => {
-                let channel: Channel = Endpoint::from(self.remote.url.clone())
-                    .timeout(FETCH_TIMEOUT)
-                    .connect()
-                    .await?;
+                let url = &self.remote.url;
+                let channel: Channel = match &self.remote.tls {
+                    RemoteTls::Plain => {
+                        Endpoint::from(url.clone())
+                            .timeout(FETCH_TIMEOUT)
+                            .connect()
+                            .await?
+                    }
+                    RemoteTls::Roots(config) => connect::tls_channel(url, config.clone()).await?,
+                    RemoteTls::Tree { verifier, identity } => {
+                        let config = tls::client_config(
+                            verifier.clone(),
+                            identity.active(self.clock.unix_time()),
+                            Some(self.remote.region.clone()),
+                        )?;
+                        connect::tls_channel(url, Arc::new(config)).await?
+                    }
+                };
                 self.client.insert(FederationClient::new(channel))
             }
         };
-        let page = client.fetch(request).await?.into_inner();
+        let page = tokio::time::timeout(FETCH_TIMEOUT, client.fetch(request))
+            .await
+            .map_err(|_| SyncError::Timeout(FETCH_TIMEOUT))??
+            .into_inner();
         report.pages += 1;
         let mut keys = Vec::with_capacity(page.keys.len());
         for wire in &page.keys {

@@ -1,11 +1,13 @@
 //! The federation server: `/Federation/Fetch` for Google-server pullers, on its own listener.
 //!
-//! Why its own listener and a bearer token per puller, not the mTLS gRPC port: a Google server
-//! cannot hold a certificate of the enmesh CA tree, and its puller authenticates with
-//! `authorization: Bearer <token>` over server-side TLS (formats.md §f.2). So each allowed puller
-//! is configured with a token file (compared by SHA-256 in constant time) and its own allowed
-//! include and forced exclude regions; the listener speaks h2c and is meant to sit behind the
-//! TLS terminator of the deployment, as Google's did. The mTLS port stays for enmesh peers only.
+//! Why its own listener, not the mTLS gRPC port: a Google server cannot hold a certificate of
+//! the enmesh CA tree, and its puller authenticates with `authorization: Bearer <token>` over
+//! server-side TLS (formats.md §f.2). So the listener speaks TLS with the node's certificate or
+//! one from files (`[federation] tls`), a client certificate optional: each allowed puller is
+//! configured either with a token file (compared by SHA-256 in constant time) or with a region,
+//! which a client proves with a node certificate of that region on the CA tree (mTLS, checked by
+//! the node's `Verifier`), and each has its own allowed include and forced exclude regions.
+//! `tls = "none"` keeps plain h2c for a listener behind a TLS-terminating proxy (tokens only).
 //!
 //! A page holds local keys only (a key received from another backend is never served, whatever
 //! `onlyLocalProvenance` says), in arrival order after the request's key cursor, at most
@@ -16,22 +18,29 @@
 //! filled up; `nextFetchState.keyCursor` names the last key examined. Revised keys are not
 //! served (enmesh stores no revisions): `revisedKeyCursor` is echoed.
 //!
-//! This module never serves a remote key, never serves before the bearer token matched a
-//! configured puller, and never reads more than [`MAX_EXAMINED`] store entries for one request.
+//! This module never serves a remote key, never serves before the request was matched to a
+//! configured puller (by token or by certificate), and never reads more than [`MAX_EXAMINED`] store entries for one request.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use enmesh_proto::federation::federation_server::{Federation, FederationServer};
 use enmesh_proto::federation::{FederationFetchRequest, FederationFetchResponse, FetchState};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use thiserror::Error;
-use tokio::net::TcpListener;
+use enmesh_protocol::region::RegionId;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Semaphore, mpsc};
+use tokio_rustls::TlsAcceptor;
+use tokio_rustls::server::TlsStream;
+use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
 use super::cursor::{self, MAX_PAGE_KEYS};
 use crate::clock::SharedClock;
+use crate::pki::verify::Verifier;
 use crate::shutdown::ShutdownSignal;
 use crate::store::{KeySource, Store};
 use crate::telemetry::Metrics;
@@ -39,16 +48,29 @@ use crate::telemetry::Metrics;
 /// Most store entries (local and remote) examined for one request; a page that reaches it is
 /// answered as partial.
 pub const MAX_EXAMINED: usize = 50_000;
+/// Most TLS handshakes in flight at once.
+pub const MAX_HANDSHAKES: usize = 64;
+/// Time allowed for one TLS handshake.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Store entries read per store call.
 const READ_PAGE: usize = 1000;
+
+/// How an allowed puller proves who it is.
+#[derive(Clone, PartialEq, Eq)]
+pub enum PullerAuth {
+    /// SHA-256 of its bearer token.
+    Token([u8; 32]),
+    /// A node certificate of this region on the CA tree.
+    Region(RegionId),
+}
 
 /// One allowed puller.
 #[derive(Clone)]
 pub struct Puller {
     /// Its name (logs, metrics).
     pub name: String,
-    /// SHA-256 of its bearer token.
-    pub token_sha256: [u8; 32],
+    /// How it is authorised.
+    pub auth: PullerAuth,
     /// Regions it may ask for (empty: any).
     pub include_regions: Vec<String>,
     /// Regions always excluded for it.
@@ -67,6 +89,7 @@ impl std::fmt::Debug for Puller {
 #[derive(Clone)]
 pub struct FederationService {
     store: Arc<Store>,
+    verifier: Arc<Verifier>,
     clock: SharedClock,
     metrics: Metrics,
     home: String,
@@ -86,8 +109,10 @@ impl std::fmt::Debug for FederationService {
 impl FederationService {
     /// A service serving `store`'s local keys as region `home` (the code phones and partners
     /// know this region by, e.g. `export.region_code`).
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         store: Arc<Store>,
+        verifier: Arc<Verifier>,
         clock: SharedClock,
         metrics: Metrics,
         home: String,
@@ -96,6 +121,7 @@ impl FederationService {
     ) -> Self {
         Self {
             store,
+            verifier,
             clock,
             metrics,
             home: home.to_ascii_uppercase(),
@@ -104,19 +130,53 @@ impl FederationService {
         }
     }
 
-    /// The puller whose token `request` carries.
-    fn authorise<T>(&self, request: &Request<T>) -> Result<&Puller, Status> {
-        let token = request
-            .metadata()
-            .get("authorization")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .ok_or_else(|| Status::unauthenticated("authorization: Bearer <token> required"))?;
-        let hash: [u8; 32] = Sha256::digest(token.trim().as_bytes()).into();
+    /// The puller `request` comes from: by its bearer token if it carries one, else by the
+    /// CA-tree node certificate it presented. The error is the status and a metric reason.
+    fn authorise<T>(&self, request: &Request<T>) -> Result<&Puller, (Status, &'static str)> {
+        if let Some(header) = request.metadata().get("authorization") {
+            let token = header
+                .to_str()
+                .ok()
+                .and_then(|v| v.strip_prefix("Bearer "))
+                .ok_or((
+                    Status::unauthenticated("authorization: Bearer <token> required"),
+                    "malformed_token",
+                ))?;
+            let hash: [u8; 32] = Sha256::digest(token.trim().as_bytes()).into();
+            return self
+                .pullers
+                .iter()
+                .find(|p| match &p.auth {
+                    PullerAuth::Token(sha) => bool::from(sha.ct_eq(&hash)),
+                    PullerAuth::Region(_) => false,
+                })
+                .ok_or((Status::unauthenticated("unknown bearer token"), "token"));
+        }
+        let chain = request.peer_certs().ok_or((
+            Status::unauthenticated("a bearer token or a client certificate is required"),
+            "no_credentials",
+        ))?;
+        // The handshake verified the chain already; verify again to learn who it is.
+        let peer = self
+            .verifier
+            .verify_node(&chain, self.clock.unix_time())
+            .map_err(|rejection| {
+                (
+                    Status::permission_denied(format!("client certificate: {rejection}")),
+                    "not_a_node",
+                )
+            })?;
+        let region = peer.region().ok_or((
+            Status::permission_denied("the client certificate names no region"),
+            "no_region",
+        ))?;
         self.pullers
             .iter()
-            .find(|p| bool::from(p.token_sha256.ct_eq(&hash)))
-            .ok_or_else(|| Status::unauthenticated("unknown bearer token"))
+            .find(|p| p.auth == PullerAuth::Region(region.clone()))
+            .ok_or((
+                Status::permission_denied(format!("region {region} is not an allowed puller")),
+                "region_not_allowed",
+            ))
     }
 
     /// One page, as the pure rules above decide it, read from the store.
@@ -203,8 +263,9 @@ impl Federation for FederationService {
     ) -> Result<Response<FederationFetchResponse>, Status> {
         let puller = match self.authorise(&request) {
             Ok(p) => p.clone(),
-            Err(status) => {
-                self.metrics.federation().denied("token");
+            Err((status, reason)) => {
+                tracing::warn!(reason, "federation fetch refused");
+                self.metrics.federation().denied(reason);
                 return Err(status);
             }
         };
@@ -233,21 +294,77 @@ pub enum ServeError {
     Transport(#[from] tonic::transport::Error),
 }
 
-/// Serves `service` on `listener` (h2c) until `stop` fires.
+/// Serves `service` on `listener` until `stop` fires: over TLS with `tls` (at most
+/// [`MAX_HANDSHAKES`] handshakes at once, each bounded by [`HANDSHAKE_TIMEOUT`]), or plain h2c
+/// without.
 pub async fn serve(
     listener: TcpListener,
     service: FederationService,
+    tls: Option<Arc<rustls::ServerConfig>>,
     stop: ShutdownSignal,
 ) -> Result<(), ServeError> {
-    if let Ok(addr) = listener.local_addr() {
-        tracing::info!(%addr, "federation server listening");
-    }
-    let incoming = tonic::transport::server::TcpIncoming::from(listener);
-    tonic::transport::Server::builder()
-        .add_service(FederationServer::new(service))
+    let addr = listener.local_addr().ok();
+    let metrics = service.metrics.clone();
+    let router = tonic::transport::Server::builder().add_service(FederationServer::new(service));
+    let Some(tls) = tls else {
+        tracing::info!(?addr, "federation server listening (h2c)");
+        let incoming = tonic::transport::server::TcpIncoming::from(listener);
+        router
+            .serve_with_incoming_shutdown(incoming, stop.wait())
+            .await?;
+        return Ok(());
+    };
+    tracing::info!(?addr, "federation server listening (TLS)");
+    let (conn_tx, conn_rx) = mpsc::channel::<TlsStream<TcpStream>>(MAX_HANDSHAKES);
+    let acceptor = TlsAcceptor::from(tls);
+    let handshakes = Arc::new(Semaphore::new(MAX_HANDSHAKES));
+    let (accept_stop, spawner) = (stop.clone(), stop.clone());
+    let accepting = stop.spawn(async move {
+        loop {
+            let permit = tokio::select! {
+                permit = handshakes.clone().acquire_owned() => match permit {
+                    Ok(permit) => permit,
+                    Err(_) => break,
+                },
+                () = accept_stop.clone().wait() => break,
+            };
+            let (tcp, peer) = tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok(accepted) => accepted,
+                    Err(error) => {
+                        tracing::warn!(%error, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+                () = accept_stop.clone().wait() => break,
+            };
+            let (acceptor, conn_tx, metrics) = (acceptor.clone(), conn_tx.clone(), metrics.clone());
+            spawner.spawn(async move {
+                match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+                    Ok(Ok(tls)) => {
+                        let _ = conn_tx.send(tls).await;
+                    }
+                    Ok(Err(error)) => {
+                        tracing::warn!(%peer, %error, "federation TLS handshake refused");
+                        metrics.federation().denied("tls_handshake");
+                    }
+                    Err(_) => {
+                        tracing::warn!(%peer, "federation TLS handshake timed out");
+                        metrics.federation().denied("tls_timeout");
+                    }
+                }
+                drop(permit);
+            });
+        }
+    });
+    let incoming =
+        tokio_stream::StreamExt::map(ReceiverStream::new(conn_rx), Ok::<_, std::io::Error>);
+    let served = router
         .serve_with_incoming_shutdown(incoming, stop.wait())
-        .await?;
-    Ok(())
+        .await;
+    accepting.abort();
+    Ok(served?)
 }
 
 /// The address a listener is bound to, for logs and tests.
