@@ -266,6 +266,7 @@ async fn import() {
             key: *signing.verifying_key(),
         }],
         poll: Duration::from_secs(60),
+        tls: None,
     };
     let clock: SharedClock = SystemClock::shared();
     for run in 1..=runs {

@@ -294,6 +294,9 @@ pub struct GaenExportPeer {
     pub region: RegionId,
     /// The keys one of whose signatures each file must carry.
     pub verification_keys: Vec<ExportVerificationKey>,
+    /// For an `https://` index (required there): a PEM file of the root certificates the
+    /// server's chain must lead to.
+    pub ca_file: Option<PathBuf>,
     /// Time between two reads of the index.
     pub poll: Duration,
 }
@@ -936,6 +939,7 @@ impl Config {
             peer.verification_keys
                 .iter_mut()
                 .for_each(|k| resolve(&mut k.public_key));
+            peer.ca_file.iter_mut().for_each(resolve);
         }
         for peer in &mut self.federation_peers {
             peer.token_file.iter_mut().for_each(resolve);
@@ -1130,8 +1134,21 @@ impl Config {
                     only_for("replication", p.replication.is_some(), F)?;
                     only_for("token_file", p.token_file.is_some(), F)?;
                     only_for("page_keys", p.page_keys.is_some(), F)?;
-                    only_for("ca_file", p.ca_file.is_some(), F)?;
                     only_for("include_regions", !p.include_regions.is_empty(), F)?;
+                    match (url.scheme_str(), &p.ca_file) {
+                        (Some("https"), None) => {
+                            return Err(ConfigError::Missing {
+                                field: field("ca_file"),
+                            });
+                        }
+                        (Some("http"), Some(_)) => {
+                            return Err(ConfigError::Conflict {
+                                field: field("ca_file"),
+                                other: format!("the http:// URL of {}", field("url")),
+                            });
+                        }
+                        _ => {}
+                    }
                     only_for("exclude_regions", !p.exclude_regions.is_empty(), F)?;
                     if p.verification_keys.is_empty() {
                         return Err(ConfigError::Missing {
@@ -1152,6 +1169,7 @@ impl Config {
                         })
                         .collect::<Result<_, ConfigError>>()?;
                     gaen_export_peers.push(GaenExportPeer {
+                        ca_file: p.ca_file,
                         index_url: url,
                         region: peer_region,
                         verification_keys,

@@ -427,4 +427,24 @@ fn federation_tls_and_puller_auth_are_validated_and_name_their_field() {
         &refused(&peer("http://f.example:8444")),
         &["peers[0].ca_file: not allowed with the http:// URL of peers[0].url"],
     );
+    // gaen-export: https:// needs ca_file, http:// takes none.
+    let export = |url: &str, ca: &str| {
+        format!(
+            "{EXAMPLE}\n[[peers]]\nurl = \"{url}\"\nregion = \"AT\"\nformat = \"gaen-export\"\n{ca}\n\
+             [[peers.verification_keys]]\nkey_id = \"232\"\nkey_version = \"v2\"\npublic_key = \"/k.pem\"\n"
+        )
+    };
+    let ok = Config::from_toml(&export("https://cdn.example/i/index.txt", "ca_file = \"/r.pem\"")).unwrap();
+    assert_eq!(
+        ok.gaen_export_peers[0].ca_file.as_deref(),
+        Some(Path::new("/r.pem"))
+    );
+    assert_mentions(
+        &refused(&export("https://cdn.example/i/index.txt", "")),
+        &["peers[0].ca_file: missing"],
+    );
+    assert_mentions(
+        &refused(&export("http://cdn.example/i/index.txt", "ca_file = \"/r.pem\"")),
+        &["peers[0].ca_file: not allowed with the http:// URL of peers[0].url"],
+    );
 }

@@ -75,6 +75,7 @@ impl Harness {
             region: region.parse().unwrap(),
             keys,
             poll: Duration::from_secs(1),
+            tls: None,
         }
     }
 
@@ -401,4 +402,94 @@ async fn the_importer_worker_polls_survives_a_failed_download_and_stops_with_its
     let status = workers.snapshot()["gaen_import"].clone();
     assert!(status.stopped && status.last_error.is_none(), "{status:?}");
     assert_eq!(h.remote_keys().len(), 7);
+}
+
+/// A P-256 CA and a server certificate of it for 127.0.0.1 (rcgen, not enmesh's PKI), as a
+/// CDN's web PKI: (CA PEM, server TLS configuration).
+fn web_pki() -> (String, Arc<rustls::ServerConfig>) {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+    let ca_key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = Issuer::new(ca_params, ca_key);
+    let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let leaf = CertificateParams::new(vec!["127.0.0.1".to_owned()])
+        .unwrap()
+        .signed_by(&key, &issuer)
+        .unwrap();
+    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(
+        vec![CertificateDer::from(leaf.der().to_vec())],
+        PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
+    )
+    .unwrap();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    (ca.pem(), Arc::new(config))
+}
+
+#[tokio::test]
+async fn an_https_index_imports_with_its_roots_and_another_root_is_refused() {
+    use enmesh_daemon::config::{ExportVerificationKey, GaenExportPeer};
+    let h = harness(NOW).await;
+    let (ca_pem, tls) = web_pki();
+    let addr = h.files.serve_tls(tls).await;
+    h.files.put(
+        "/exports-FR/a.zip",
+        export_zip(1, 6, &signing_key(1), "208"),
+    );
+    h.files.put("/exports-FR/index.txt", "exports-FR/a.zip");
+    let dir = tempfile::tempdir().unwrap();
+    let public = dir.path().join("fr.pem");
+    {
+        use p256::pkcs8::{EncodePublicKey as _, LineEnding};
+        let pem = signing_key(1)
+            .verifying_key()
+            .to_public_key_pem(LineEnding::LF)
+            .unwrap();
+        std::fs::write(&public, pem).unwrap();
+    }
+    let peer = |ca: &str| {
+        let path = dir.path().join("roots.pem");
+        std::fs::write(&path, ca).unwrap();
+        GaenExportPeer {
+            index_url: format!("https://127.0.0.1:{}/exports-FR/index.txt", addr.port())
+                .parse()
+                .unwrap(),
+            region: "FR".parse().unwrap(),
+            verification_keys: vec![ExportVerificationKey {
+                key_id: "208".into(),
+                key_version: "v1".into(),
+                public_key: public.clone(),
+            }],
+            ca_file: Some(path),
+            poll: Duration::from_secs(1),
+        }
+    };
+    let clock: SharedClock = h.clock.clone();
+    // Roots of another CA: the handshake fails, nothing is fetched or stored.
+    let (other_ca, _) = web_pki();
+    let stranger = Source::load(&peer(&other_ca)).unwrap();
+    let refused = gaen_export::sync(&stranger, &h.store, &clock, &h.metrics).await;
+    assert!(
+        matches!(
+            refused,
+            Err(gaen_export::SyncError::Fetch(
+                gaen_export::http::FetchError::Tls { .. }
+            ))
+        ),
+        "{refused:?}"
+    );
+    assert_eq!(h.files.hits("/exports-FR/index.txt"), 0);
+    assert!(h.remote_keys().is_empty());
+    // The right roots: imported over TLS.
+    let source = Source::load(&peer(&ca_pem)).unwrap();
+    assert_eq!(h.sync(&source).await.keys, 6);
+    assert_eq!(h.remote_keys().len(), 6);
 }

@@ -58,6 +58,7 @@ pub async fn step(fleet: &Fleet, dir: &Path, clock: &SharedClock) -> Result<(), 
             key_version: de.config.export.key_version.clone(),
             public_key: public_path,
         }],
+        ca_file: None,
         poll: Duration::from_millis(200),
     });
     let gb_node = node::start(config, clock.clone(), Metrics::new()).await?;

@@ -287,16 +287,35 @@ pub fn optional_client_server_config(
     Ok(config)
 }
 
-/// A client configuration (TLS 1.2/1.3, ALPN `h2`, no client certificate) that accepts a
+/// A client configuration (TLS 1.2/1.3, ALPN `alpn`, no client certificate) that accepts a
 /// server chain leading to one of `roots` (web PKI rules, server name checked): for servers
-/// outside the CA tree, such as a Google federation server.
-pub fn roots_client_config(roots: rustls::RootCertStore) -> Result<ClientConfig, TlsError> {
+/// outside the CA tree, such as a Google federation server (`h2`) or an export CDN
+/// (`http/1.1`).
+pub fn roots_client_config(
+    roots: rustls::RootCertStore,
+    alpn: &[u8],
+) -> Result<ClientConfig, TlsError> {
     let mut config = ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()?
         .with_root_certificates(roots)
         .with_no_client_auth();
-    config.alpn_protocols = vec![b"h2".to_vec()];
+    config.alpn_protocols = vec![alpn.to_vec()];
     Ok(config)
+}
+
+/// The certificates of a PEM file as a root store (at least one must be usable).
+pub fn read_roots(path: &std::path::Path) -> Result<rustls::RootCertStore, String> {
+    use rustls_pki_types::pem::PemObject;
+    let certs = CertificateDer::pem_file_iter(path)
+        .map_err(|e| e.to_string())?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| e.to_string())?;
+    let mut roots = rustls::RootCertStore::empty();
+    let (added, _) = roots.add_parsable_certificates(certs);
+    if added == 0 {
+        return Err("no usable certificate".to_owned());
+    }
+    Ok(roots)
 }
 
 /// Why a TLS configuration could not be built or a server was refused.

@@ -37,8 +37,44 @@ impl Files {
 
     /// Serves on 127.0.0.1:0; returns the address.
     pub async fn serve(&self) -> SocketAddr {
+        let router = self.router();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        addr
+    }
+
+    /// Serves HTTP/1.1 over TLS (`config`) on 127.0.0.1:0; returns the address. A refused
+    /// handshake just closes that connection.
+    #[allow(dead_code)]
+    pub async fn serve_tls(&self, config: Arc<rustls::ServerConfig>) -> SocketAddr {
+        let router = self.router();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(config);
+        tokio::spawn(async move {
+            loop {
+                let Ok((tcp, _)) = listener.accept().await else {
+                    continue;
+                };
+                let (acceptor, router) = (acceptor.clone(), router.clone());
+                tokio::spawn(async move {
+                    let Ok(tls) = acceptor.accept(tcp).await else {
+                        return;
+                    };
+                    let service = hyper_util::service::TowerToHyperService::new(router);
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(tls), service)
+                        .await;
+                });
+            }
+        });
+        addr
+    }
+
+    fn router(&self) -> Router {
         let files = self.clone();
-        let router = Router::new().fallback(move |uri: Uri| {
+        Router::new().fallback(move |uri: Uri| {
             let files = files.clone();
             async move {
                 let path = uri.path().to_owned();
@@ -52,10 +88,6 @@ impl Files {
                     None => StatusCode::NOT_FOUND.into_response(),
                 }
             }
-        });
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move { axum::serve(listener, router).await });
-        addr
+        })
     }
 }

@@ -35,8 +35,6 @@ use crate::pki::identity::NodeIdentity;
 use crate::pki::tls::{self, TlsError};
 use crate::pki::verify::Verifier;
 use crate::replicate::partial::connect::{self, ConnectError};
-use rustls_pki_types::CertificateDer;
-use rustls_pki_types::pem::PemObject;
 use crate::store::{Store, StoreError};
 use crate::telemetry::Metrics;
 use crate::worker::{Ticker, Worker, WorkerState};
@@ -133,16 +131,9 @@ impl Remote {
                     path: path.display().to_string(),
                     reason,
                 };
-                let mut roots = rustls::RootCertStore::empty();
-                let certs = CertificateDer::pem_file_iter(path)
-                    .map_err(|e| err(e.to_string()))?
-                    .collect::<Result<Vec<_>, _>>()
-                    .map_err(|e| err(e.to_string()))?;
-                let (added, _) = roots.add_parsable_certificates(certs);
-                if added == 0 {
-                    return Err(err("no usable certificate".to_owned()));
-                }
-                let config = tls::roots_client_config(roots).map_err(|e| err(e.to_string()))?;
+                let roots = tls::read_roots(path).map_err(err)?;
+                let config =
+                    tls::roots_client_config(roots, b"h2").map_err(|e| err(e.to_string()))?;
                 RemoteTls::Roots(Arc::new(config))
             }
             (Some("https"), None) => RemoteTls::Tree {

@@ -1,8 +1,11 @@
-//! A bounded HTTP/1.1 GET for the importer: one connection per request, a time limit, a body
-//! cap enforced while reading (a peer cannot make this node buffer more than the cap).
+//! A bounded HTTP/1.1 GET for the importer: one connection per request (`http://`, or
+//! `https://` over TLS with the source's configured roots), a time limit, a body cap enforced
+//! while reading (a peer cannot make this node buffer more than the cap).
 //!
-//! This module never follows redirects, never retries, and never reads past the cap.
+//! This module never follows redirects, never retries, never reads past the cap, and never
+//! fetches an `https://` URL without checking the server's chain against the given roots.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::{Request, StatusCode, Uri, header};
@@ -10,7 +13,9 @@ use http_body_util::{BodyExt as _, Empty, Limited};
 use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
 use thiserror::Error;
+use rustls_pki_types::ServerName;
 use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
 
 /// Time allowed for one request, headers and body.
 pub const TIMEOUT: Duration = super::FETCH_TIMEOUT;
@@ -27,6 +32,14 @@ pub enum FetchError {
         /// `host:port`.
         host: String,
         /// The operating system's error.
+        reason: std::io::Error,
+    },
+    /// The TLS handshake failed (the server's chain does not lead to the roots, say).
+    #[error("TLS with {host}: {reason}")]
+    Tls {
+        /// `host:port`.
+        host: String,
+        /// rustls' error.
         reason: std::io::Error,
     },
     /// The HTTP exchange failed.
@@ -48,23 +61,34 @@ pub enum FetchError {
     Timeout(Duration),
 }
 
-/// GETs `url` (`http://` only), returning a body of at most `max_bytes`.
-pub async fn get(url: &str, max_bytes: usize) -> Result<Bytes, FetchError> {
-    tokio::time::timeout(TIMEOUT, get_inner(url, max_bytes))
+/// GETs `url`, returning a body of at most `max_bytes`. An `https://` URL needs `tls` (the
+/// roots its server's chain must lead to, ALPN `http/1.1`).
+pub async fn get(
+    url: &str,
+    max_bytes: usize,
+    tls: Option<&Arc<rustls::ClientConfig>>,
+) -> Result<Bytes, FetchError> {
+    tokio::time::timeout(TIMEOUT, get_inner(url, max_bytes, tls))
         .await
         .map_err(|_| FetchError::Timeout(TIMEOUT))?
 }
 
-async fn get_inner(url: &str, max_bytes: usize) -> Result<Bytes, FetchError> {
+async fn get_inner(
+    url: &str,
+    max_bytes: usize,
+    tls: Option<&Arc<rustls::ClientConfig>>,
+) -> Result<Bytes, FetchError> {
     let uri: Uri = url.parse().map_err(|_| FetchError::Url(url.to_owned()))?;
-    if uri.scheme_str() != Some("http") {
-        return Err(FetchError::Url(url.to_owned()));
-    }
+    let (port, tls) = match (uri.scheme_str(), tls) {
+        (Some("http"), _) => (80, None),
+        (Some("https"), Some(tls)) => (443, Some(tls)),
+        _ => return Err(FetchError::Url(url.to_owned())),
+    };
     let host = uri
         .host()
         .ok_or_else(|| FetchError::Url(url.to_owned()))?
         .to_owned();
-    let authority = format!("{host}:{}", uri.port_u16().unwrap_or(80));
+    let authority = format!("{host}:{}", uri.port_u16().unwrap_or(port));
     let path = uri.path_and_query().map_or("/", |p| p.as_str()).to_owned();
     let stream = TcpStream::connect(&authority)
         .await
@@ -72,7 +96,36 @@ async fn get_inner(url: &str, max_bytes: usize) -> Result<Bytes, FetchError> {
             host: authority.clone(),
             reason,
         })?;
-    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+    match tls {
+        None => exchange(TokioIo::new(stream), url, authority, path, max_bytes).await,
+        Some(tls) => {
+            let name = ServerName::try_from(host.trim_start_matches('[').trim_end_matches(']'))
+                .map_err(|_| FetchError::Url(url.to_owned()))?
+                .to_owned();
+            let stream = TlsConnector::from(tls.clone())
+                .connect(name, stream)
+                .await
+                .map_err(|reason| FetchError::Tls {
+                    host: authority.clone(),
+                    reason,
+                })?;
+            exchange(TokioIo::new(stream), url, authority, path, max_bytes).await
+        }
+    }
+}
+
+/// The HTTP/1.1 exchange of one GET on an open connection.
+async fn exchange<S>(
+    io: TokioIo<S>,
+    url: &str,
+    authority: String,
+    path: String,
+    max_bytes: usize,
+) -> Result<Bytes, FetchError>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(io)
         .await
         .map_err(|e| FetchError::Http(e.to_string()))?;
     tokio::spawn(connection);

@@ -12,8 +12,9 @@
 //! does not hold up the peer's later files. A download that fails (connection, status, size)
 //! is not the file's fault: the worker retries it at the next poll.
 //!
-//! Only `http://` URLs are fetched by this build (put the index behind a local mirror or a TLS
-//! terminating proxy); `https://` is refused at start.
+//! An `https://` index (a CDN, as deployments published exports) is fetched over TLS, the
+//! server's chain checked against the peer's `ca_file` roots; `http://` is fetched plain (an
+//! enmesh node's `/v1/exports/index.txt` on its public HTTP listener, a local mirror).
 //!
 //! This module never stores a key of a file that failed a check, never stores keys without the
 //! cursor that covers them, and never reads a body larger than its cap.
@@ -35,6 +36,7 @@ use tracing::Instrument;
 
 use crate::clock::SharedClock;
 use crate::config::GaenExportPeer;
+use crate::pki::tls;
 use crate::store::{Store, StoreError};
 use crate::telemetry::Metrics;
 use crate::worker::{Ticker, Worker, WorkerState};
@@ -56,6 +58,8 @@ pub struct Source {
     pub keys: Vec<ExportKey>,
     /// Time between two index reads.
     pub poll: Duration,
+    /// For an `https://` index: TLS to the configured roots (`ca_file`).
+    pub tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 /// Why a source could not be set up (the operator's fault).
@@ -73,17 +77,39 @@ pub enum SourceError {
         /// Why.
         reason: String,
     },
-    /// The URL is not `http://`.
-    #[error("peers (gaen-export {0}): only http:// index URLs are fetched by this build")]
-    Scheme(String),
+    /// The `ca_file` of an `https://` index could not be read or used.
+    #[error("peers (gaen-export {url}): ca_file {path}: {reason}")]
+    Roots {
+        /// The index URL.
+        url: String,
+        /// The file.
+        path: String,
+        /// Why.
+        reason: String,
+    },
+    /// An `https://` index without `ca_file` (the config refuses it; a hand-built config may not).
+    #[error("peers (gaen-export {0}): an https:// index needs ca_file")]
+    NoRoots(String),
 }
 
 impl Source {
     /// Loads the verification keys of `peer`.
     pub fn load(peer: &GaenExportPeer) -> Result<Self, SourceError> {
-        if peer.index_url.scheme_str() != Some("http") {
-            return Err(SourceError::Scheme(peer.index_url.to_string()));
-        }
+        let tls = match (peer.index_url.scheme_str(), &peer.ca_file) {
+            (Some("https"), Some(path)) => {
+                let err = |reason: String| SourceError::Roots {
+                    url: peer.index_url.to_string(),
+                    path: path.display().to_string(),
+                    reason,
+                };
+                let roots = tls::read_roots(path).map_err(err)?;
+                let config =
+                    tls::roots_client_config(roots, b"http/1.1").map_err(|e| err(e.to_string()))?;
+                Some(Arc::new(config))
+            }
+            (Some("https"), None) => return Err(SourceError::NoRoots(peer.index_url.to_string())),
+            _ => None,
+        };
         let keys = peer
             .verification_keys
             .iter()
@@ -110,6 +136,7 @@ impl Source {
             region: peer.region.clone(),
             keys,
             poll: peer.poll,
+            tls,
         })
     }
 
@@ -205,7 +232,12 @@ impl Importer {
     /// Reads the index and the stored cursor; the names after the cursor become pending.
     async fn read_index(&mut self) -> Result<(), SyncError> {
         self.pending.clear();
-        let index = http::get(&self.source.index_url.to_string(), check::MAX_INDEX_BYTES).await?;
+        let index = http::get(
+            &self.source.index_url.to_string(),
+            check::MAX_INDEX_BYTES,
+            self.source.tls.as_ref(),
+        )
+        .await?;
         let names = check::parse_index(&index)?;
         self.cursor = {
             let (store, stream) = (self.store.clone(), self.stream.clone());
@@ -231,7 +263,11 @@ impl Importer {
             return Ok(false);
         };
         let span = tracing::info_span!("import_file", file = %name);
-        let zip = http::get(&self.source.file_url(&name), MAX_ZIP_BYTES)
+        let zip = http::get(
+            &self.source.file_url(&name),
+            MAX_ZIP_BYTES,
+            self.source.tls.as_ref(),
+        )
             .instrument(span.clone())
             .await?;
         let now = self.clock.now_secs();
