@@ -1300,7 +1300,10 @@ impl Config {
                             } else {
                                 "federation.key_file".to_owned()
                             },
-                            other: format!("federation.tls = {:?}", fed.tls.as_deref().unwrap_or("node")),
+                            other: format!(
+                                "federation.tls = {:?}",
+                                fed.tls.as_deref().unwrap_or("node")
+                            ),
                         });
                     }
                     (Some(other), _, _) => {

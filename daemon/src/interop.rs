@@ -17,20 +17,20 @@ use base64::engine::general_purpose::STANDARD;
 
 use crate::clock::SharedClock;
 use crate::config::{Config, FederationTls, PullerAuth};
-use crate::node::Trust;
-use crate::pki::tls;
-use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use crate::ingest::Certified;
 use crate::ingest::revision::TokenKeys;
 use crate::ingest::verification::{self, Authorities, HealthAuthority, KeyLoadError};
 use crate::node::NodeError;
+use crate::node::Trust;
+use crate::pki::tls;
 use crate::replicate::federation::{puller, server};
 use crate::replicate::gaen_export;
 use crate::shutdown::Shutdown;
 use crate::store::Store;
 use crate::telemetry::Metrics;
 use crate::worker::{self, Runner};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
 /// Why the Google-stack parts could not start (the operator's fault, at start).
 #[derive(Debug, Error)]

@@ -2,7 +2,7 @@
 //! with a message that names it.
 
 use enmesh_daemon::config::{
-    Config, ConfigError, EXAMPLE, FeedFormat, FederationTls, PullerAuth, Replication, init_command,
+    Config, ConfigError, EXAMPLE, FederationTls, FeedFormat, PullerAuth, Replication, init_command,
 };
 use std::path::Path;
 use std::time::Duration;
@@ -383,7 +383,10 @@ fn federation_tls_and_puller_auth_are_validated_and_name_their_field() {
         token,
     ))
     .unwrap();
-    assert!(matches!(ok.federation.unwrap().tls, FederationTls::Files { .. }));
+    assert!(matches!(
+        ok.federation.unwrap().tls,
+        FederationTls::Files { .. }
+    ));
     for (server, puller, want) in [
         ("tls = \"files\"", token, "federation.cert_file: missing"),
         (
@@ -407,7 +410,11 @@ fn federation_tls_and_puller_auth_are_validated_and_name_their_field() {
             "region = \"FR\"\ntoken_file = \"/t\"",
             "federation.pullers[0].region: not allowed with federation.pullers[0].token_file",
         ),
-        ("", "", "federation.pullers[0].token_file (or region): missing"),
+        (
+            "",
+            "",
+            "federation.pullers[0].token_file (or region): missing",
+        ),
         ("", "region = \"ZZ\"", "federation.pullers[0].region:"),
     ] {
         assert_mentions(&refused(&fed(server, puller)), &[want]);
@@ -434,7 +441,11 @@ fn federation_tls_and_puller_auth_are_validated_and_name_their_field() {
              [[peers.verification_keys]]\nkey_id = \"232\"\nkey_version = \"v2\"\npublic_key = \"/k.pem\"\n"
         )
     };
-    let ok = Config::from_toml(&export("https://cdn.example/i/index.txt", "ca_file = \"/r.pem\"")).unwrap();
+    let ok = Config::from_toml(&export(
+        "https://cdn.example/i/index.txt",
+        "ca_file = \"/r.pem\"",
+    ))
+    .unwrap();
     assert_eq!(
         ok.gaen_export_peers[0].ca_file.as_deref(),
         Some(Path::new("/r.pem"))
@@ -444,7 +455,10 @@ fn federation_tls_and_puller_auth_are_validated_and_name_their_field() {
         &["peers[0].ca_file: missing"],
     );
     assert_mentions(
-        &refused(&export("http://cdn.example/i/index.txt", "ca_file = \"/r.pem\"")),
+        &refused(&export(
+            "http://cdn.example/i/index.txt",
+            "ca_file = \"/r.pem\"",
+        )),
         &["peers[0].ca_file: not allowed with the http:// URL of peers[0].url"],
     );
 }

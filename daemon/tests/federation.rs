@@ -20,8 +20,8 @@ use enmesh_daemon::config::{
 use enmesh_daemon::demo::sites::{self, SiteOptions};
 use enmesh_daemon::node::{self, NodeHandle};
 use enmesh_daemon::store::{Cursor, KeySource};
-use enmesh_protocol::feed::Feed;
 use enmesh_daemon::telemetry::Metrics;
+use enmesh_protocol::feed::Feed;
 use enmesh_protocol::region::{ClusterId, RegionId};
 use tonic::codegen::http::uri::PathAndQuery;
 
@@ -362,16 +362,17 @@ async fn region_filters_authorisation_and_remote_keys() {
         .await
         .unwrap_err();
     assert_eq!(denied.code(), tonic::Code::Unauthenticated);
-    let anonymous = fetch(addr, "", FetchRequest::default())
-        .await
-        .unwrap_err();
+    let anonymous = fetch(addr, "", FetchRequest::default()).await.unwrap_err();
     assert_eq!(anonymous.code(), tonic::Code::Unauthenticated);
     let metrics = s.node_metrics.encode();
     for line in [
         "enmesh_federation_denials_total{reason=\"token\"} 1",
         "enmesh_federation_denials_total{reason=\"no_credentials\"} 1",
     ] {
-        assert!(metrics.lines().any(|l| l == line), "{line} missing in\n{metrics}");
+        assert!(
+            metrics.lines().any(|l| l == line),
+            "{line} missing in\n{metrics}"
+        );
     }
     // A token this server never issued.
     let bad = fetch(

@@ -264,7 +264,8 @@ async fn bad_files_are_refused_counted_and_store_nothing() {
     );
     let metrics = h.metrics.encode();
     let refused = |reason: &str, count: u32| {
-        let line = format!("enmesh_import_refusals_total{{source=\"FR\",reason=\"{reason}\"}} {count}");
+        let line =
+            format!("enmesh_import_refusals_total{{source=\"FR\",reason=\"{reason}\"}} {count}");
         metrics.lines().any(|l| l == line)
     };
     // The flipped byte and the truncated zip are both not an export.

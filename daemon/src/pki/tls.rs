@@ -279,9 +279,9 @@ pub fn optional_client_server_config(
 ) -> Result<ServerConfig, TlsError> {
     let mut config = ServerConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()?
-        .with_client_cert_verifier(Arc::new(OptionalClientVerifier(
-            EnmeshClientVerifier::new(verifier),
-        )))
+        .with_client_cert_verifier(Arc::new(OptionalClientVerifier(EnmeshClientVerifier::new(
+            verifier,
+        ))))
         .with_single_cert(chain, key)?;
     config.alpn_protocols = vec![b"h2".to_vec()];
     Ok(config)

@@ -227,7 +227,12 @@ pub async fn sync(
     clock: &SharedClock,
     metrics: &Metrics,
 ) -> Result<SyncReport, SyncError> {
-    let mut puller = Puller::new(remote.clone(), store.clone(), clock.clone(), metrics.clone());
+    let mut puller = Puller::new(
+        remote.clone(),
+        store.clone(),
+        clock.clone(),
+        metrics.clone(),
+    );
     let mut report = SyncReport::default();
     for _ in 0..MAX_PAGES_PER_SYNC {
         if !puller.fetch_page(&mut report).await? {

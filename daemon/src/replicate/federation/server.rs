@@ -27,10 +27,10 @@ use std::time::Duration;
 
 use enmesh_proto::federation::federation_server::{Federation, FederationServer};
 use enmesh_proto::federation::{FederationFetchRequest, FederationFetchResponse, FetchState};
+use enmesh_protocol::region::RegionId;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use thiserror::Error;
-use enmesh_protocol::region::RegionId;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, mpsc};
 use tokio_rustls::TlsAcceptor;

@@ -196,7 +196,12 @@ pub async fn sync(
     clock: &SharedClock,
     metrics: &Metrics,
 ) -> Result<SyncReport, SyncError> {
-    let mut importer = Importer::new(source.clone(), store.clone(), clock.clone(), metrics.clone());
+    let mut importer = Importer::new(
+        source.clone(),
+        store.clone(),
+        clock.clone(),
+        metrics.clone(),
+    );
     importer.read_index().await?;
     let mut report = SyncReport::default();
     while importer.import_next(&mut report).await? {}
@@ -245,7 +250,9 @@ impl Importer {
         };
         self.pending = check::to_import(
             &names,
-            self.cursor.as_deref().and_then(|c| std::str::from_utf8(c).ok()),
+            self.cursor
+                .as_deref()
+                .and_then(|c| std::str::from_utf8(c).ok()),
         )
         .into_iter()
         .map(str::to_owned)
@@ -268,8 +275,8 @@ impl Importer {
             MAX_ZIP_BYTES,
             self.source.tls.as_ref(),
         )
-            .instrument(span.clone())
-            .await?;
+        .instrument(span.clone())
+        .await?;
         let now = self.clock.now_secs();
         let keys_cfg = self.source.keys.clone();
         let checked =
