@@ -198,6 +198,8 @@ struct Server {
     target: Target,
     _dir: tempfile::TempDir,
     pullee: sites::Site,
+    /// A node of the CA tree that is not an allowed puller.
+    stranger: sites::Site,
 }
 
 /// A DE node serving federation, holding `local` uploaded keys and 50 remote keys of FR. With
@@ -208,7 +210,10 @@ async fn server(local: u32, web_tls: bool) -> Server {
     let dir = tempfile::tempdir().unwrap();
     let clusters: Vec<(ClusterId, Vec<RegionId>)> = vec![
         ("EU".parse().unwrap(), vec![region("DE")]),
-        ("USA".parse().unwrap(), vec![region("US-CA")]),
+        (
+            "USA".parse().unwrap(),
+            vec![region("US-CA"), region("US-NY")],
+        ),
     ];
     let sites = sites::prepare(dir.path(), &clusters, &SiteOptions::default()).unwrap();
     let de = sites.iter().find(|s| s.pki.region == region("DE")).unwrap();
@@ -286,6 +291,11 @@ async fn server(local: u32, web_tls: bool) -> Server {
         .find(|s| s.pki.region == region("US-CA"))
         .unwrap()
         .clone();
+    let stranger = sites
+        .iter()
+        .find(|s| s.pki.region == region("US-NY"))
+        .unwrap()
+        .clone();
     let target = Target {
         addr: node.federation_addr().unwrap(),
         ca_pem,
@@ -296,6 +306,7 @@ async fn server(local: u32, web_tls: bool) -> Server {
         target,
         _dir: dir,
         pullee,
+        stranger,
     }
 }
 
@@ -482,5 +493,49 @@ async fn enmesh_pulls_a_web_pki_federation_server_with_a_token() {
         page_keys: 100,
     };
     pull_everything(&s, peer, 345).await;
+    s.node.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ca_tree_node_that_is_not_an_allowed_puller_gets_nothing() {
+    // US-NY holds a valid node certificate of the same CA tree, but no puller is configured
+    // for its region: every fetch is refused, counted on both sides, nothing is stored.
+    let s = server(50, false).await;
+    let mut config = s.stranger.config.clone();
+    config.federation_peers.push(FederationPeer {
+        url: format!("https://{}", s.target.addr).parse().unwrap(),
+        region: region("DE"),
+        include_regions: vec![],
+        exclude_regions: vec![],
+        token_file: None,
+        ca_file: None,
+        poll: Duration::from_millis(100),
+        page_keys: 100,
+    });
+    let stranger = node::start(config, SystemClock::shared(), Metrics::new())
+        .await
+        .unwrap();
+    let workers = stranger.workers().clone();
+    eventually("refused fetches counted", || {
+        let (metrics, workers) = (s.node_metrics.clone(), workers.clone());
+        async move {
+            let refused = metrics.encode().lines().any(|l| {
+                l.starts_with("enmesh_federation_denials_total{reason=\"region_not_allowed\"} ")
+                    && !l.ends_with(" 0")
+            });
+            let failed = workers
+                .snapshot()
+                .get("federation_pull")
+                .is_some_and(|w| w.errors >= 1 && w.last_error.is_some());
+            refused && failed
+        }
+    })
+    .await;
+    let page = stranger
+        .store()
+        .keys_arrived(0, u64::MAX, None, usize::MAX)
+        .unwrap();
+    assert!(page.entries.is_empty());
+    stranger.shutdown().await.unwrap();
     s.node.shutdown().await.unwrap();
 }
