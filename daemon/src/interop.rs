@@ -16,7 +16,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 
 use crate::clock::SharedClock;
-use crate::config::{Config, FederationTls, PullerAuth};
+use crate::config::{Config, FederationServerConfig, FederationTls, PullerAuth};
 use crate::ingest::Certified;
 use crate::ingest::revision::TokenKeys;
 use crate::ingest::verification::{self, Authorities, HealthAuthority, KeyLoadError};
@@ -171,25 +171,72 @@ pub async fn start(
     servers: &Shutdown,
     tasks: &mut Vec<JoinHandle<Result<(), NodeError>>>,
 ) -> Result<Option<SocketAddr>, InteropError> {
-    for peer in &config.gaen_export_peers {
-        let source = gaen_export::Source::load(peer)?;
+    // Everything is read and bound before anything starts.
+    let sources = config
+        .gaen_export_peers
+        .iter()
+        .map(gaen_export::Source::load)
+        .collect::<Result<Vec<_>, _>>()?;
+    let remotes = config
+        .federation_peers
+        .iter()
+        .map(|peer| puller::Remote::load(peer, &trust.verifier, &trust.identity))
+        .collect::<Result<Vec<_>, _>>()?;
+    let federation = match &config.federation {
+        Some(fed) => Some(prepare_server(config, fed, store, clock, metrics, trust).await?),
+        None => None,
+    };
+    for source in sources {
         let worker = worker::spawn(
             runner,
             gaen_export::ImportWorker::new(source, store.clone(), clock.clone(), metrics.clone()),
         );
         tasks.push(actors.spawn(async move { Ok(worker.await?) }));
     }
-    for peer in &config.federation_peers {
-        let remote = puller::Remote::load(peer, &trust.verifier, &trust.identity)?;
+    for remote in remotes {
         let worker = worker::spawn(
             runner,
             puller::PullWorker::new(remote, store.clone(), clock.clone(), metrics.clone()),
         );
         tasks.push(actors.spawn(async move { Ok(worker.await?) }));
     }
-    let Some(fed) = &config.federation else {
+    let Some(Prepared {
+        listener,
+        bound,
+        service,
+        tls,
+    }) = federation
+    else {
         return Ok(None);
     };
+    let stop = servers.signal();
+    tasks.push(servers.spawn(async move {
+        if let Err(error) = server::serve(listener, service, tls.map(Arc::new), stop).await {
+            tracing::error!(%error, "federation server failed");
+            return Err(NodeError::Stopped);
+        }
+        Ok(())
+    }));
+    Ok(Some(bound))
+}
+
+/// The federation server, read and bound, not serving yet.
+struct Prepared {
+    listener: tokio::net::TcpListener,
+    bound: SocketAddr,
+    service: server::FederationService,
+    tls: Option<rustls::ServerConfig>,
+}
+
+/// Reads the pullers' token files and the TLS files of `fed`, and binds its listener.
+async fn prepare_server(
+    config: &Config,
+    fed: &FederationServerConfig,
+    store: &Arc<Store>,
+    clock: &SharedClock,
+    metrics: &Metrics,
+    trust: &Trust,
+) -> Result<Prepared, InteropError> {
     let mut pullers = Vec::with_capacity(fed.pullers.len());
     for (index, p) in fed.pullers.iter().enumerate() {
         let auth = match &p.auth {
@@ -271,13 +318,10 @@ pub async fn start(
         fed.settle.as_secs(),
         pullers,
     );
-    let stop = servers.signal();
-    tasks.push(servers.spawn(async move {
-        if let Err(error) = server::serve(listener, service, tls.map(Arc::new), stop).await {
-            tracing::error!(%error, "federation server failed");
-            return Err(NodeError::Stopped);
-        }
-        Ok(())
-    }));
-    Ok(Some(bound))
+    Ok(Prepared {
+        listener,
+        bound,
+        service,
+        tls,
+    })
 }

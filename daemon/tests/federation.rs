@@ -539,3 +539,50 @@ async fn a_ca_tree_node_that_is_not_an_allowed_puller_gets_nothing() {
     stranger.shutdown().await.unwrap();
     s.node.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_token_or_certificate_file_stops_the_node_at_start_naming_the_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let clusters: Vec<(ClusterId, Vec<RegionId>)> =
+        vec![("EU".parse().unwrap(), vec![region("DE")])];
+    let sites = sites::prepare(dir.path(), &clusters, &SiteOptions::default()).unwrap();
+    let base = sites[0].config.clone();
+    let with = |tls: FederationTls, token: &str| {
+        let mut config = base.clone();
+        config.federation = Some(FederationServerConfig {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            tls,
+            settle: Duration::ZERO,
+            pullers: vec![FederationPullerConfig {
+                name: "p".into(),
+                auth: PullerAuth::Token(dir.path().join(token)),
+                include_regions: vec![],
+                exclude_regions: vec![],
+            }],
+        });
+        config
+    };
+    std::fs::write(dir.path().join("ok.token"), "t\n").unwrap();
+    for (config, want) in [
+        (
+            with(FederationTls::Node, "missing.token"),
+            "federation.pullers[0].token_file",
+        ),
+        (
+            with(
+                FederationTls::Files {
+                    cert_file: dir.path().join("missing.crt"),
+                    key_file: dir.path().join("missing.key"),
+                },
+                "ok.token",
+            ),
+            "federation.cert_file",
+        ),
+    ] {
+        let error = node::start(config, SystemClock::shared(), Metrics::new())
+            .await
+            .err()
+            .expect("the node must not start");
+        assert!(error.to_string().contains(want), "{error}");
+    }
+}
