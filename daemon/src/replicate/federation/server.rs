@@ -109,7 +109,6 @@ impl std::fmt::Debug for FederationService {
 impl FederationService {
     /// A service serving `store`'s local keys as region `home` (the code phones and partners
     /// know this region by, e.g. `export.region_code`).
-    #[allow(clippy::too_many_arguments)]
     pub fn new(
         store: Arc<Store>,
         verifier: Arc<Verifier>,
