@@ -25,7 +25,14 @@ use p256::ecdsa::{SigningKey, VerifyingKey};
 fn fixture_path(name: &str) -> PathBuf {
     let shared = std::env::var_os("ENMESH_SHARED_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared"));
+        .unwrap_or_else(|| {
+            // The CARGO_MANIFEST_DIR cargo sets when it runs the test (a binary built in another
+            // checkout sharing the target directory must still look beside this one).
+            std::env::var_os("CARGO_MANIFEST_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
+                .join("../../shared")
+        });
     let path = shared.join("vectors/fixtures").join(name);
     assert!(path.is_file(), "fixture {} missing", path.display());
     path
