@@ -100,6 +100,9 @@ pub enum NodeError {
     /// The EFGS gateway or client could not start.
     #[error("efgs: {0}")]
     Efgs(#[from] crate::efgs::run::EfgsStartError),
+    /// A part of the Google key-server stack could not start.
+    #[error(transparent)]
+    Interop(#[from] crate::interop::InteropError),
     /// A stage did not stop within its deadline.
     #[error(transparent)]
     Shutdown(#[from] ShutdownError),
@@ -173,6 +176,7 @@ pub struct NodeHandle {
     batcher: BatcherHandle,
     mesh: Option<MeshHandle>,
     efgs_gateway: Option<crate::efgs::run::GatewayHandle>,
+    federation_addr: Option<SocketAddr>,
     workers: Workers,
     tasks: Vec<JoinHandle<Result<(), NodeError>>>,
 }
@@ -191,6 +195,11 @@ impl NodeHandle {
     /// Where the backend-to-backend gRPC server (mTLS) listens.
     pub fn grpc_addr(&self) -> SocketAddr {
         self.grpc_addr
+    }
+
+    /// Where the `/Federation/Fetch` server listens, if `[federation]` is configured.
+    pub fn federation_addr(&self) -> Option<SocketAddr> {
+        self.federation_addr
     }
 
     /// Cuts every pending batch now, ignoring the window.
@@ -360,14 +369,18 @@ pub async fn start(
         config.node.cluster.clone(),
         metrics.clone(),
     );
-    let routes = ingest::routes(IngestState {
-        store: store.clone(),
-        metrics: metrics.clone(),
-        clock: clock.clone(),
-        region: config.node.region.clone(),
-        validation: ValidationConfig::default(),
-        batcher: Some(batcher.clone()),
-    })
+    let certified = crate::interop::certified(&config, &store).await?;
+    let routes = ingest::routes_with(
+        IngestState {
+            store: store.clone(),
+            metrics: metrics.clone(),
+            clock: clock.clone(),
+            region: config.node.region.clone(),
+            validation: ValidationConfig::default(),
+            batcher: Some(batcher.clone()),
+        },
+        certified,
+    )
     .merge(phone_feed::routes(
         store.clone(),
         clock.clone(),
@@ -426,6 +439,10 @@ pub async fn start(
         &runner,
         &mut tasks,
     )?;
+    let federation_addr = crate::interop::start(
+        &config, &store, &clock, &metrics, &trust, &actors, &runner, &servers, &mut tasks,
+    )
+    .await?;
 
     let admin_routes = admin::routes(admin::AdminState {
         store: store.clone(),
@@ -449,6 +466,7 @@ pub async fn start(
         batcher,
         mesh,
         efgs_gateway,
+        federation_addr,
         workers,
         tasks,
     })

@@ -25,6 +25,8 @@ use crate::api::request_metrics::HttpMetrics;
 use crate::batch::metrics::BatchMetrics;
 use crate::efgs::metrics::EfgsMetrics;
 use crate::ingest::metrics::IngestMetrics;
+use crate::replicate::federation::metrics::FederationMetrics;
+use crate::replicate::gaen_export::metrics::ImportMetrics;
 use crate::replicate::mesh::metrics::MeshMetrics;
 use crate::replicate::partial::metrics::PartialMetrics;
 use crate::retention::RetentionMetrics;
@@ -184,6 +186,8 @@ struct MetricsInner {
     partial: PartialMetrics,
     mesh: MeshMetrics,
     efgs: EfgsMetrics,
+    import: ImportMetrics,
+    federation: FederationMetrics,
     workers: WorkerMetrics,
 }
 
@@ -199,6 +203,8 @@ impl Metrics {
         let partial = PartialMetrics::register(&mut registry, keys_stored.clone());
         let mesh = MeshMetrics::register(&mut registry);
         let efgs = EfgsMetrics::register(&mut registry, keys_stored.clone());
+        let import = ImportMetrics::register(&mut registry, keys_stored.clone());
+        let federation = FederationMetrics::register(&mut registry, keys_stored.clone());
         let workers = WorkerMetrics::register(&mut registry);
         Self {
             inner: Arc::new(MetricsInner {
@@ -211,6 +217,8 @@ impl Metrics {
                 partial,
                 mesh,
                 efgs,
+                import,
+                federation,
                 workers,
             }),
         }
@@ -254,6 +262,16 @@ impl Metrics {
     /// The EFGS gateway's and client's families.
     pub fn efgs(&self) -> &EfgsMetrics {
         &self.inner.efgs
+    }
+
+    /// The GAEN export importer's families.
+    pub fn import(&self) -> &ImportMetrics {
+        &self.inner.import
+    }
+
+    /// Google federation's families (puller and server side).
+    pub fn federation(&self) -> &FederationMetrics {
+        &self.inner.federation
     }
 
     /// The background workers' families.

@@ -30,6 +30,7 @@ fn demo_runs_every_step() {
         "→ DE     nothing",
         "gets the 14 keys",
         "signature verified with DE's export key",
+        "8. File federation: GB (outside the mesh",
         "All 5 nodes stopped cleanly",
     ] {
         assert!(stdout.contains(step), "missing {step:?} in:\n{stdout}");

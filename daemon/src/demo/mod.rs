@@ -6,6 +6,7 @@
 //! node's store to make something appear to work.
 
 pub mod drive;
+pub mod file_federation;
 pub mod fleet;
 pub mod run;
 pub mod sites;

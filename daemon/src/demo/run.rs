@@ -105,7 +105,10 @@ pub async fn run(dir: Option<&Path>) -> Result<(), DemoError> {
                  from each node of the other cluster (gRPC, mutual TLS)",
                 meshed.as_millis()
             );
-            script(&fleet, clock.as_ref(), &shared).await
+            match script(&fleet, clock.as_ref(), &shared).await {
+                Ok(()) => super::file_federation::step(&fleet, dir, &shared).await,
+                failed => failed,
+            }
         }
         Err(e) => Err(e),
     };
