@@ -451,7 +451,7 @@ async fn wire(
     ))
     .merge(exports::routes(store.clone()));
     let router = api::router(state, routes, config.http.max_body_bytes);
-    let (http_addr, serve_http) = bind_and_serve(config.http.listen, router, &servers).await?;
+    let (http_addr, serve_http) = bind_and_serve(config.http.listen, router, servers).await?;
     tasks.push(serve_http);
 
     let server_runner = Runner {
@@ -470,7 +470,7 @@ async fn wire(
     .await?;
     tasks.push(serve_grpc);
     spawn_consumers(
-        &config, &trust, &store, &clock, &metrics, &actors, &mut tasks,
+        &config, &trust, &store, &clock, &metrics, actors, &mut tasks,
     )?;
 
     let node_identity = trust.identity.clone();
@@ -482,7 +482,7 @@ async fn wire(
         store.clone(),
         clock.clone(),
         crate::efgs::run::Stages {
-            servers: &servers,
+            servers,
             actors: &runner,
             tasks: &mut tasks,
             metrics: metrics.clone(),
@@ -503,7 +503,7 @@ async fn wire(
         &mut tasks,
     )?;
     let federation_addr = crate::interop::start(
-        &config, &store, &clock, &metrics, &trust, &actors, &runner, &servers, &mut tasks,
+        &config, &store, &clock, &metrics, &trust, actors, &runner, servers, &mut tasks,
     )
     .await?;
 
@@ -514,7 +514,7 @@ async fn wire(
         code_ttl: config.upload.code_ttl,
     });
     let (admin_addr, serve_admin) =
-        bind_and_serve(config.admin.listen, admin_routes, &servers).await?;
+        bind_and_serve(config.admin.listen, admin_routes, servers).await?;
     tasks.push(serve_admin);
 
     Ok(Wired {
