@@ -10,6 +10,9 @@
 //!    second traveller uploads at US-NY having visited IT: US-CA (mesh) and IT (partial) only.
 //! 6. As a phone: read DE's key feed, and — after jumping the clock past the export window — the
 //!    GAEN export file, verified with DE's export key as a phone's OS would.
+//! 7. At the edge ([`super::edge`]): simulated phones meet in FR; a traveller from DE uploads
+//!    at home, visited FR; the local's agent downloads FR's exports and is notified, a bystander
+//!    is not.
 //!
 //! Every step prints what it did and how long it took; then every node stops in order.
 
@@ -105,7 +108,10 @@ pub async fn run(dir: Option<&Path>) -> Result<(), DemoError> {
                  from each node of the other cluster (gRPC, mutual TLS)",
                 meshed.as_millis()
             );
-            script(&fleet, clock.as_ref(), &shared).await
+            match script(&fleet, clock.as_ref(), &shared).await {
+                Ok(()) => super::edge::story(&fleet, clock.as_ref(), &shared, dir).await,
+                failed => failed,
+            }
         }
         Err(e) => Err(e),
     };
