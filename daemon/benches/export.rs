@@ -5,13 +5,14 @@
 //! the protocol part alone (`ExportFile::sign` + `to_zip`), to show where the time goes.
 //! Run: `cargo bench -p enmesh-daemon --bench export`.
 
+use enmesh_protocol::feed::Feed;
 use std::num::NonZeroUsize;
 use std::time::{Duration, Instant};
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use enmesh_daemon::exports::build::{build_files, export_key, window_keys};
 use enmesh_daemon::exports::{ExportPeriod, ExportSettings, FILENAME_ROOT};
-use enmesh_daemon::store::{BatchId, Cursor, FeedId, Store};
+use enmesh_daemon::store::{BatchId, Cursor, Store};
 use enmesh_protocol::export::{
     ExportFile, ExportSigner, SignatureInfo, TemporaryExposureKeyExport,
 };
@@ -59,7 +60,7 @@ fn bench(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&dir.path().join("db")).unwrap();
     let keys: Vec<DiagnosisKey> = (0..KEYS as u64).map(key).collect();
-    let feed = FeedId::new("a2a/EU").unwrap();
+    let feed = "a2a/EU".parse::<Feed>().unwrap();
     for (sequence, part) in (1u64..).zip(keys.chunks(50_000)) {
         let cursor = Cursor {
             last_sequence: sequence,
@@ -68,6 +69,7 @@ fn bench(c: &mut Criterion) {
         };
         store
             .commit_remote(&"FR".parse().unwrap(), &feed, part, &cursor, T0 + sequence)
+            .unwrap()
             .unwrap();
     }
     let signing_key = SigningKey::from_slice(&[7u8; 32]).unwrap();

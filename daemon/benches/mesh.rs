@@ -23,12 +23,13 @@ mod netns;
 mod common;
 
 use common::{key, store_upload};
+use enmesh_protocol::feed::Feed;
 
 use enmesh_daemon::clock::SystemClock;
 use enmesh_daemon::demo::sites::{self, Site, SiteOptions};
 use enmesh_daemon::node::{self, NodeHandle};
 use enmesh_daemon::replicate::mesh::MeshSettings;
-use enmesh_daemon::store::{FeedId, Store};
+use enmesh_daemon::store::Store;
 use enmesh_daemon::telemetry::Metrics;
 use enmesh_protocol::keys::DiagnosisKey;
 use enmesh_protocol::region::{ClusterId, RegionId};
@@ -38,8 +39,8 @@ use std::time::{Duration, Instant};
 
 const REGIONS: [&str; 10] = ["DE", "FR", "IT", "ES", "NL", "BE", "AT", "PL", "PT", "IE"];
 
-fn a2a() -> FeedId {
-    FeedId::new("a2a/EU").unwrap()
+fn a2a() -> Feed {
+    "a2a/EU".parse::<Feed>().unwrap()
 }
 
 /// Stores `keys` as uploads of at most 10,000 keys (one code each), without cutting batches.

@@ -20,9 +20,9 @@ use enmesh_daemon::clock::SystemClock;
 use enmesh_daemon::config::{Config, FeedFormat, PeerConfig, Replication};
 use enmesh_daemon::demo::sites::{self, Site, SiteOptions};
 use enmesh_daemon::node::{self, NodeHandle};
-use enmesh_daemon::store::FeedId;
 use enmesh_daemon::telemetry::Metrics;
 use enmesh_proto::v1::KeyChunk;
+use enmesh_protocol::feed::Feed;
 use http_body_util::{BodyExt as _, Empty};
 use hyper::Request;
 use hyper::body::Bytes;
@@ -119,8 +119,8 @@ fn held_sequence(a: &NodeHandle) -> u64 {
         .map_or(0, |c| c.last_sequence)
 }
 
-fn partial_de() -> FeedId {
-    FeedId::new("partial/DE").expect("feed")
+fn partial_de() -> Feed {
+    "partial/DE".parse::<Feed>().expect("feed")
 }
 
 /// The last sequence of B's `partial/DE` feed after cutting everything pending.

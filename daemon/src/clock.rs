@@ -6,7 +6,9 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rustls_pki_types::UnixTime;
 
 /// A source of unix time.
 pub trait Clock: Send + Sync + std::fmt::Debug {
@@ -16,6 +18,11 @@ pub trait Clock: Send + Sync + std::fmt::Debug {
     /// Seconds since the unix epoch.
     fn now_secs(&self) -> u64 {
         self.now_millis() / 1000
+    }
+
+    /// The time as certificate and signature checks take it.
+    fn unix_time(&self) -> UnixTime {
+        UnixTime::since_unix_epoch(Duration::from_millis(self.now_millis()))
     }
 }
 

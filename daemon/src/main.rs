@@ -3,6 +3,11 @@
 //! Only argument parsing and dispatch live here; every command is implemented in the library.
 //! Errors print as one line (`error: ...`) and exit with status 1.
 
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use enmesh_daemon::clock::SystemClock;

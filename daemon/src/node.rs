@@ -9,22 +9,24 @@
 
 use crate::admin::{self, token::TokenError};
 use crate::api::{self, AppState};
-use crate::batch::{self, BatchError, BatcherConfig, BatcherHandle};
+use crate::batch::{self, BatcherConfig, BatcherError, BatcherHandle};
 use crate::clock::SharedClock;
-use crate::config::{Config, PkiConfig};
+use crate::config::Config;
+use crate::crl_reload::CrlReload;
 use crate::exports::{self, ExportRun, ExportSettings, ExporterHandle, ExportsError};
-use crate::feed::{self, FeedSettings};
 use crate::ingest::{self, IngestState};
+use crate::phone_feed::{self, FeedSettings};
 use crate::pki::files::{self, FileError};
 use crate::pki::{
     Credential, IdentityError, NodeIdentity, Rejection, TlsError, TrustError, Verifier, tls,
 };
 use crate::replicate::mesh::{self, MeshError, MeshHandle};
-use crate::replicate::partial::{consumer, producer};
-use crate::retention;
-use crate::shutdown::{Shutdown, ShutdownError, ShutdownSignal};
+use crate::replicate::partial::{consumer, server};
+use crate::retention::worker::RetentionWorker;
+use crate::shutdown::{Shutdown, ShutdownError};
 use crate::store::{Store, StoreError};
 use crate::telemetry::Metrics;
+use crate::worker::{self, Runner, Workers};
 use enmesh_protocol::keys::ValidationConfig;
 use rustls_pki_types::{CertificateRevocationListDer, UnixTime};
 use std::future::Future;
@@ -70,7 +72,7 @@ pub enum NodeError {
     Store(#[from] StoreError),
     /// The batcher could not start or failed.
     #[error("batcher: {0}")]
-    Batch(#[from] BatchError),
+    Batch(#[from] BatcherError),
     /// The exporter could not start or failed a run.
     #[error("exports: {0}")]
     Exports(#[from] ExportsError),
@@ -88,7 +90,7 @@ pub enum NodeError {
     Tls(#[from] TlsError),
     /// The gRPC server failed.
     #[error(transparent)]
-    Grpc(#[from] producer::ProducerError),
+    Grpc(#[from] server::PullServerError),
     /// A `[[peers]]` entry this build cannot pull from.
     #[error("peers[{index}]: format \"efgs\" is not supported by this build's consumer")]
     UnsupportedPeer {
@@ -120,7 +122,7 @@ pub struct Trust {
 /// chain to the root, not be revoked, and carry the configured region and cluster.
 pub fn load_trust(config: &Config, now: UnixTime) -> Result<Trust, NodeError> {
     let pki = &config.pki;
-    let crls = read_crls(pki)?;
+    let crls = files::read_crl_dir(pki.crl_dir.as_deref())?;
     let verifier = Verifier::new(files::read_first_cert(&pki.root_cert)?, &crls)?;
     let key = read(&pki.node_key)?;
     let (cert, chain) = (read(&pki.node_cert)?, read(&pki.chain)?);
@@ -155,28 +157,6 @@ fn read(path: &Path) -> Result<Vec<u8>, FileError> {
     })
 }
 
-/// Every CRL file in `pki.crl_dir` (none if it is not configured).
-fn read_crls(pki: &PkiConfig) -> Result<Vec<CertificateRevocationListDer<'static>>, FileError> {
-    let Some(dir) = &pki.crl_dir else {
-        return Ok(Vec::new());
-    };
-    let io = |source| FileError::Io {
-        path: dir.clone(),
-        source,
-    };
-    let mut paths = std::fs::read_dir(dir)
-        .map_err(io)?
-        .map(|entry| entry.map(|e| e.path()))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(io)?;
-    paths.sort();
-    paths
-        .iter()
-        .filter(|p| p.is_file())
-        .map(|p| files::read_crl(p))
-        .collect()
-}
-
 /// A running node.
 pub struct NodeHandle {
     http_addr: SocketAddr,
@@ -189,6 +169,7 @@ pub struct NodeHandle {
     exporter: ExporterHandle,
     batcher: BatcherHandle,
     mesh: Option<MeshHandle>,
+    workers: Workers,
     tasks: Vec<JoinHandle<Result<(), NodeError>>>,
 }
 
@@ -231,6 +212,11 @@ impl NodeHandle {
     /// The cluster mesh, if `[mesh]` is configured.
     pub fn mesh(&self) -> Option<&MeshHandle> {
         self.mesh.as_ref()
+    }
+
+    /// The node's background workers and what each last did.
+    pub fn workers(&self) -> &Workers {
+        &self.workers
     }
 
     /// Stops the node in order: servers (finishing requests in flight), then actors, then the
@@ -276,7 +262,7 @@ pub async fn start(
     clock: SharedClock,
     metrics: Metrics,
 ) -> Result<NodeHandle, NodeError> {
-    let trust = load_trust(&config, UnixTime::now())?;
+    let trust = load_trust(&config, clock.unix_time())?;
     let store = {
         let dir = config.node.data_dir.clone();
         Arc::new(tokio::task::spawn_blocking(move || Store::open(&dir)).await??)
@@ -285,15 +271,25 @@ pub async fn start(
         data_dir = %config.node.data_dir.display(), "store open");
 
     let actors = Shutdown::new();
+    let workers = Workers::new();
+    let runner = Runner {
+        stage: actors.signal(),
+        workers: workers.clone(),
+        metrics: metrics.workers().clone(),
+        clock: clock.clone(),
+    };
     let mut tasks = Vec::new();
-    tasks.push(actors.spawn(retention_loop(
-        store.clone(),
-        clock.clone(),
-        metrics.clone(),
-        u32::from(config.retention.days),
-        config.retention.sweep_interval,
-        actors.signal(),
-    )));
+    let retention = worker::spawn(
+        &runner,
+        RetentionWorker::new(
+            store.clone(),
+            clock.clone(),
+            metrics.clone(),
+            u32::from(config.retention.days),
+            config.retention.sweep_interval,
+        ),
+    );
+    tasks.push(actors.spawn(async move { Ok(retention.await?) }));
 
     let batcher = batch::spawn(
         BatcherConfig::from_config(&config),
@@ -301,7 +297,7 @@ pub async fn start(
         trust.identity.clone(),
         clock.clone(),
         metrics.clone(),
-        actors.signal(),
+        &runner,
     )?;
     let waiter = batcher.clone();
     tasks.push(actors.spawn(async move {
@@ -328,21 +324,25 @@ pub async fn start(
         }
         None => None,
     };
-    if config.pki.crl_dir.is_some() {
-        tasks.push(actors.spawn(crl_reload_loop(
-            config.pki.clone(),
-            trust.verifier.clone(),
-            trust.crls.clone(),
-            mesh.clone(),
-            actors.signal(),
-        )));
+    if let Some(dir) = &config.pki.crl_dir {
+        let reload = worker::spawn(
+            &runner,
+            CrlReload::new(
+                dir.clone(),
+                config.pki.crl_reload,
+                trust.verifier.clone(),
+                trust.crls.clone(),
+                mesh.clone(),
+            ),
+        );
+        tasks.push(actors.spawn(async move { Ok(reload.await?) }));
     }
     let exporter = exports::spawn(
         ExportSettings::from_config(&config.export),
         exports::load_signing_key(&config.export.signing_key)?,
         store.clone(),
         clock.clone(),
-        actors.signal(),
+        &runner,
     );
 
     let servers = Shutdown::new();
@@ -359,7 +359,7 @@ pub async fn start(
         validation: ValidationConfig::default(),
         batcher: Some(batcher.clone()),
     })
-    .merge(feed::routes(
+    .merge(phone_feed::routes(
         store.clone(),
         clock.clone(),
         FeedSettings::from_config(&config),
@@ -369,8 +369,18 @@ pub async fn start(
     let (http_addr, serve_http) = bind_and_serve(config.http.listen, router, &servers).await?;
     tasks.push(serve_http);
 
+    let server_runner = Runner {
+        stage: servers.signal(),
+        ..runner.clone()
+    };
     let (grpc_addr, serve_grpc) = bind_grpc(
-        &config, &trust, &store, &batcher, &clock, &metrics, &servers,
+        &config,
+        &trust,
+        &store,
+        &batcher,
+        &clock,
+        &metrics,
+        &server_runner,
     )
     .await?;
     tasks.push(serve_grpc);
@@ -399,12 +409,13 @@ pub async fn start(
         exporter,
         batcher,
         mesh,
+        workers,
         tasks,
     })
 }
 
-/// Binds `grpc.listen` and serves the partial feeds on it (mTLS) until the `servers` stage
-/// stops.
+/// Binds `grpc.listen` and serves the partial feeds on it (mTLS) until `runner`'s stage (the
+/// servers) stops.
 async fn bind_grpc(
     config: &Config,
     trust: &Trust,
@@ -412,7 +423,7 @@ async fn bind_grpc(
     batcher: &BatcherHandle,
     clock: &SharedClock,
     metrics: &Metrics,
-    servers: &Shutdown,
+    runner: &Runner,
 ) -> Result<(SocketAddr, JoinHandle<Result<(), NodeError>>), NodeError> {
     let addr = config.grpc.listen;
     let listener = api::bind(addr).await?;
@@ -421,21 +432,21 @@ async fn bind_grpc(
         .map_err(|reason| api::ApiError::Bind { addr, reason })?;
     let server_tls = tls::server_config(
         trust.verifier.clone(),
-        trust.identity.active(UnixTime::now()),
+        trust.identity.active(clock.unix_time()),
     )?;
-    let service = producer::Producer::new(
+    let service = server::PullServer::new(
         store.clone(),
         trust.verifier.clone(),
         config.node.cluster.clone(),
         batcher.subscribe(),
         clock.clone(),
         metrics.clone(),
-        servers.signal(),
+        runner.clone(),
     );
-    let (stop, metrics) = (servers.signal(), metrics.clone());
-    let task = servers.spawn(async move {
-        let service = producer::service(service);
-        producer::serve(listener, Arc::new(server_tls), service, metrics, stop).await?;
+    let (stop, metrics) = (runner.stage.clone(), metrics.clone());
+    let task = runner.stage.spawn(async move {
+        let service = server::service(service);
+        server::serve(listener, Arc::new(server_tls), service, metrics, stop).await?;
         Ok(())
     });
     Ok((bound, task))
@@ -459,10 +470,10 @@ fn spawn_consumers(
         metrics: metrics.clone(),
     };
     for (index, peer) in config.peers.iter().enumerate() {
-        let producer =
-            consumer::Producer::from_config(peer, &config.node.region, &config.node.cluster)?
+        let upstream =
+            consumer::Upstream::from_config(peer, &config.node.region, &config.node.cluster)
                 .ok_or(NodeError::UnsupportedPeer { index })?;
-        let run = consumer::run(context.clone(), producer, actors.signal());
+        let run = consumer::run(context.clone(), upstream, actors.signal());
         tasks.push(actors.spawn(async move {
             run.await;
             Ok(())
@@ -487,96 +498,4 @@ async fn bind_and_serve(
         Ok(())
     });
     Ok((bound, task))
-}
-
-/// Reads `pki.crl_dir` again every `pki.crl_reload` and, when its CRLs differ from `loaded`,
-/// gives them to the verifier every link and batch check uses, then has the mesh check its
-/// admitted peers again (a revoked peer is dropped and blocked). New TLS handshakes and pulls use the new CRLs
-/// at once. A directory that cannot be read or holds a bad CRL is logged and the old CRLs stay.
-async fn crl_reload_loop(
-    pki: PkiConfig,
-    verifier: Arc<Verifier>,
-    mut loaded: Vec<CertificateRevocationListDer<'static>>,
-    mesh: Option<MeshHandle>,
-    stop: ShutdownSignal,
-) -> Result<(), NodeError> {
-    let mut ticks = tokio::time::interval(pki.crl_reload);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    ticks.reset();
-    loop {
-        tokio::select! {
-            () = stop.clone().wait() => return Ok(()),
-            _ = ticks.tick() => {}
-        }
-        let read = {
-            let pki = pki.clone();
-            tokio::task::spawn_blocking(move || read_crls(&pki)).await?
-        };
-        let crls = match read {
-            Ok(crls) => crls,
-            Err(error) => {
-                tracing::error!(%error, "cannot read the CRL directory; keeping the loaded CRLs");
-                continue;
-            }
-        };
-        if loaded == crls {
-            continue;
-        }
-        if let Err(error) = verifier.replace_crls(&crls) {
-            tracing::error!(%error, "a CRL does not parse; keeping the loaded CRLs");
-            continue;
-        }
-        tracing::info!(crls = crls.len(), "CRLs reloaded");
-        if let Some(mesh) = &mesh
-            && let Err(error) = mesh.set_verifier(verifier.clone()).await
-        {
-            tracing::warn!(%error, "the mesh did not take the new CRLs");
-        }
-        loaded = crls;
-    }
-}
-
-/// Runs a retention sweep at start and then every `interval`, until `stop` fires.
-async fn retention_loop(
-    store: Arc<Store>,
-    clock: SharedClock,
-    metrics: Metrics,
-    days: u32,
-    interval: Duration,
-    stop: ShutdownSignal,
-) -> Result<(), NodeError> {
-    let mut ticks = tokio::time::interval(interval);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            () = stop.clone().wait() => return Ok(()),
-            _ = ticks.tick() => {}
-        }
-        let (store, now) = (store.clone(), clock.now_secs());
-        let swept =
-            tokio::task::spawn_blocking(move || retention::sweep(&store, now, days)).await?;
-        match swept {
-            Ok(report) => {
-                for (cf, count) in [
-                    ("local", report.local_keys),
-                    ("remote", report.remote_keys),
-                    ("uploads", report.uploads),
-                    ("codes", report.codes),
-                    ("batches", report.batches),
-                    ("exports", report.exports),
-                ] {
-                    metrics.retention_deleted(cf, count);
-                }
-                tracing::info!(
-                    cutoff = report.cutoff_unix_secs,
-                    local = report.local_keys,
-                    remote = report.remote_keys,
-                    batches = report.batches,
-                    "retention sweep"
-                );
-            }
-            // A failed sweep is loud but not fatal: the next one retries.
-            Err(err) => tracing::error!(error = %err, "retention sweep failed"),
-        }
-    }
 }

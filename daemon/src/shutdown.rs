@@ -55,6 +55,7 @@ impl Shutdown {
     pub fn signal(&self) -> ShutdownSignal {
         ShutdownSignal {
             token: self.token.clone(),
+            tracker: self.tracker.clone(),
         }
     }
 
@@ -99,13 +100,24 @@ impl Drop for Shutdown {
     }
 }
 
-/// The receiving side of a [`Shutdown`]: cheap to clone, one per task.
+/// The receiving side of a [`Shutdown`]: cheap to clone, one per task. A task that starts
+/// helpers (a connection, a stream) spawns them through its signal, so the stage tracks them too.
 #[derive(Debug, Clone)]
 pub struct ShutdownSignal {
     token: CancellationToken,
+    tracker: TaskTracker,
 }
 
 impl ShutdownSignal {
+    /// Spawns a task that the stage's [`Shutdown::drain`] waits for, like [`Shutdown::spawn`].
+    pub fn spawn<F>(&self, task: F) -> JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.tracker.spawn(task)
+    }
+
     /// Returns once the stage's signal has fired (at once if it already has).
     pub async fn wait(self) {
         self.token.cancelled_owned().await;

@@ -1,9 +1,13 @@
-//! Logs and metrics: the tracing subscriber and the daemon's Prometheus registry.
+//! Logs and metrics: the tracing subscriber, and the daemon's Prometheus registry that gathers
+//! every module's metric families.
 //!
-//! [`init_tracing`] installs one compact subscriber writing to stderr. [`Metrics`] owns every
-//! metric family the daemon exports; modules receive a clone and bump the typed fields, and the
-//! `/metrics` endpoint calls [`Metrics::encode`]. Label values are closed sets (enums or static
-//! reasons), so no request can grow the number of series.
+//! [`init_tracing`] installs one compact subscriber writing to stderr. Each module that counts
+//! something owns its families in its own `metrics` (e.g. `ingest::metrics`,
+//! `replicate::mesh::metrics`) and registers them here; [`Metrics`] holds the registry and hands
+//! each module its families (`metrics.ingest()`, `metrics.mesh()`, ...), and the `/metrics`
+//! endpoint calls [`Metrics::encode`]. Label values are closed sets (enums, static reasons,
+//! configured or certified names), so no request can grow the number of series. This module
+//! keeps only what several modules share: the label types, [`KeysStored`] and the registry.
 //!
 //! This module never records key material, codes or client addresses in a log line or a label.
 
@@ -11,12 +15,19 @@ use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEn
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use thiserror::Error;
 use tracing_subscriber::EnvFilter;
+
+use crate::api::request_metrics::HttpMetrics;
+use crate::batch::metrics::BatchMetrics;
+use crate::ingest::metrics::IngestMetrics;
+use crate::replicate::mesh::metrics::MeshMetrics;
+use crate::replicate::partial::metrics::PartialMetrics;
+use crate::retention::RetentionMetrics;
+use crate::worker::WorkerMetrics;
 
 /// Why the tracing subscriber could not be installed.
 #[derive(Debug, Error)]
@@ -78,57 +89,18 @@ impl EncodeLabelValue for KeyKind {
     }
 }
 
-/// Label set `rule`: the static reason an upload was refused (e.g. `"rolling_period"`).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
-pub struct RuleLabel {
-    /// The refused rule.
-    pub rule: &'static str,
-}
-
-/// Label set `feed`: the feed a batch was cut for (`"a2a"` or `"partial/FR"`).
+/// Label set `feed`: a feed of this node (`"a2a/EU"`, `"partial/FR"`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 pub struct FeedLabel {
-    /// The feed name.
+    /// The feed.
     pub feed: String,
 }
 
 /// Label set `kind`: local or remote keys.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 pub struct KindLabel {
-    /// Where the keys came from.
+    /// The origin kind.
     pub kind: KeyKind,
-}
-
-/// Label set `cf`: a storage column family.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
-pub struct ColumnFamilyLabel {
-    /// The column family name.
-    pub cf: &'static str,
-}
-
-/// Label set of an HTTP request: the route pattern (not the raw path), method and status.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
-pub struct HttpLabels {
-    /// The matched route pattern, e.g. `/healthz`, or `unmatched`.
-    pub route: String,
-    /// The HTTP method.
-    pub method: String,
-    /// The response status code.
-    pub status: u16,
-}
-
-/// Label set of an HTTP latency observation: the route pattern.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
-pub struct RouteLabel {
-    /// The matched route pattern.
-    pub route: String,
-}
-
-/// Label set `producer`: a peer this backend pulls from (`"<region> <feed>"`).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
-pub struct ProducerLabel {
-    /// The producer's region and the feed pulled.
-    pub producer: String,
 }
 
 /// Label set of a refused batch or pull: the producer (or puller) and the static reason.
@@ -138,325 +110,6 @@ pub struct PeerReasonLabels {
     pub peer: String,
     /// Why, e.g. `bad_signature` or `not_own_region`.
     pub reason: &'static str,
-}
-
-type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
-type F64Gauge = Gauge<f64, AtomicU64>;
-
-/// Every metric family of the daemon, with its registry. Cloning shares the same counters.
-#[derive(Clone)]
-pub struct Metrics {
-    inner: Arc<MetricsInner>,
-}
-
-struct MetricsInner {
-    registry: Registry,
-    uploads: Counter,
-    upload_rejections: Family<RuleLabel, Counter>,
-    batches: Family<FeedLabel, Counter>,
-    keys_stored: Family<KindLabel, Counter>,
-    retention_deletions: Family<ColumnFamilyLabel, Counter>,
-    http_requests: Family<HttpLabels, Counter>,
-    http_duration: HistogramFamily<RouteLabel>,
-    replication: ReplicationMetrics,
-    mesh: MeshMetrics,
-}
-
-/// The partial replication families (consumer and producer side).
-#[derive(Default)]
-struct ReplicationMetrics {
-    batches: Family<ProducerLabel, Counter>,
-    keys: Family<ProducerLabel, Counter>,
-    rejections: Family<PeerReasonLabels, Counter>,
-    lag_batches: Family<ProducerLabel, Gauge>,
-    lag_seconds: Family<ProducerLabel, F64Gauge>,
-    last_success: Family<ProducerLabel, Gauge>,
-    connected: Family<ProducerLabel, Gauge>,
-    pulls: Family<FeedLabel, Counter>,
-    pull_denials: Family<PeerReasonLabels, Counter>,
-    batches_served: Family<FeedLabel, Counter>,
-}
-
-impl ReplicationMetrics {
-    fn register(&self, registry: &mut Registry) {
-        registry.register(
-            "replication_batches",
-            "Batches received and stored, by producer",
-            self.batches.clone(),
-        );
-        registry.register(
-            "replication_keys",
-            "Keys received and stored, by producer",
-            self.keys.clone(),
-        );
-        registry.register(
-            "replication_rejections",
-            "Batches or sessions refused, by producer and reason (the cursor stays)",
-            self.rejections.clone(),
-        );
-        registry.register(
-            "replication_lag_batches",
-            "Batches the producer has that this backend does not hold yet",
-            self.lag_batches.clone(),
-        );
-        registry.register(
-            "replication_lag_seconds",
-            "Seconds from the producer cutting the last stored batch to storing it here",
-            self.lag_seconds.clone(),
-        );
-        registry.register(
-            "replication_last_success_unix_seconds",
-            "When the last batch or keep-alive arrived from the producer",
-            self.last_success.clone(),
-        );
-        registry.register(
-            "replication_connected",
-            "1 while a pull stream to the producer is open",
-            self.connected.clone(),
-        );
-        registry.register(
-            "feed_pulls",
-            "Pull streams opened by consumers, by feed",
-            self.pulls.clone(),
-        );
-        registry.register(
-            "feed_pull_denials",
-            "Pull requests refused, by pulling region and reason",
-            self.pull_denials.clone(),
-        );
-        registry.register(
-            "feed_batches_served",
-            "Batches sent on pull streams, by feed",
-            self.batches_served.clone(),
-        );
-    }
-}
-fn latency_histogram() -> Histogram {
-    // 1 ms .. ~16 s in 15 doublings.
-    Histogram::new(exponential_buckets(0.001, 2.0, 15))
-}
-
-impl Metrics {
-    /// A fresh registry (prefix `enmesh_`) holding every family at zero.
-    pub fn new() -> Self {
-        let mut registry = Registry::with_prefix("enmesh");
-        let uploads = Counter::default();
-        let upload_rejections = Family::default();
-        let batches = Family::default();
-        let keys_stored: Family<KindLabel, Counter> = Family::default();
-        // Both kinds are known up front: export them at zero from the start.
-        for kind in [KeyKind::Local, KeyKind::Remote] {
-            keys_stored.get_or_create(&KindLabel { kind }).inc_by(0);
-        }
-        let retention_deletions = Family::default();
-        let http_requests = Family::default();
-        let http_duration: HistogramFamily<RouteLabel> =
-            Family::new_with_constructor(latency_histogram);
-        registry.register("uploads", "Accepted key uploads", uploads.clone());
-        registry.register(
-            "upload_rejections",
-            "Refused key uploads, by the rule that refused them",
-            upload_rejections.clone(),
-        );
-        registry.register("batches", "Signed batches cut, by feed", batches.clone());
-        registry.register(
-            "keys_stored",
-            "Diagnosis keys written to the store, by origin",
-            keys_stored.clone(),
-        );
-        registry.register(
-            "retention_deletions",
-            "Entries deleted by retention, by column family",
-            retention_deletions.clone(),
-        );
-        registry.register(
-            "http_requests",
-            "HTTP requests served, by route, method and status",
-            http_requests.clone(),
-        );
-        registry.register(
-            "http_request_duration_seconds",
-            "HTTP request latency, by route",
-            http_duration.clone(),
-        );
-        let replication = ReplicationMetrics::default();
-        replication.register(&mut registry);
-        let mesh = MeshMetrics::register(&mut registry);
-        Self {
-            inner: Arc::new(MetricsInner {
-                registry,
-                uploads,
-                upload_rejections,
-                batches,
-                keys_stored,
-                retention_deletions,
-                http_requests,
-                http_duration,
-                replication,
-                mesh,
-            }),
-        }
-    }
-
-    /// Counts one accepted upload.
-    pub fn upload_accepted(&self) {
-        self.inner.uploads.inc();
-    }
-
-    /// Counts one upload refused by `rule`.
-    pub fn upload_rejected(&self, rule: &'static str) {
-        self.inner
-            .upload_rejections
-            .get_or_create(&RuleLabel { rule })
-            .inc();
-    }
-
-    /// Counts one batch cut for `feed`.
-    pub fn batch_cut(&self, feed: &str) {
-        self.inner
-            .batches
-            .get_or_create(&FeedLabel {
-                feed: feed.to_owned(),
-            })
-            .inc();
-    }
-
-    /// Counts `count` keys written to the store.
-    pub fn keys_stored(&self, kind: KeyKind, count: u64) {
-        self.inner
-            .keys_stored
-            .get_or_create(&KindLabel { kind })
-            .inc_by(count);
-    }
-
-    /// Counts `count` entries deleted by retention from column family `cf`.
-    pub fn retention_deleted(&self, cf: &'static str, count: u64) {
-        self.inner
-            .retention_deletions
-            .get_or_create(&ColumnFamilyLabel { cf })
-            .inc_by(count);
-    }
-
-    /// Counts one HTTP request and records its latency.
-    pub fn http_request(&self, labels: HttpLabels, seconds: f64) {
-        self.inner
-            .http_duration
-            .get_or_create(&RouteLabel {
-                route: labels.route.clone(),
-            })
-            .observe(seconds);
-        self.inner.http_requests.get_or_create(&labels).inc();
-    }
-
-    /// Counts one batch of `keys` keys received from `producer` and stored; records its lag.
-    pub fn replication_batch(&self, producer: &str, keys: u64, lag_seconds: f64, now_secs: u64) {
-        let r = &self.inner.replication;
-        let label = producer_label(producer);
-        r.batches.get_or_create(&label).inc();
-        r.keys.get_or_create(&label).inc_by(keys);
-        r.lag_seconds.get_or_create(&label).set(lag_seconds);
-        r.last_success
-            .get_or_create(&label)
-            .set(i64::try_from(now_secs).unwrap_or(i64::MAX));
-        self.keys_stored(KeyKind::Remote, keys);
-    }
-
-    /// Records that `producer` is alive (a keep-alive) at `now_secs`, `behind` batches ahead of us.
-    pub fn replication_alive(&self, producer: &str, behind: u64, now_secs: u64) {
-        let r = &self.inner.replication;
-        let label = producer_label(producer);
-        r.lag_batches
-            .get_or_create(&label)
-            .set(i64::try_from(behind).unwrap_or(i64::MAX));
-        r.last_success
-            .get_or_create(&label)
-            .set(i64::try_from(now_secs).unwrap_or(i64::MAX));
-    }
-
-    /// Counts one batch (or stream) from `producer` refused for `reason`.
-    pub fn replication_rejected(&self, producer: &str, reason: &'static str) {
-        self.inner
-            .replication
-            .rejections
-            .get_or_create(&PeerReasonLabels {
-                peer: producer.to_owned(),
-                reason,
-            })
-            .inc();
-    }
-
-    /// Marks the pull stream to `producer` open or closed.
-    pub fn replication_connected(&self, producer: &str, open: bool) {
-        self.inner
-            .replication
-            .connected
-            .get_or_create(&producer_label(producer))
-            .set(i64::from(open));
-    }
-
-    /// Counts one pull stream opened on `feed` (producer side).
-    pub fn feed_pull(&self, feed: &str) {
-        self.inner
-            .replication
-            .pulls
-            .get_or_create(&FeedLabel {
-                feed: feed.to_owned(),
-            })
-            .inc();
-    }
-
-    /// Counts one pull refused to `peer` for `reason` (producer side).
-    pub fn feed_pull_denied(&self, peer: &str, reason: &'static str) {
-        self.inner
-            .replication
-            .pull_denials
-            .get_or_create(&PeerReasonLabels {
-                peer: peer.to_owned(),
-                reason,
-            })
-            .inc();
-    }
-
-    /// Counts one batch sent on a pull stream of `feed`.
-    pub fn feed_batch_served(&self, feed: &str) {
-        self.inner
-            .replication
-            .batches_served
-            .get_or_create(&FeedLabel {
-                feed: feed.to_owned(),
-            })
-            .inc();
-    }
-
-    /// The registry in the OpenMetrics text format ([`Metrics::CONTENT_TYPE`]).
-    pub fn encode(&self) -> String {
-        let mut out = String::new();
-        // Writing into a String cannot fail.
-        let _ = prometheus_client::encoding::text::encode(&mut out, &self.inner.registry);
-        out
-    }
-
-    /// The content type of [`Metrics::encode`]'s output.
-    pub const CONTENT_TYPE: &'static str =
-        "application/openmetrics-text; version=1.0.0; charset=utf-8";
-}
-
-fn producer_label(producer: &str) -> ProducerLabel {
-    ProducerLabel {
-        producer: producer.to_owned(),
-    }
-}
-
-impl Default for Metrics {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl std::fmt::Debug for Metrics {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Metrics").finish_non_exhaustive()
-    }
 }
 
 /// Label set `reason`: a static reason a peer or batch was refused.
@@ -473,141 +126,155 @@ pub struct PathLabel {
     pub path: &'static str,
 }
 
-/// The cluster mesh's metric families (`enmesh_mesh_*`).
-#[derive(Debug, Default)]
-struct MeshMetrics {
-    admitted: Gauge,
-    peers: Gauge,
-    refused: Family<ReasonLabel, Counter>,
-    published: Counter,
-    received: Family<PathLabel, Counter>,
-    received_keys: Family<PathLabel, Counter>,
-    rejected: Family<ReasonLabel, Counter>,
-    catchup_in_flight: Gauge,
-    catchup_behind: Gauge,
+/// A gauge of `f64`.
+pub type F64Gauge = Gauge<f64, AtomicU64>;
+
+/// `enmesh_keys_stored_total{kind}`: keys written to the store, counted by whoever wrote them
+/// (ingest for local keys, the receivers for remote ones).
+#[derive(Debug, Clone, Default)]
+pub struct KeysStored {
+    family: Family<KindLabel, Counter>,
 }
 
-impl MeshMetrics {
+impl KeysStored {
     fn register(registry: &mut Registry) -> Self {
-        let m = Self::default();
-        let r = registry.sub_registry_with_prefix("mesh");
-        r.register(
-            "admitted_peers",
-            "Peers admitted by certificate",
-            m.admitted.clone(),
+        let this = Self::default();
+        // Both kinds are known up front: export them at zero from the start.
+        for kind in [KeyKind::Local, KeyKind::Remote] {
+            this.family.get_or_create(&KindLabel { kind }).inc_by(0);
+        }
+        registry.register(
+            "keys_stored",
+            "Diagnosis keys written to the store, by origin",
+            this.family.clone(),
         );
-        r.register(
-            "peers",
-            "Peers in the gossip mesh of the cluster topic",
-            m.peers.clone(),
-        );
-        r.register(
-            "refused_peers",
-            "Peers refused admission, by reason",
-            m.refused.clone(),
-        );
-        r.register(
-            "published_batches",
-            "Own batches published",
-            m.published.clone(),
-        );
-        r.register(
-            "received_batches",
-            "Batches stored, by path",
-            m.received.clone(),
-        );
-        r.register(
-            "received_keys",
-            "Keys stored from the mesh, by path",
-            m.received_keys.clone(),
-        );
-        r.register(
-            "rejected_batches",
-            "Batches or messages rejected, by reason",
-            m.rejected.clone(),
-        );
-        r.register(
-            "catchup_in_flight",
-            "Origins being fetched by catch-up",
-            m.catchup_in_flight.clone(),
-        );
-        r.register(
-            "catchup_behind_batches",
-            "Batches peers said they hold that this node does not hold yet, over all origins",
-            m.catchup_behind.clone(),
-        );
-        m
+        this
     }
+
+    /// Counts `count` keys of `kind` written to the store.
+    pub fn add(&self, kind: KeyKind, count: u64) {
+        self.family.get_or_create(&KindLabel { kind }).inc_by(count);
+    }
+}
+
+/// A count as a gauge value.
+pub fn gauge_value(count: usize) -> i64 {
+    i64::try_from(count).unwrap_or(i64::MAX)
+}
+
+/// A `u64` as a gauge value.
+pub fn i64_of(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+/// The daemon's registry and every module's families. Cloning shares the same counters.
+#[derive(Clone)]
+pub struct Metrics {
+    inner: Arc<MetricsInner>,
+}
+
+struct MetricsInner {
+    registry: Registry,
+    keys_stored: KeysStored,
+    http: HttpMetrics,
+    ingest: IngestMetrics,
+    batch: BatchMetrics,
+    retention: RetentionMetrics,
+    partial: PartialMetrics,
+    mesh: MeshMetrics,
+    workers: WorkerMetrics,
 }
 
 impl Metrics {
-    /// Sets the number of admitted mesh peers.
-    pub fn mesh_admitted(&self, count: usize) {
-        self.inner.mesh.admitted.set(gauge_value(count));
+    /// A fresh registry (prefix `enmesh_`) holding every family at zero.
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("enmesh");
+        let keys_stored = KeysStored::register(&mut registry);
+        let ingest = IngestMetrics::register(&mut registry);
+        let batch = BatchMetrics::register(&mut registry);
+        let retention = RetentionMetrics::register(&mut registry);
+        let http = HttpMetrics::register(&mut registry);
+        let partial = PartialMetrics::register(&mut registry, keys_stored.clone());
+        let mesh = MeshMetrics::register(&mut registry);
+        let workers = WorkerMetrics::register(&mut registry);
+        Self {
+            inner: Arc::new(MetricsInner {
+                registry,
+                keys_stored,
+                http,
+                ingest,
+                batch,
+                retention,
+                partial,
+                mesh,
+                workers,
+            }),
+        }
     }
 
-    /// Sets the size of the gossip mesh.
-    pub fn mesh_peers(&self, count: usize) {
-        self.inner.mesh.peers.set(gauge_value(count));
+    /// Keys written to the store.
+    pub fn keys_stored(&self) -> &KeysStored {
+        &self.inner.keys_stored
     }
 
-    /// Counts one peer refused admission for `reason`.
-    pub fn mesh_refused(&self, reason: &'static str) {
-        self.inner
-            .mesh
-            .refused
-            .get_or_create(&ReasonLabel { reason })
-            .inc();
+    /// The HTTP servers' families.
+    pub fn http(&self) -> &HttpMetrics {
+        &self.inner.http
     }
 
-    /// Counts one own batch published.
-    pub fn mesh_published(&self) {
-        self.inner.mesh.published.inc();
+    /// The upload API's families.
+    pub fn ingest(&self) -> &IngestMetrics {
+        &self.inner.ingest
     }
 
-    /// Counts `batches` batches holding `keys` keys stored, arrived by `path`.
-    pub fn mesh_received(&self, path: &'static str, batches: usize, keys: usize) {
-        let label = PathLabel { path };
-        self.inner
-            .mesh
-            .received
-            .get_or_create(&label)
-            .inc_by(u64::try_from(batches).unwrap_or(u64::MAX));
-        self.inner
-            .mesh
-            .received_keys
-            .get_or_create(&label)
-            .inc_by(u64::try_from(keys).unwrap_or(u64::MAX));
+    /// The batcher's families.
+    pub fn batch(&self) -> &BatchMetrics {
+        &self.inner.batch
     }
 
-    /// Counts one batch or message rejected for `reason`.
-    pub fn mesh_rejected(&self, reason: &'static str) {
-        self.inner
-            .mesh
-            .rejected
-            .get_or_create(&ReasonLabel { reason })
-            .inc();
+    /// Retention's families.
+    pub fn retention(&self) -> &RetentionMetrics {
+        &self.inner.retention
     }
 
-    /// Sets how many batches this node lacks of what its peers hold.
-    pub fn mesh_behind(&self, batches: u64) {
-        self.inner
-            .mesh
-            .catchup_behind
-            .set(i64::try_from(batches).unwrap_or(i64::MAX));
+    /// Partial replication's families (consumer and producer side).
+    pub fn partial(&self) -> &PartialMetrics {
+        &self.inner.partial
     }
 
-    /// Sets the number of origins being fetched.
-    pub fn mesh_catchup(&self, in_flight: usize) {
-        self.inner
-            .mesh
-            .catchup_in_flight
-            .set(gauge_value(in_flight));
+    /// The cluster mesh's families.
+    pub fn mesh(&self) -> &MeshMetrics {
+        &self.inner.mesh
+    }
+
+    /// The background workers' families.
+    pub fn workers(&self) -> &WorkerMetrics {
+        &self.inner.workers
+    }
+
+    /// The registry in the OpenMetrics text format ([`Metrics::CONTENT_TYPE`]).
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.inner.registry);
+        out
+    }
+
+    /// The content type of [`Metrics::encode`]'s output.
+    pub const CONTENT_TYPE: &'static str =
+        "application/openmetrics-text; version=1.0.0; charset=utf-8";
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
     }
 }
 
-fn gauge_value(count: usize) -> i64 {
-    i64::try_from(count).unwrap_or(i64::MAX)
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics").finish_non_exhaustive()
+    }
 }
 
 #[cfg(test)]
@@ -617,12 +284,12 @@ mod tests {
     #[test]
     fn families_are_exported_with_their_labels() {
         let metrics = Metrics::new();
-        metrics.upload_accepted();
-        metrics.upload_rejected("rolling_period");
-        metrics.upload_rejected("rolling_period");
-        metrics.batch_cut("partial/FR");
-        metrics.keys_stored(KeyKind::Remote, 14);
-        metrics.retention_deleted("local", 3);
+        metrics.ingest().accepted();
+        metrics.ingest().rejected("rolling_period");
+        metrics.ingest().rejected("rolling_period");
+        metrics.batch().cut("partial/FR");
+        metrics.keys_stored().add(KeyKind::Remote, 14);
+        metrics.retention().deleted("local", 3);
         let text = metrics.encode();
         for line in [
             "enmesh_uploads_total 1",
@@ -639,7 +306,7 @@ mod tests {
     #[test]
     fn clones_share_counters() {
         let metrics = Metrics::new();
-        metrics.clone().upload_accepted();
+        metrics.clone().ingest().accepted();
         assert!(metrics.encode().contains("enmesh_uploads_total 1\n"));
     }
 }

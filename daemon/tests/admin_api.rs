@@ -5,7 +5,7 @@
 use axum::http::Method;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use enmesh_daemon::admin::cli::{self, AdminCommand, CliError};
+use enmesh_daemon::admin::cli::{self, AdminCliError, AdminCommand};
 use enmesh_daemon::admin::{self, AdminState, code, token};
 use enmesh_daemon::api::{self, AppState};
 use enmesh_daemon::clock::{Clock, ManualClock};
@@ -253,7 +253,7 @@ async fn the_cli_reads_config_and_token_and_calls_the_api() {
     assert!(
         matches!(
             err,
-            CliError::Status {
+            AdminCliError::Status {
                 status: StatusCode::UNAUTHORIZED,
                 ..
             }

@@ -134,9 +134,9 @@ async fn healthz_answers_json_with_the_region() {
 async fn metrics_lists_every_family_and_counts_requests() {
     let server = start().await;
     // Labelled families appear once a label value is used; other modules bump them.
-    server.metrics.upload_rejected("too_many_keys");
-    server.metrics.batch_cut("a2a");
-    server.metrics.retention_deleted("remote", 5);
+    server.metrics.ingest().rejected("too_many_keys");
+    server.metrics.batch().cut("a2a");
+    server.metrics.retention().deleted("remote", 5);
     let mut conn = connect(server.addr).await;
     send(&mut conn, "GET", "/healthz", vec![]).await;
     send(&mut conn, "GET", "/no/such/route", vec![]).await;

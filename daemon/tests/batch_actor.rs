@@ -3,17 +3,19 @@
 //! restart after a clean stop and after a crash without losing or repeating a key; flush on
 //! shutdown.
 
+use enmesh_protocol::feed::Feed;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use enmesh_daemon::batch::{self, BatchError, BatcherConfig, BatcherHandle, Limits, Routing};
+use enmesh_daemon::batch::{self, BatcherConfig, BatcherError, BatcherHandle, Limits, Routing};
 use enmesh_daemon::clock::ManualClock;
 use enmesh_daemon::config::Replication;
 use enmesh_daemon::pki::{NodeIdentity, Verifier, bootstrap};
 use enmesh_daemon::shutdown::Shutdown;
-use enmesh_daemon::store::{BatchId, CodeHash, FeedId, Store, UploadId};
+use enmesh_daemon::store::{BatchId, CodeHash, Store, UploadId};
 use enmesh_daemon::telemetry::Metrics;
+use enmesh_daemon::worker::Runner;
 use enmesh_proto::v1::BatchBody;
 use enmesh_protocol::gaen::Tek;
 use enmesh_protocol::interval::{IntervalNumber, RollingPeriod};
@@ -27,8 +29,8 @@ fn region(text: &str) -> RegionId {
     text.parse().unwrap()
 }
 
-fn feed(text: &str) -> FeedId {
-    FeedId::new(text).unwrap()
+fn feed(text: &str) -> Feed {
+    text.parse::<Feed>().unwrap()
 }
 
 fn key(n: u32) -> DiagnosisKey {
@@ -113,7 +115,7 @@ impl Fixture {
             self.identity.clone(),
             self.clock.clone(),
             self.metrics.clone(),
-            shutdown.signal(),
+            &Runner::new(shutdown.signal(), self.clock.clone()),
         )
         .unwrap()
     }
@@ -122,10 +124,11 @@ impl Fixture {
     fn upload(&self, store: &Store, name: &str, keys: &[DiagnosisKey], visited: &[&str]) {
         let code = CodeHash::of(name);
         let now = self.now_secs();
-        store.put_code(&code, now + 3600).unwrap();
+        store.put_code(&code, now + 3600).unwrap().unwrap();
         let visited: Vec<RegionId> = visited.iter().map(|r| region(r)).collect();
         store
             .commit_upload(&code, &UploadId::of_keys(keys), keys, &visited, now)
+            .unwrap()
             .unwrap();
     }
 
@@ -355,7 +358,7 @@ async fn shutdown_flushes_then_stops() {
         key_counts(&fx.feed(&store, "partial/US"), &k),
         (once_each(&k), 0)
     );
-    assert!(matches!(batcher.flush().await, Err(BatchError::Stopped)));
+    assert!(matches!(batcher.flush().await, Err(BatcherError::Stopped)));
 }
 
 #[tokio::test]

@@ -4,6 +4,7 @@
 //! index.txt lists them sorted; split files; re-runs do not duplicate; retention drops them; the
 //! signature also verifies with `openssl dgst` when it is installed.
 
+use enmesh_protocol::feed::Feed;
 use std::net::SocketAddr;
 use std::num::NonZeroUsize;
 use std::sync::Arc;
@@ -14,8 +15,9 @@ use enmesh_daemon::api::{self, AppState};
 use enmesh_daemon::clock::ManualClock;
 use enmesh_daemon::exports::{self, ExportPeriod, ExportSettings, ExporterHandle, ExportsError};
 use enmesh_daemon::shutdown::Shutdown;
-use enmesh_daemon::store::{BatchId, CodeHash, Cursor, FeedId, Store, UploadId};
+use enmesh_daemon::store::{BatchId, CodeHash, Cursor, Store, UploadId};
 use enmesh_daemon::telemetry::Metrics;
+use enmesh_daemon::worker::Runner;
 use enmesh_protocol::export::{ExportFile, TemporaryExposureKeyExport, decode_export_sig};
 use enmesh_protocol::gaen::Tek;
 use enmesh_protocol::interval::{IntervalNumber, RollingPeriod};
@@ -97,7 +99,7 @@ async fn start(max_keys_per_file: usize) -> Node {
         signing_key,
         store.clone(),
         clock.clone(),
-        shutdown.signal(),
+        &Runner::new(shutdown.signal(), clock.clone()),
     );
     let state = AppState::new("DE".parse().unwrap(), "EU".parse().unwrap(), Metrics::new());
     let router = api::router(state, exports::routes(store.clone()), 1 << 20);
@@ -117,9 +119,10 @@ async fn start(max_keys_per_file: usize) -> Node {
 
 fn upload(store: &Store, code: &str, keys: &[DiagnosisKey], now: u64) {
     let hash = CodeHash::of(code);
-    store.put_code(&hash, now + 3600).unwrap();
+    store.put_code(&hash, now + 3600).unwrap().unwrap();
     store
         .commit_upload(&hash, &UploadId::of_keys(keys), keys, &[], now)
+        .unwrap()
         .unwrap();
 }
 
@@ -129,9 +132,10 @@ fn receive(store: &Store, sequence: u64, keys: &[DiagnosisKey], now: u64) {
         last_batch_id: BatchId([1; 32]),
         next_poll_unix_secs: now,
     };
-    let feed = FeedId::new("a2a/EU").unwrap();
+    let feed = "a2a/EU".parse::<Feed>().unwrap();
     store
         .commit_remote(&"FR".parse().unwrap(), &feed, keys, &cursor, now)
+        .unwrap()
         .unwrap();
 }
 

@@ -2,6 +2,7 @@
 //! received keys land in the chunk of their arrival, as JSON and protobuf; the index; complete
 //! and open chunks; the 400/404/406 cases; no field beyond the key's own leaks.
 
+use enmesh_protocol::feed::Feed;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,9 +12,9 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use enmesh_daemon::api::{self, AppState};
 use enmesh_daemon::clock::ManualClock;
-use enmesh_daemon::feed::{self, FeedSettings, chunk::ChunkLength};
+use enmesh_daemon::phone_feed::{self, FeedSettings, chunk::ChunkLength};
 use enmesh_daemon::shutdown::Shutdown;
-use enmesh_daemon::store::{BatchId, CodeHash, Cursor, FeedId, Store, UploadId};
+use enmesh_daemon::store::{BatchId, CodeHash, Cursor, Store, UploadId};
 use enmesh_daemon::telemetry::Metrics;
 use enmesh_proto::v1 as pb;
 use enmesh_protocol::gaen::Tek;
@@ -58,7 +59,7 @@ async fn start() -> Node {
         chunk: ChunkLength::new(Duration::from_secs(CHUNK)),
         retention: Duration::from_secs(14 * 86_400),
     };
-    let routes = feed::routes(store.clone(), clock.clone(), settings);
+    let routes = phone_feed::routes(store.clone(), clock.clone(), settings);
     let state = AppState::new("DE".parse().unwrap(), "EU".parse().unwrap(), Metrics::new());
     let router = api::router(state, routes, 1 << 20);
     let listener = api::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
@@ -76,10 +77,11 @@ async fn start() -> Node {
 
 fn upload(store: &Store, code: &str, keys: &[DiagnosisKey], visited: &[&str], now: u64) {
     let hash = CodeHash::of(code);
-    store.put_code(&hash, now + 3600).unwrap();
+    store.put_code(&hash, now + 3600).unwrap().unwrap();
     let visited: Vec<RegionId> = visited.iter().map(|r| r.parse().unwrap()).collect();
     store
         .commit_upload(&hash, &UploadId::of_keys(keys), keys, &visited, now)
+        .unwrap()
         .unwrap();
 }
 
@@ -92,11 +94,12 @@ fn receive(store: &Store, sequence: u64, keys: &[DiagnosisKey], now: u64) {
     store
         .commit_remote(
             &"FR".parse().unwrap(),
-            &FeedId::new("a2a/EU").unwrap(),
+            &"a2a/EU".parse::<Feed>().unwrap(),
             keys,
             &cursor,
             now,
         )
+        .unwrap()
         .unwrap();
 }
 

@@ -63,7 +63,10 @@ async fn start() -> Node {
 impl Node {
     /// Stores a code valid until `expires`.
     fn code(&self, code: &str, expires: u64) -> String {
-        self.store.put_code(&CodeHash::of(code), expires).unwrap();
+        self.store
+            .put_code(&CodeHash::of(code), expires)
+            .unwrap()
+            .unwrap();
         code.to_owned()
     }
 

@@ -12,7 +12,8 @@
 mod netns;
 
 use enmesh_daemon::demo::sites::{self, SiteOptions};
-use enmesh_daemon::store::{FeedId, Store};
+use enmesh_daemon::store::Store;
+use enmesh_protocol::feed::Feed;
 use enmesh_protocol::region::{ClusterId, RegionId};
 use netns::{Daemon, Net, metric, spawn, terminate, upload, write_config};
 use std::time::{Duration, Instant};
@@ -138,7 +139,7 @@ async fn split_halves_converge_after_healing_and_a_killed_node_catches_up() {
         terminate(daemon);
     }
     // Every store holds every other node's feed up to its head.
-    let feed = FeedId::new("a2a/EU").unwrap();
+    let feed = "a2a/EU".parse::<Feed>().unwrap();
     let stores: Vec<Store> = sites
         .iter()
         .map(|s| Store::open(&s.config.node.data_dir).unwrap())

@@ -7,6 +7,7 @@
 mod common;
 
 use common::{eventually, region};
+use enmesh_protocol::feed::Feed;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -19,9 +20,9 @@ use enmesh_daemon::demo::drive;
 use enmesh_daemon::demo::sites::{self, Site, SiteOptions};
 use enmesh_daemon::node::{self, NodeHandle};
 use enmesh_daemon::pki::{Credential, NodeIdentity, Verifier, files, tls};
-use enmesh_daemon::replicate::partial::{connect, producer};
+use enmesh_daemon::replicate::partial::{connect, server};
 use enmesh_daemon::shutdown::Shutdown;
-use enmesh_daemon::store::{FeedId, StoreError};
+use enmesh_daemon::store::NotTaken;
 use enmesh_daemon::telemetry::Metrics;
 use enmesh_proto::v1::pull_response::Item;
 use enmesh_proto::v1::replication_server::Replication as ReplicationService;
@@ -162,7 +163,7 @@ async fn a_travellers_keys_reach_the_visited_region_and_no_other() {
     // No re-federation: DE cut no batch of its own, on any feed, from what it received.
     for feed in ["a2a/EU", "partial/JP", "partial/US-CA"] {
         assert_eq!(
-            a.store().feed_head(&FeedId::new(feed).unwrap()).unwrap(),
+            a.store().feed_head(&feed.parse::<Feed>().unwrap()).unwrap(),
             None,
             "{feed}"
         );
@@ -333,7 +334,7 @@ async fn tampered_and_forged_batches_are_refused_counted_and_leave_the_cursor() 
     let at = listener.local_addr().unwrap();
     let server_tls = tls::server_config(verifier(us), &credential(us)).unwrap();
     let stop = Shutdown::new();
-    let serving = tokio::spawn(producer::serve(
+    let serving = tokio::spawn(server::serve(
         listener,
         Arc::new(server_tls),
         enmesh_proto::v1::replication_server::ReplicationServer::new(hostile),
@@ -350,28 +351,27 @@ async fn tampered_and_forged_batches_are_refused_counted_and_leave_the_cursor() 
     // Batch 1 was good and is stored; the cursor never moved past it.
     let cursor = a
         .store()
-        .cursor(&region("US-CA"), &FeedId::new("partial/DE").unwrap())
+        .cursor(&region("US-CA"), &"partial/DE".parse::<Feed>().unwrap())
         .unwrap()
         .unwrap();
     assert_eq!(cursor.last_sequence, 1);
     let stored = drive::feed_keys(a.http_addr()).await.unwrap();
     assert_eq!(stored.len(), 1, "{stored:?}");
+    // A batch that does not follow the held history (sequence 3 after 1) is not taken.
+    let hostile = Hostile {
+        identity: Arc::new(NodeIdentity::new(credential(us))),
+    };
+    let third = enmesh_daemon::replicate::received::check_batch(
+        &verifier(us),
+        &hostile.batch(3, &[], "US-CA", 4),
+        &"partial/DE".parse().unwrap(),
+        enmesh_daemon::replicate::received::Source::Pulled(&region("US-CA")),
+        UnixTime::now(),
+    )
+    .unwrap();
     assert!(matches!(
-        a.store().commit_received(
-            &enmesh_daemon::store::ReceivedBatch {
-                origin: region("US-CA"),
-                feed: FeedId::new("partial/DE").unwrap(),
-                sequence: 3,
-                id: enmesh_daemon::store::BatchId([0; 32]),
-                previous: None,
-                created_unix_millis: 0,
-                keys: Vec::new(),
-                signed: Default::default(),
-            },
-            0,
-            0
-        ),
-        Err(StoreError::NotNext { held: 1, .. })
+        a.store().commit_received(&third, 0, 0),
+        Ok(Err(NotTaken::NotNext { held: 1, .. }))
     ));
     a.shutdown().await.unwrap();
     stop.trigger();

@@ -10,6 +10,7 @@
 mod common;
 
 use common::{eventually, region};
+use enmesh_protocol::feed::Feed;
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
@@ -24,7 +25,7 @@ use enmesh_daemon::demo::sites::{self, SiteOptions};
 use enmesh_daemon::pki::bootstrap::NodeFiles;
 use enmesh_daemon::pki::{Verifier, files, tls};
 use enmesh_daemon::replicate::partial::connect;
-use enmesh_daemon::store::{FeedId, KeySource, Store};
+use enmesh_daemon::store::{KeySource, Store};
 use enmesh_proto::v1::{BatchBody, PullRequest};
 use prost::Message;
 use rustls_pki_types::UnixTime;
@@ -368,7 +369,7 @@ async fn kill_9_of_a_consumer_mid_stream_loses_and_duplicates_nothing() {
     {
         // It really died mid-stream: its cursor is part-way.
         let store = Store::open(&a_data).unwrap();
-        let feed = FeedId::new("partial/DE").unwrap();
+        let feed = "partial/DE".parse::<Feed>().unwrap();
         let held = store
             .cursor(&region("US-CA"), &feed)
             .unwrap()
@@ -398,7 +399,7 @@ async fn kill_9_of_a_consumer_mid_stream_loses_and_duplicates_nothing() {
     // Compare the stores: A holds exactly the keys of B's batches for it, each once.
     let b_store = Store::open(&b_data).unwrap();
     let mut want: Vec<Vec<u8>> = b_store
-        .batches_after(&FeedId::new("partial/DE").unwrap(), 0, usize::MAX)
+        .batches_after(&"partial/DE".parse::<Feed>().unwrap(), 0, usize::MAX)
         .unwrap()
         .iter()
         .flat_map(|b| BatchBody::decode(b.signed.body.as_slice()).unwrap().keys)
@@ -417,7 +418,7 @@ async fn kill_9_of_a_consumer_mid_stream_loses_and_duplicates_nothing() {
     assert_eq!(got.len(), UPLOADS * 14);
     assert_eq!(got, want);
     let cursor = a_store
-        .cursor(&region("US-CA"), &FeedId::new("partial/DE").unwrap())
+        .cursor(&region("US-CA"), &"partial/DE".parse::<Feed>().unwrap())
         .unwrap()
         .unwrap();
     assert_eq!(cursor.last_sequence, total_batches);

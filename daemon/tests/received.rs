@@ -4,10 +4,13 @@
 //! only in order, a refused batch leaving the cursor where it was.
 
 use enmesh_daemon::pki::{NodeIdentity, Verifier, bootstrap};
+use enmesh_daemon::replicate::received::ReceivedBatch;
 use enmesh_daemon::replicate::received::{Source, check_batch};
-use enmesh_daemon::store::{BatchId, FeedId, KeySource, ReceivedBatch, Store, StoreError};
+use enmesh_daemon::store::NotTaken;
+use enmesh_daemon::store::{BatchId, KeySource, Store};
 use enmesh_daemon::wire::key_to_wire;
 use enmesh_proto::v1::{BatchBody, SignedBatch};
+use enmesh_protocol::feed::Feed;
 use enmesh_protocol::gaen::Tek;
 use enmesh_protocol::interval::{IntervalNumber, RollingPeriod};
 use enmesh_protocol::keys::{DiagnosisKey, ReportType, TransmissionRisk};
@@ -20,8 +23,8 @@ fn region(text: &str) -> RegionId {
     text.parse().unwrap()
 }
 
-fn feed(text: &str) -> FeedId {
-    FeedId::new(text).unwrap()
+fn feed(text: &str) -> Feed {
+    text.parse::<Feed>().unwrap()
 }
 
 fn key(n: u32) -> DiagnosisKey {
@@ -126,14 +129,14 @@ fn a_good_partial_batch_is_accepted_with_its_keys_and_chain_fields() {
         &tree.verifier,
         &signed,
         &feed("partial/DE"),
-        Source::Producer(&region("US-CA")),
+        Source::Pulled(&region("US-CA")),
         UnixTime::now(),
     )
     .unwrap();
-    assert_eq!(got.origin, region("US-CA"));
-    assert_eq!((got.sequence, got.previous), (4, Some(previous)));
-    assert_eq!(got.keys, vec![key(1), key(2), key(3)]);
-    assert_eq!(got.id, BatchId::of_body(&signed.body));
+    assert_eq!(got.origin(), &region("US-CA"));
+    assert_eq!((got.sequence(), got.previous()), (4, Some(previous)));
+    assert_eq!(got.keys(), vec![key(1), key(2), key(3)]);
+    assert_eq!(got.id(), BatchId::of_body(&signed.body));
 }
 
 #[test]
@@ -146,14 +149,14 @@ fn forged_and_tampered_batches_are_refused() {
     let last = tampered.body.len() - 1;
     tampered.body[last] ^= 1;
     assert_eq!(
-        reason(&tree, &tampered, "partial/DE", Source::Producer(&us)),
+        reason(&tree, &tampered, "partial/DE", Source::Pulled(&us)),
         "bad_signature"
     );
 
     let mut short = good.clone();
     short.signature.truncate(10);
     assert_eq!(
-        reason(&tree, &short, "partial/DE", Source::Producer(&us)),
+        reason(&tree, &short, "partial/DE", Source::Pulled(&us)),
         "bad_signature"
     );
 
@@ -161,14 +164,14 @@ fn forged_and_tampered_batches_are_refused() {
     let mut forged = tree.sign("FR", &body("US-CA", "partial/DE", 1, None, &[1]));
     forged.signer_chain = good.signer_chain.clone();
     assert_eq!(
-        reason(&tree, &forged, "partial/DE", Source::Producer(&us)),
+        reason(&tree, &forged, "partial/DE", Source::Pulled(&us)),
         "bad_signature"
     );
 
     let mut no_chain = good.clone();
     no_chain.signer_chain.clear();
     assert_eq!(
-        reason(&tree, &no_chain, "partial/DE", Source::Producer(&us)),
+        reason(&tree, &no_chain, "partial/DE", Source::Pulled(&us)),
         "signer_rejected"
     );
 
@@ -178,7 +181,7 @@ fn forged_and_tampered_batches_are_refused() {
         .identity("US-CA")
         .sign_batch(garbage.body, UnixTime::now());
     assert_eq!(
-        reason(&tree, &garbage, "partial/DE", Source::Producer(&us)),
+        reason(&tree, &garbage, "partial/DE", Source::Pulled(&us)),
         "malformed"
     );
 }
@@ -191,14 +194,14 @@ fn origins_clusters_and_feeds_must_match_the_source() {
     // A node signing a batch that claims another origin.
     let claims_fr = tree.sign("US-CA", &body("FR", "partial/DE", 1, None, &[1]));
     assert_eq!(
-        reason(&tree, &claims_fr, "partial/DE", Source::Producer(&us)),
+        reason(&tree, &claims_fr, "partial/DE", Source::Pulled(&us)),
         "origin_mismatch"
     );
 
     // A genuine FR batch arriving on the stream of producer US-CA.
     let from_fr = tree.sign("FR", &body("FR", "partial/DE", 1, None, &[1]));
     assert_eq!(
-        reason(&tree, &from_fr, "partial/DE", Source::Producer(&us)),
+        reason(&tree, &from_fr, "partial/DE", Source::Pulled(&us)),
         "unexpected_origin"
     );
 
@@ -226,7 +229,7 @@ fn origins_clusters_and_feeds_must_match_the_source() {
     // The feed named in the body must be the one pulled.
     let other_feed = tree.sign("US-CA", &body("US-CA", "partial/FR", 1, None, &[1]));
     assert_eq!(
-        reason(&tree, &other_feed, "partial/DE", Source::Producer(&us)),
+        reason(&tree, &other_feed, "partial/DE", Source::Pulled(&us)),
         "wrong_feed"
     );
 }
@@ -235,7 +238,7 @@ fn origins_clusters_and_feeds_must_match_the_source() {
 fn bad_keys_and_chain_fields_are_refused() {
     let tree = Tree::new();
     let us = region("US-CA");
-    let producer = Source::Producer(&us);
+    let producer = Source::Pulled(&us);
 
     let seq0 = tree.sign("US-CA", &body("US-CA", "partial/DE", 0, None, &[1]));
     assert_eq!(reason(&tree, &seq0, "partial/DE", producer), "bad_chain");
@@ -281,7 +284,7 @@ fn received(tree: &Tree, sequence: u64, previous: Option<BatchId>, keys: &[u32])
         &tree.verifier,
         &signed,
         &feed("partial/DE"),
-        Source::Producer(&region("US-CA")),
+        Source::Pulled(&region("US-CA")),
         UnixTime::now(),
     )
     .unwrap()
@@ -297,32 +300,41 @@ fn commit_received_keeps_keys_batch_and_cursor_together_and_in_order() {
 
     // A first batch may start anywhere (the producer may have retired older ones).
     let first = received(&tree, 5, Some(BatchId([1; 32])), &[1, 2]);
-    store.commit_received(&first, now + 60, now).unwrap();
+    store
+        .commit_received(&first, now + 60, now)
+        .unwrap()
+        .unwrap();
     let cursor = store.cursor(&us, &partial).unwrap().unwrap();
-    assert_eq!((cursor.last_sequence, cursor.last_batch_id), (5, first.id));
+    assert_eq!(
+        (cursor.last_sequence, cursor.last_batch_id),
+        (5, first.id())
+    );
     assert_eq!(cursor.next_poll_unix_secs, now + 60);
 
     // A gap and a fork are refused and change nothing.
     for bad in [
-        received(&tree, 7, Some(first.id), &[9]),
+        received(&tree, 7, Some(first.id()), &[9]),
         received(&tree, 6, Some(BatchId([2; 32])), &[9]),
     ] {
-        let err = store.commit_received(&bad, now, now).unwrap_err();
-        assert!(matches!(err, StoreError::NotNext { held: 5, .. }), "{err}");
+        let err = store.commit_received(&bad, now, now).unwrap().unwrap_err();
+        assert!(matches!(err, NotTaken::NotNext { held: 5, .. }), "{err}");
     }
     // A repeat is refused as already held.
-    let err = store.commit_received(&first, now, now).unwrap_err();
-    assert!(
-        matches!(err, StoreError::CursorNotAdvancing { .. }),
-        "{err}"
-    );
+    let err = store
+        .commit_received(&first, now, now)
+        .unwrap()
+        .unwrap_err();
+    assert!(matches!(err, NotTaken::AlreadyHeld { .. }), "{err}");
     assert_eq!(
         store.cursor(&us, &partial).unwrap().unwrap().last_sequence,
         5
     );
 
-    let second = received(&tree, 6, Some(first.id), &[3]);
-    store.commit_received(&second, now, now + 1).unwrap();
+    let second = received(&tree, 6, Some(first.id()), &[3]);
+    store
+        .commit_received(&second, now, now + 1)
+        .unwrap()
+        .unwrap();
 
     let page = store.keys_arrived(0, u64::MAX, None, 100).unwrap();
     let got: Vec<_> = page
@@ -336,8 +348,8 @@ fn commit_received_keeps_keys_batch_and_cursor_together_and_in_order() {
     // The relayed batches are kept as signed, and only under their origin.
     let relayed = store.received_batches_after(&us, &partial, 0, 10).unwrap();
     let ids: Vec<_> = relayed.iter().map(|b| (b.sequence, b.id)).collect();
-    assert_eq!(ids, vec![(5, first.id), (6, second.id)]);
-    assert_eq!(relayed[1].signed, second.signed);
+    assert_eq!(ids, vec![(5, first.id()), (6, second.id())]);
+    assert_eq!(&relayed[1].signed, second.signed());
     assert!(
         store
             .received_batches_after(&us, &partial, 6, 10)

@@ -3,10 +3,10 @@
 //! that is exactly T days old.
 
 use enmesh_daemon::retention::{DEFAULT_RETENTION_DAYS, RetentionReport, sweep};
-use enmesh_daemon::store::{
-    BatchId, CodeHash, Cursor, FeedId, KeySource, Store, StoreError, UploadId,
-};
+use enmesh_daemon::store::UploadRefusal;
+use enmesh_daemon::store::{BatchId, CodeHash, Cursor, KeySource, Store, UploadId};
 use enmesh_proto::v1::{BatchBody, SignedBatch};
+use enmesh_protocol::feed::Feed;
 use enmesh_protocol::gaen::Tek;
 use enmesh_protocol::interval::{IntervalNumber, RollingPeriod};
 use enmesh_protocol::keys::{DiagnosisKey, ReportType, TransmissionRisk};
@@ -50,7 +50,7 @@ fn batch(feed: &str, sequence: u64, previous: Option<BatchId>) -> SignedBatch {
 
 /// Appends the next batch of `feed`, created at `t`.
 fn append(store: &Store, feed: &str, t: u64) {
-    let head = store.feed_head(&FeedId::new(feed).unwrap()).unwrap();
+    let head = store.feed_head(&feed.parse::<Feed>().unwrap()).unwrap();
     let next = head.map_or(1, |h| h.sequence + 1);
     store
         .append_batches(&[batch(feed, next, head.map(|h| h.batch_id))], t, None)
@@ -67,14 +67,15 @@ fn fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
     let de: RegionId = "DE".parse().unwrap();
-    let feed = FeedId::new("a2a/EU").unwrap();
+    let feed = "a2a/EU".parse::<Feed>().unwrap();
     let times = [CUTOFF - 1, CUTOFF, NOW - 1];
     for (i, t) in (0u32..).zip(times) {
         let c = CodeHash::of(&format!("code {i}"));
-        store.put_code(&c, NOW + DAY).unwrap();
+        store.put_code(&c, NOW + DAY).unwrap().unwrap();
         let k = keys(i * 100..i * 100 + 3 + i);
         store
             .commit_upload(&c, &UploadId::of_keys(&k), &k, &["FR".parse().unwrap()], t)
+            .unwrap()
             .unwrap();
         let cursor = Cursor {
             last_sequence: u64::from(i) + 1,
@@ -83,6 +84,7 @@ fn fixture() -> Fixture {
         };
         store
             .commit_remote(&de, &feed, &keys(i * 100 + 50..i * 100 + 52), &cursor, t)
+            .unwrap()
             .unwrap();
         // Two feeds whose names are prefixes of each other, two batches each per time.
         for f in ["partial/FR", "partial/FR-2"] {
@@ -91,9 +93,18 @@ fn fixture() -> Fixture {
         }
     }
     // Unused codes: one expired before NOW, one expiring exactly at NOW, one still valid.
-    store.put_code(&CodeHash::of("expired"), NOW - 1).unwrap();
-    store.put_code(&CodeHash::of("expires now"), NOW).unwrap();
-    store.put_code(&CodeHash::of("valid"), NOW + 1).unwrap();
+    store
+        .put_code(&CodeHash::of("expired"), NOW - 1)
+        .unwrap()
+        .unwrap();
+    store
+        .put_code(&CodeHash::of("expires now"), NOW)
+        .unwrap()
+        .unwrap();
+    store
+        .put_code(&CodeHash::of("valid"), NOW + 1)
+        .unwrap()
+        .unwrap();
     Fixture { _dir: dir, store }
 }
 
@@ -150,8 +161,9 @@ fn sweep_deletes_exactly_what_is_older_than_t_from_every_column_family() {
             &[],
             NOW,
         )
+        .unwrap()
         .unwrap_err();
-    assert!(matches!(err, StoreError::CodeUnknown), "{err}");
+    assert!(matches!(err, UploadRefusal::CodeUnknown), "{err}");
     let boundary = keys(100..104);
     let outcome = store
         .commit_upload(
@@ -161,22 +173,24 @@ fn sweep_deletes_exactly_what_is_older_than_t_from_every_column_family() {
             &[],
             NOW,
         )
+        .unwrap()
         .unwrap();
     assert_eq!(outcome.arrival_unix_secs, CUTOFF);
     for gone in ["expired", "expires now"] {
         let err = store
             .commit_upload(&CodeHash::of(gone), &UploadId([0; 32]), &[], &[], NOW - 2)
+            .unwrap()
             .unwrap_err();
-        assert!(matches!(err, StoreError::CodeUnknown), "{gone}: {err}");
+        assert!(matches!(err, UploadRefusal::CodeUnknown), "{gone}: {err}");
     }
     assert!(matches!(
         store.put_code(&CodeHash::of("valid"), NOW + 5),
-        Err(StoreError::CodeExists)
+        Ok(Err(UploadRefusal::CodeExists))
     ));
 
     // Batches: each feed lost its two old batches (a prefix) and kept the rest and its head.
     for f in ["partial/FR", "partial/FR-2"] {
-        let feed = FeedId::new(f).unwrap();
+        let feed = f.parse::<Feed>().unwrap();
         let kept = store.batches_after(&feed, 0, 100).unwrap();
         assert_eq!(
             kept.iter().map(|b| b.sequence).collect::<Vec<_>>(),
@@ -188,7 +202,7 @@ fn sweep_deletes_exactly_what_is_older_than_t_from_every_column_family() {
     }
     // Cursors are not user data and stay.
     let cursor = store
-        .cursor(&"DE".parse().unwrap(), &FeedId::new("a2a/EU").unwrap())
+        .cursor(&"DE".parse().unwrap(), &"a2a/EU".parse::<Feed>().unwrap())
         .unwrap();
     assert_eq!(cursor.map(|c| c.last_sequence), Some(3));
 
@@ -224,7 +238,7 @@ fn one_second_later_the_boundary_data_goes_too() {
     assert!(public.iter().all(|e| e.at.unix_secs == NOW - 1));
     assert_eq!(public.len(), 5 + 2);
     // After everything of a feed is gone, its head still continues the sequence.
-    let feed = FeedId::new("partial/FR").unwrap();
+    let feed = "partial/FR".parse::<Feed>().unwrap();
     assert_eq!(store.batches_after(&feed, 0, 100).unwrap().len(), 2);
     let stats = store.stats().unwrap();
     assert_eq!(stats.oldest_arrival_unix_secs, Some(NOW - 1));

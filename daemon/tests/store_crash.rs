@@ -7,7 +7,8 @@
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
-use enmesh_daemon::store::{CodeHash, Store, StoreError, UploadId};
+use enmesh_daemon::store::UploadRefusal;
+use enmesh_daemon::store::{CodeHash, Store, UploadId};
 use enmesh_protocol::gaen::Tek;
 use enmesh_protocol::interval::{IntervalNumber, RollingPeriod};
 use enmesh_protocol::keys::{DiagnosisKey, ReportType, TransmissionRisk};
@@ -47,9 +48,10 @@ fn child_writer() {
     let store = Store::open(dir.as_ref()).unwrap();
     for upload in 0u32.. {
         let keys = upload_keys(upload);
-        store.put_code(&code(upload), NOW + 3600).unwrap();
+        store.put_code(&code(upload), NOW + 3600).unwrap().unwrap();
         store
             .commit_upload(&code(upload), &UploadId::of_keys(&keys), &keys, &[], NOW)
+            .unwrap()
             .unwrap();
         println!("ack {upload}");
     }
@@ -100,13 +102,15 @@ fn acknowledged_uploads_survive_sigkill() {
         // Its code is used by exactly this upload: a retry answers, another upload is refused.
         let outcome = store
             .commit_upload(&code(upload), &UploadId::of_keys(&keys), &keys, &[], NOW)
+            .unwrap()
             .unwrap();
         assert_eq!(outcome.key_count, KEYS_PER_UPLOAD);
         let other = upload_keys(u32::MAX - upload);
         let err = store
             .commit_upload(&code(upload), &UploadId::of_keys(&other), &other, &[], NOW)
+            .unwrap()
             .unwrap_err();
-        assert!(matches!(err, StoreError::CodeUsed), "{err}");
+        assert!(matches!(err, UploadRefusal::CodeUsed), "{err}");
     }
     assert!(stored.len() >= ACKS * KEYS_PER_UPLOAD as usize);
 }

@@ -2,11 +2,13 @@
 //! reopen, batches with the batcher position, remote commits with cursors, window reads, and
 //! refusal of newer schemas and corrupt records.
 
+use enmesh_protocol::feed::Feed;
 use std::sync::{Arc, Barrier};
 
+use enmesh_daemon::store::NotTaken;
+use enmesh_daemon::store::UploadRefusal;
 use enmesh_daemon::store::{
-    Arrival, BatchId, CodeHash, Cursor, FeedId, KeySource, SCHEMA_VERSION, Store, StoreError,
-    UploadId,
+    Arrival, BatchId, CodeHash, Cursor, KeySource, SCHEMA_VERSION, Store, StoreError, UploadId,
 };
 use enmesh_proto::v1::{BatchBody, SignedBatch};
 use enmesh_protocol::gaen::Tek;
@@ -47,7 +49,7 @@ fn open() -> (tempfile::TempDir, Store) {
 
 fn code(store: &Store, text: &str, expires: u64) -> CodeHash {
     let hash = CodeHash::of(text);
-    store.put_code(&hash, expires).unwrap();
+    store.put_code(&hash, expires).unwrap().unwrap();
     hash
 }
 
@@ -91,6 +93,7 @@ fn a_code_is_single_use_and_the_second_use_writes_nothing() {
     let first = keys(0..3);
     let outcome = store
         .commit_upload(&c, &UploadId::of_keys(&first), &first, &[region("FR")], NOW)
+        .unwrap()
         .unwrap();
     assert_eq!(outcome.key_count, 3);
     assert_eq!(outcome.arrival_unix_secs, NOW);
@@ -98,8 +101,9 @@ fn a_code_is_single_use_and_the_second_use_writes_nothing() {
     let second = keys(10..15);
     let err = store
         .commit_upload(&c, &UploadId::of_keys(&second), &second, &[], NOW + 1)
+        .unwrap()
         .unwrap_err();
-    assert!(matches!(err, StoreError::CodeUsed), "{err}");
+    assert!(matches!(err, UploadRefusal::CodeUsed), "{err}");
     let stored: Vec<_> = store
         .local_keys_after(None, 100)
         .unwrap()
@@ -116,15 +120,19 @@ fn unknown_and_expired_codes_write_nothing() {
     let id = UploadId::of_keys(&k);
     let err = store
         .commit_upload(&CodeHash::of("never issued"), &id, &k, &[], NOW)
+        .unwrap()
         .unwrap_err();
-    assert!(matches!(err, StoreError::CodeUnknown), "{err}");
+    assert!(matches!(err, UploadRefusal::CodeUnknown), "{err}");
 
     let c = code(&store, "short-lived", NOW);
-    let err = store.commit_upload(&c, &id, &k, &[], NOW).unwrap_err();
+    let err = store
+        .commit_upload(&c, &id, &k, &[], NOW)
+        .unwrap()
+        .unwrap_err();
     assert!(
         matches!(
             err,
-            StoreError::CodeExpired {
+            UploadRefusal::CodeExpired {
                 expires_unix_secs: NOW,
                 now_unix_secs: NOW
             }
@@ -134,7 +142,10 @@ fn unknown_and_expired_codes_write_nothing() {
     assert_eq!(local_count(&store), 0);
     assert!(all_public(&store).is_empty());
     // The failed attempt did not mark the code used: it still works before its expiry.
-    store.commit_upload(&c, &id, &k, &[], NOW - 1).unwrap();
+    store
+        .commit_upload(&c, &id, &k, &[], NOW - 1)
+        .unwrap()
+        .unwrap();
     assert_eq!(local_count(&store), 2);
 }
 
@@ -144,7 +155,7 @@ fn issuing_the_same_code_twice_is_refused() {
     let c = code(&store, "dup", LATER);
     assert!(matches!(
         store.put_code(&c, LATER + 5),
-        Err(StoreError::CodeExists)
+        Ok(Err(UploadRefusal::CodeExists))
     ));
 }
 
@@ -167,10 +178,10 @@ fn concurrent_uploads_with_one_code_have_exactly_one_winner() {
         })
         .collect();
     let results: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
-    let wins = results.iter().filter(|r| r.is_ok()).count();
+    let wins = results.iter().filter(|r| matches!(r, Ok(Ok(_)))).count();
     let used = results
         .iter()
-        .filter(|r| matches!(r, Err(StoreError::CodeUsed)))
+        .filter(|r| matches!(r, Ok(Err(UploadRefusal::CodeUsed))))
         .count();
     assert_eq!((wins, used), (1, threads as usize - 1));
     assert_eq!(local_count(&store), 4);
@@ -184,6 +195,7 @@ fn a_retry_returns_the_earlier_outcome_and_duplicates_nothing() {
     let visited = [region("FR"), region("IT")];
     let first = store
         .commit_upload(&c, &UploadId::of_keys(&k), &k, &visited, NOW)
+        .unwrap()
         .unwrap();
     // Same keys in another order, after the code's expiry: still the same upload.
     let mut reordered = k.clone();
@@ -196,6 +208,7 @@ fn a_retry_returns_the_earlier_outcome_and_duplicates_nothing() {
             &visited,
             NOW + 60,
         )
+        .unwrap()
         .unwrap();
     assert_eq!(again, first);
     assert_eq!(local_count(&store), 5);
@@ -216,9 +229,11 @@ fn the_batcher_read_carries_visited_regions_and_the_public_read_does_not() {
             &[region("FR"), region("acme:zurich-1")],
             NOW,
         )
+        .unwrap()
         .unwrap();
     store
         .commit_upload(&c2, &UploadId::of_keys(&k2), &k2, &[], NOW + 1)
+        .unwrap()
         .unwrap();
     let entries = store.local_keys_after(None, 100).unwrap();
     let visited: Vec<usize> = entries.iter().map(|e| e.visited.len()).collect();
@@ -235,8 +250,8 @@ fn the_batcher_read_carries_visited_regions_and_the_public_read_does_not() {
 #[test]
 fn batches_append_with_the_position_atomically_and_read_back_by_sequence() {
     let (_dir, store) = open();
-    let a2a = FeedId::new("a2a/EU").unwrap();
-    let fr = FeedId::new("partial/FR").unwrap();
+    let a2a = "a2a/EU".parse::<Feed>().unwrap();
+    let fr = "partial/FR".parse::<Feed>().unwrap();
     let p1 = Arrival {
         unix_secs: NOW,
         seq: 7,
@@ -311,7 +326,7 @@ fn batches_append_with_the_position_atomically_and_read_back_by_sequence() {
 fn remote_keys_and_the_cursor_commit_together_and_the_cursor_must_advance() {
     let (_dir, store) = open();
     let de = region("DE");
-    let feed = FeedId::new("partial/FR").unwrap();
+    let feed = "partial/FR".parse::<Feed>().unwrap();
     assert_eq!(store.cursor(&de, &feed).unwrap(), None);
     let cursor = Cursor {
         last_sequence: 4,
@@ -320,6 +335,7 @@ fn remote_keys_and_the_cursor_commit_together_and_the_cursor_must_advance() {
     };
     store
         .commit_remote(&de, &feed, &keys(0..3), &cursor, NOW)
+        .unwrap()
         .unwrap();
     assert_eq!(store.cursor(&de, &feed).unwrap(), Some(cursor));
     let public = all_public(&store);
@@ -335,11 +351,12 @@ fn remote_keys_and_the_cursor_commit_together_and_the_cursor_must_advance() {
     // Re-delivering the same batch: refused, nothing written.
     let err = store
         .commit_remote(&de, &feed, &keys(0..3), &cursor, NOW + 1)
+        .unwrap()
         .unwrap_err();
     assert!(
         matches!(
             err,
-            StoreError::CursorNotAdvancing {
+            NotTaken::AlreadyHeld {
                 stored: 4,
                 new: 4,
                 ..
@@ -356,7 +373,7 @@ fn remote_keys_and_the_cursor_commit_together_and_the_cursor_must_advance() {
 fn window_reads_merge_local_and_remote_in_arrival_order_and_page() {
     let (_dir, store) = open();
     let de = region("DE");
-    let feed = FeedId::new("a2a/EU").unwrap();
+    let feed = "a2a/EU".parse::<Feed>().unwrap();
     let mut expected = Vec::new();
     for i in 0..6u32 {
         let t = NOW + u64::from(i) * 100;
@@ -365,6 +382,7 @@ fn window_reads_merge_local_and_remote_in_arrival_order_and_page() {
             let c = code(&store, &format!("code {i}"), LATER);
             store
                 .commit_upload(&c, &UploadId::of_keys(&k), &k, &[], t)
+                .unwrap()
                 .unwrap();
             expected.extend(k.iter().map(|k| (t, *k, KeySource::Local)));
         } else {
@@ -373,7 +391,10 @@ fn window_reads_merge_local_and_remote_in_arrival_order_and_page() {
                 last_batch_id: BatchId([0; 32]),
                 next_poll_unix_secs: 0,
             };
-            store.commit_remote(&de, &feed, &k, &cursor, t).unwrap();
+            store
+                .commit_remote(&de, &feed, &k, &cursor, t)
+                .unwrap()
+                .unwrap();
             expected.extend(k.iter().map(|k| (t, *k, KeySource::Remote(de.clone()))));
         }
     }
@@ -412,9 +433,11 @@ fn a_clock_step_back_never_sorts_new_keys_before_old_ones() {
     let c2 = code(&store, "b", LATER);
     store
         .commit_upload(&c1, &UploadId::of_keys(&k1), &k1, &[], NOW)
+        .unwrap()
         .unwrap();
     let out = store
         .commit_upload(&c2, &UploadId::of_keys(&k2), &k2, &[], NOW - 500)
+        .unwrap()
         .unwrap();
     assert_eq!(out.arrival_unix_secs, NOW);
     let after_first = store.local_keys_after(None, 1).unwrap()[0].at;
@@ -425,7 +448,7 @@ fn a_clock_step_back_never_sorts_new_keys_before_old_ones() {
 #[test]
 fn reopening_keeps_everything_and_continues_the_counter() {
     let dir = tempfile::tempdir().unwrap();
-    let feed = FeedId::new("a2a/EU").unwrap();
+    let feed = "a2a/EU".parse::<Feed>().unwrap();
     let de = region("DE");
     let cursor = Cursor {
         last_sequence: 1,
@@ -439,12 +462,14 @@ fn reopening_keeps_everything_and_continues_the_counter() {
     let (c, k) = (CodeHash::of("keep"), keys(0..3));
     let before = {
         let store = Store::open(dir.path()).unwrap();
-        store.put_code(&c, LATER).unwrap();
+        store.put_code(&c, LATER).unwrap().unwrap();
         let outcome = store
             .commit_upload(&c, &UploadId::of_keys(&k), &k, &[region("FR")], NOW)
+            .unwrap()
             .unwrap();
         store
             .commit_remote(&de, &feed, &keys(10..12), &cursor, NOW)
+            .unwrap()
             .unwrap();
         store
             .append_batches(&[batch("a2a/EU", 1, None, &k)], NOW, Some(position))
@@ -466,6 +491,7 @@ fn reopening_keeps_everything_and_continues_the_counter() {
     assert_eq!(
         store
             .commit_upload(&c, &UploadId::of_keys(&k), &k, &[], NOW)
+            .unwrap()
             .unwrap(),
         before.0
     );
@@ -474,6 +500,7 @@ fn reopening_keeps_everything_and_continues_the_counter() {
     let k2 = keys(20..22);
     store
         .commit_upload(&c2, &UploadId::of_keys(&k2), &k2, &[], NOW)
+        .unwrap()
         .unwrap();
     let all = all_public(&store);
     assert_eq!(all.len(), before.1.len() + 2);
@@ -546,12 +573,23 @@ fn a_corrupt_record_is_reported_with_its_key() {
 
 #[test]
 fn feed_ids_reject_nul_and_bad_lengths() {
-    assert!(FeedId::new("a2a/EU").is_ok());
-    assert!(matches!(FeedId::new(""), Err(StoreError::BadFeedId(_))));
-    assert!(matches!(FeedId::new("a\0b"), Err(StoreError::BadFeedId(_))));
+    assert!("a2a/EU".parse::<Feed>().is_ok());
+    assert!("".parse::<Feed>().is_err());
+    assert!("a2a/E\0U".parse::<Feed>().is_err());
+    assert!(format!("a2a/{}", "E".repeat(125)).parse::<Feed>().is_err());
+    // A batch naming a feed that does not parse is refused by the store and writes nothing.
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let bad = enmesh_proto::v1::SignedBatch {
+        body: prost::Message::encode_to_vec(&enmesh_proto::v1::BatchBody {
+            feed: "a\0b".to_owned(),
+            sequence: 1,
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
     assert!(matches!(
-        FeedId::new(&"x".repeat(129)),
-        Err(StoreError::BadFeedId(_))
+        store.append_batches(&[bad], 0, None),
+        Err(StoreError::BadFeed(_))
     ));
-    assert!(FeedId::new(&"x".repeat(128)).is_ok());
 }

@@ -13,6 +13,7 @@
 //! - [`tcn`]: TCN Coalition keys, report encoding, signatures and covered TCNs.
 //! - [`herald`]: Herald exposure header, payload codes, extended data, Simple and venue payloads.
 //! - [`ble`]: BLE advertisement AD structures and the service data of GAEN, TCN and Herald.
+//! - [`feed`]: backend feed names (`a2a/<cluster>`, `partial/<region>`), spelled and parsed once.
 //! - [`keys`]: the diagnosis key model and the upload validation rules.
 //! - [`publish`]: the Google key server publish API's verification-certificate `tekmac`.
 //! - [`export`]: GAEN export files (export.bin / export.sig in a zip, ECDSA P-256).
@@ -31,6 +32,7 @@ pub mod checkpoint;
 pub mod codec;
 pub mod efgs;
 pub mod export;
+pub mod feed;
 pub mod gaen;
 pub mod herald;
 pub mod interval;

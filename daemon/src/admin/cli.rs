@@ -32,7 +32,7 @@ pub enum AdminCommand {
 
 /// Why an `enmesh admin` command failed.
 #[derive(Debug, Error)]
-pub enum CliError {
+pub enum AdminCliError {
     /// The config file could not be loaded.
     #[error(transparent)]
     Config(#[from] ConfigError),
@@ -53,7 +53,7 @@ pub enum CliError {
 }
 
 /// Runs one admin command against the daemon configured in its `--config`.
-pub async fn run(command: AdminCommand) -> Result<(), CliError> {
+pub async fn run(command: AdminCommand) -> Result<(), AdminCliError> {
     let (config, method, path) = match command {
         AdminCommand::IssueCode { config } => (config, Method::POST, "/admin/codes"),
         AdminCommand::Stats { config } => (config, Method::GET, "/admin/stats"),
@@ -71,7 +71,7 @@ pub async fn call(
     token: &token::AdminToken,
     method: Method,
     path: &str,
-) -> Result<String, CliError> {
+) -> Result<String, AdminCliError> {
     let bearer = format!("Bearer {}", token.as_str());
     let answer = client::request(
         addr,
@@ -84,7 +84,7 @@ pub async fn call(
     if answer.status.is_success() {
         Ok(answer.text())
     } else {
-        Err(CliError::Status {
+        Err(AdminCliError::Status {
             status: answer.status,
             body: answer.text(),
         })

@@ -4,7 +4,7 @@
 //! The store keeps only its SHA-256 with the expiry. This module never logs or keeps a code
 //! after handing it to the operator.
 
-use crate::store::{CodeHash, Store, StoreError};
+use crate::store::{CodeHash, Store, StoreError, UploadRefusal};
 use thiserror::Error;
 
 /// The characters of a code: digits 2-9 and the capitals without I and O; exactly 32, so one
@@ -16,13 +16,16 @@ pub const LENGTH: usize = 16;
 
 /// Why a code could not be issued.
 #[derive(Debug, Error)]
-pub enum IssueError {
+pub enum CodeIssueError {
     /// The operating system gave no randomness.
     #[error("no randomness for an upload code: {0}")]
     Random(getrandom::Error),
-    /// The store refused or failed the write.
+    /// The store failed the write.
     #[error("cannot store the upload code: {0}")]
     Store(#[from] StoreError),
+    /// Every fresh code collided with one already stored (never seen with 80 random bits).
+    #[error("cannot store the upload code: {0}")]
+    Refused(UploadRefusal),
 }
 
 /// A fresh random code.
@@ -37,15 +40,15 @@ pub fn generate() -> Result<String, getrandom::Error> {
 
 /// Generates a code and stores its hash, valid until `expires_unix_secs`; returns the code.
 /// Blocking (one store write).
-pub fn issue(store: &Store, expires_unix_secs: u64) -> Result<String, IssueError> {
+pub fn issue(store: &Store, expires_unix_secs: u64) -> Result<String, CodeIssueError> {
     // 80 random bits: a collision is astronomically unlikely, but retry rather than fail.
     let mut attempts = 0;
     loop {
-        let code = generate().map_err(IssueError::Random)?;
-        match store.put_code(&CodeHash::of(&code), expires_unix_secs) {
-            Err(StoreError::CodeExists) if attempts < 3 => attempts += 1,
-            Err(e) => return Err(e.into()),
+        let code = generate().map_err(CodeIssueError::Random)?;
+        match store.put_code(&CodeHash::of(&code), expires_unix_secs)? {
             Ok(()) => return Ok(code),
+            Err(_exists) if attempts < 3 => attempts += 1,
+            Err(exists) => return Err(CodeIssueError::Refused(exists)),
         }
     }
 }

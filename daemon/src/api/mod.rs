@@ -12,15 +12,17 @@
 pub mod client;
 pub mod health;
 pub mod metrics;
+pub mod request_metrics;
 
 use crate::shutdown::ShutdownSignal;
-use crate::telemetry::{HttpLabels, Metrics};
+use crate::telemetry::Metrics;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::get;
 use enmesh_protocol::region::{ClusterId, RegionId};
+use request_metrics::HttpLabels;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -129,7 +131,7 @@ async fn observe(State(state): State<AppState>, request: Request, next: Next) ->
     span.record("status", status);
     span.record("latency_ms", latency.as_secs_f64() * 1e3);
     span.in_scope(|| tracing::debug!("request served"));
-    state.metrics().http_request(
+    state.metrics().http().request(
         HttpLabels {
             route,
             method,

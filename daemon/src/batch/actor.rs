@@ -21,13 +21,14 @@ use tokio_util::task::AbortOnDropHandle;
 
 use super::body::batch_body;
 use super::plan::{Cut, Event, Limits, Planner};
-use super::{BatchError, Routing};
+use super::{BatcherError, Routing};
 use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::pki::NodeIdentity;
-use crate::shutdown::ShutdownSignal;
-use crate::store::{BatchId, FeedHead, FeedId, Store};
+use crate::store::{BatchId, FeedHead, Store};
 use crate::telemetry::Metrics;
+use crate::worker::{self, Runner, Ticker, Worker, WorkerState};
+use enmesh_protocol::feed::Feed;
 
 /// How many local keys one store read returns at most.
 const READ_PAGE: usize = 4096;
@@ -72,7 +73,7 @@ impl BatcherConfig {
 /// A request to the actor.
 enum Command {
     /// Cut everything pending now; reply with the number of batches committed.
-    Flush(oneshot::Sender<Result<usize, BatchError>>),
+    Flush(oneshot::Sender<Result<usize, BatcherError>>),
 }
 
 /// The batcher's handle: poke it after uploads, flush it, watch its commits. Cheap to clone;
@@ -99,14 +100,14 @@ impl BatcherHandle {
 
     /// Cuts everything pending now, ignoring the window, and returns how many batches were
     /// committed.
-    pub async fn flush(&self) -> Result<usize, BatchError> {
+    pub async fn flush(&self) -> Result<usize, BatcherError> {
         let (reply, answer) = oneshot::channel();
         self.inner
             .commands
             .send(Command::Flush(reply))
             .await
-            .map_err(|_| BatchError::Stopped)?;
-        answer.await.map_err(|_| BatchError::Stopped)?
+            .map_err(|_| BatcherError::Stopped)?;
+        answer.await.map_err(|_| BatcherError::Stopped)?
     }
 
     /// The number of batches this batcher has committed; it changes after every commit.
@@ -121,23 +122,23 @@ impl BatcherHandle {
     }
 }
 
-/// Starts the batcher. It reads local keys after the store's batcher position, cuts and signs
-/// batches with `identity` as `config.routing.home`, counts them in `metrics`, and flushes and
-/// stops when `shutdown` fires.
+/// Starts the batcher as a worker of `runner`'s stage. It reads local keys after the store's
+/// batcher position, cuts and signs batches with `identity` as `config.routing.home`, counts
+/// them in `metrics`, and flushes and stops when the stage stops.
 pub fn spawn(
     config: BatcherConfig,
     store: Arc<Store>,
     identity: Arc<NodeIdentity>,
     clock: SharedClock,
     metrics: Metrics,
-    shutdown: ShutdownSignal,
-) -> Result<BatcherHandle, BatchError> {
-    let rng = StdRng::try_from_rng(&mut SysRng).map_err(BatchError::Entropy)?;
+    runner: &Runner,
+) -> Result<BatcherHandle, BatcherError> {
+    let rng = StdRng::try_from_rng(&mut SysRng).map_err(BatcherError::Entropy)?;
     let (commands_tx, commands) = mpsc::channel(COMMAND_CAPACITY);
     let (committed_tx, committed) = watch::channel(0);
     let uploads = Arc::new(Notify::new());
-    let tick = config.tick();
-    let worker = Worker {
+    let ticker = Ticker::new(config.tick(), true);
+    let batcher = Batcher {
         config,
         store,
         identity,
@@ -147,7 +148,16 @@ pub fn spawn(
         planner: None,
         committed: committed_tx,
     };
-    let task = tokio::spawn(run(worker, tick, commands, uploads.clone(), shutdown));
+    let task = worker::spawn(
+        runner,
+        BatcherWorker {
+            batcher: Arc::new(Mutex::new(batcher)),
+            ticker,
+            commands,
+            uploads: uploads.clone(),
+            next: None,
+        },
+    );
     Ok(BatcherHandle {
         inner: Arc::new(HandleInner {
             commands: commands_tx,
@@ -158,43 +168,61 @@ pub fn spawn(
     })
 }
 
-/// The actor's loop.
-async fn run(
-    worker: Worker,
-    tick: Duration,
-    mut commands: mpsc::Receiver<Command>,
+/// The batcher as a [`Worker`]: it waits for a tick, an upload or a flush request, then steps.
+struct BatcherWorker {
+    batcher: Arc<Mutex<Batcher>>,
+    ticker: Ticker,
+    commands: mpsc::Receiver<Command>,
     uploads: Arc<Notify>,
-    shutdown: ShutdownSignal,
-) {
-    let worker = Arc::new(Mutex::new(worker));
-    let mut ticks = tokio::time::interval(tick);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let stop = shutdown.wait();
-    tokio::pin!(stop);
-    loop {
-        tokio::select! {
-            biased;
-            () = &mut stop => break,
-            command = commands.recv() => match command {
-                Some(Command::Flush(reply)) => {
-                    // The requester may have given up waiting; nothing to do then.
-                    let _ = reply.send(step(&worker, true).await);
-                }
-                None => break,
-            },
-            () = uploads.notified() => step_logged(&worker, false).await,
-            _ = ticks.tick() => step_logged(&worker, false).await,
-        }
-    }
-    step_logged(&worker, true).await;
-    tracing::debug!("batcher stopped");
+    /// The request being answered, if the wait ended on one.
+    next: Option<Command>,
 }
 
-/// Runs [`Worker::step`] on the blocking pool (store writes fsync).
-async fn step(worker: &Arc<Mutex<Worker>>, flush: bool) -> Result<usize, BatchError> {
-    let worker = worker.clone();
+impl Worker for BatcherWorker {
+    type Error = BatcherError;
+
+    fn name(&self) -> &'static str {
+        "batcher"
+    }
+
+    async fn wait_for_work(&mut self) -> WorkerState {
+        tokio::select! {
+            biased;
+            command = self.commands.recv() => match command {
+                Some(command) => self.next = Some(command),
+                None => return WorkerState::Done,
+            },
+            () = self.uploads.notified() => {}
+            () = self.ticker.tick() => {}
+        }
+        WorkerState::Idle
+    }
+
+    async fn work(&mut self) -> Result<WorkerState, BatcherError> {
+        match self.next.take() {
+            Some(Command::Flush(reply)) => {
+                // The requester may have given up waiting; nothing to do then.
+                let _ = reply.send(step(&self.batcher, true).await);
+            }
+            None => {
+                step(&self.batcher, false).await?;
+            }
+        }
+        Ok(WorkerState::Idle)
+    }
+
+    async fn finish(&mut self) {
+        if let Err(error) = step(&self.batcher, true).await {
+            tracing::error!(%error, "batcher's last flush failed; keys stay for the next start");
+        }
+    }
+}
+
+/// Runs [`Batcher::step`] on the blocking pool (store writes fsync).
+async fn step(batcher: &Arc<Mutex<Batcher>>, flush: bool) -> Result<usize, BatcherError> {
+    let batcher = batcher.clone();
     tokio::task::spawn_blocking(move || {
-        worker
+        batcher
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .step(flush)
@@ -202,15 +230,8 @@ async fn step(worker: &Arc<Mutex<Worker>>, flush: bool) -> Result<usize, BatchEr
     .await?
 }
 
-/// [`step`], logging a failure.
-async fn step_logged(worker: &Arc<Mutex<Worker>>, flush: bool) {
-    if let Err(error) = step(worker, flush).await {
-        tracing::error!(%error, "batcher step failed; retrying from the store's position");
-    }
-}
-
-/// The actor's state.
-struct Worker {
+/// The batcher's state.
+struct Batcher {
     config: BatcherConfig,
     store: Arc<Store>,
     identity: Arc<NodeIdentity>,
@@ -223,10 +244,10 @@ struct Worker {
     committed: watch::Sender<u64>,
 }
 
-impl Worker {
+impl Batcher {
     /// Reads new local keys, cuts what is due (everything if `flush`) and commits it. Returns
     /// the number of batches committed. On failure the pending keys are forgotten.
-    fn step(&mut self, flush: bool) -> Result<usize, BatchError> {
+    fn step(&mut self, flush: bool) -> Result<usize, BatcherError> {
         let mut planner = match self.planner.take() {
             Some(planner) => planner,
             None => Planner::new(
@@ -245,7 +266,7 @@ impl Worker {
                 break;
             }
             let now = self.clock.now_millis();
-            if let Some(cut) = planner.handle(Event::Read(entries), now, &mut self.rng)? {
+            if let Some(cut) = planner.handle(Event::Read(entries), now, &mut self.rng) {
                 committed += self.commit(cut)?;
             }
             if !more {
@@ -254,7 +275,7 @@ impl Worker {
         }
         let event = if flush { Event::Flush } else { Event::Tick };
         let now = self.clock.now_millis();
-        if let Some(cut) = planner.handle(event, now, &mut self.rng)? {
+        if let Some(cut) = planner.handle(event, now, &mut self.rng) {
             committed += self.commit(cut)?;
         }
         self.planner = Some(planner);
@@ -262,11 +283,11 @@ impl Worker {
     }
 
     /// Signs the cut's batches and commits them with its position in one store write.
-    fn commit(&mut self, cut: Cut) -> Result<usize, BatchError> {
+    fn commit(&mut self, cut: Cut) -> Result<usize, BatcherError> {
         let now_ms = self.clock.now_millis();
         let now = UnixTime::since_unix_epoch(Duration::from_millis(now_ms));
         let origin: &RegionId = &self.config.routing.home;
-        let mut heads: HashMap<FeedId, Option<FeedHead>> = HashMap::new();
+        let mut heads: HashMap<Feed, Option<FeedHead>> = HashMap::new();
         let mut signed = Vec::with_capacity(cut.batches.len());
         let mut spans = Vec::with_capacity(cut.batches.len());
         for batch in &cut.batches {
@@ -297,7 +318,7 @@ impl Worker {
             .append_batches(&signed, now_ms / 1000, Some(cut.position))?;
         for (batch, span) in cut.batches.iter().zip(spans) {
             span.in_scope(|| tracing::info!("batch committed"));
-            self.metrics.batch_cut(batch.feed.as_str());
+            self.metrics.batch().cut(&batch.feed.to_string());
         }
         if !cut.batches.is_empty() {
             self.committed

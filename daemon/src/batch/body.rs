@@ -8,20 +8,22 @@ use enmesh_proto::v1::BatchBody;
 use enmesh_protocol::keys::DiagnosisKey;
 use enmesh_protocol::region::RegionId;
 
-use crate::store::{FeedHead, FeedId};
+use enmesh_protocol::feed::Feed;
+
+use crate::store::FeedHead;
 use crate::wire::key_to_wire;
 
 /// The body of the batch after `head` (`None`: the feed's first batch) in `feed`.
 pub fn batch_body(
     origin: &RegionId,
-    feed: &FeedId,
+    feed: &Feed,
     head: Option<FeedHead>,
     created_unix_millis: u64,
     keys: &[DiagnosisKey],
 ) -> BatchBody {
     BatchBody {
         origin_region: origin.to_string(),
-        feed: feed.as_str().to_owned(),
+        feed: feed.to_string(),
         sequence: head.map_or(1, |h| h.sequence.saturating_add(1)),
         created_unix_millis: i64::try_from(created_unix_millis).unwrap_or(i64::MAX),
         keys: keys.iter().map(key_to_wire).collect(),

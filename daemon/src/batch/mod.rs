@@ -13,6 +13,7 @@
 mod actor;
 pub mod body;
 pub mod feeds;
+pub mod metrics;
 pub mod plan;
 #[cfg(test)]
 mod tests;
@@ -26,10 +27,7 @@ use thiserror::Error;
 
 /// Why the batcher could not cut or commit.
 #[derive(Debug, Error)]
-pub enum BatchError {
-    /// A feed id could not be formed from a region or cluster name.
-    #[error("cannot name a feed: {0}")]
-    FeedName(StoreError),
+pub enum BatcherError {
     /// The store failed to read keys or heads, or refused the batches.
     #[error("store: {0}")]
     Store(#[from] StoreError),

@@ -31,9 +31,9 @@ use enmesh_protocol::region::RegionId;
 use rand::seq::SliceRandom;
 use rand::{Rng, RngExt};
 
-use super::BatchError;
 use super::feeds::Routing;
-use crate::store::{Arrival, FeedId, LocalEntry};
+use crate::store::{Arrival, LocalEntry};
+use enmesh_protocol::feed::Feed;
 
 /// Size and time limits of batches (`[batching]`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,7 +61,7 @@ pub enum Event {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlannedBatch {
     /// The feed.
-    pub feed: FeedId,
+    pub feed: Feed,
     /// The keys, real and padding mixed.
     pub keys: Vec<DiagnosisKey>,
     /// How many of them are real.
@@ -84,7 +84,7 @@ struct Pending {
     /// Unix milliseconds from which its window runs (see the module doc).
     since_ms: u64,
     key: DiagnosisKey,
-    feeds: Vec<FeedId>,
+    feeds: Vec<Feed>,
 }
 
 /// The batcher's state: keys read after the committed position and not yet cut.
@@ -95,7 +95,7 @@ pub struct Planner {
     read_upto: Option<Arrival>,
     pending: VecDeque<Pending>,
     /// Destinations of the last visited list seen (consecutive keys share their upload's list).
-    last_route: Option<(Vec<RegionId>, Vec<FeedId>)>,
+    last_route: Option<(Vec<RegionId>, Vec<Feed>)>,
 }
 
 impl Planner {
@@ -132,10 +132,10 @@ impl Planner {
         event: Event,
         now_ms: u64,
         rng: &mut R,
-    ) -> Result<Option<Cut>, BatchError> {
+    ) -> Option<Cut> {
         let flush = match event {
             Event::Read(entries) => {
-                self.take(entries, now_ms)?;
+                self.take(entries, now_ms);
                 false
             }
             Event::Tick => false,
@@ -146,11 +146,11 @@ impl Planner {
         } else {
             self.due_len(now_ms)
         };
-        Ok(self.cut(cut_len, rng))
+        self.cut(cut_len, rng)
     }
 
     /// Adds entries read at `now_ms` to the pending keys, routed, dropping their visited regions.
-    fn take(&mut self, entries: Vec<LocalEntry>, now_ms: u64) -> Result<(), BatchError> {
+    fn take(&mut self, entries: Vec<LocalEntry>, now_ms: u64) {
         for entry in entries {
             if self.read_upto.is_some_and(|upto| entry.at <= upto) {
                 continue;
@@ -158,10 +158,7 @@ impl Planner {
             let feeds = match &self.last_route {
                 Some((visited, feeds)) if *visited == entry.visited => feeds.clone(),
                 _ => {
-                    let feeds = self
-                        .routing
-                        .destinations(&entry.visited)
-                        .map_err(BatchError::FeedName)?;
+                    let feeds = self.routing.destinations(&entry.visited);
                     self.last_route = Some((entry.visited, feeds.clone()));
                     feeds
                 }
@@ -182,13 +179,12 @@ impl Planner {
                 feeds,
             });
         }
-        Ok(())
     }
 
     /// How many leading pending keys the due feeds make us cut (0: none is due).
     fn due_len(&self, now_ms: u64) -> usize {
         let max = self.limits.max_keys;
-        let mut by_feed: BTreeMap<&FeedId, Vec<usize>> = BTreeMap::new();
+        let mut by_feed: BTreeMap<&Feed, Vec<usize>> = BTreeMap::new();
         for (i, pending) in self.pending.iter().enumerate() {
             for feed in &pending.feeds {
                 by_feed.entry(feed).or_default().push(i);
@@ -225,7 +221,7 @@ impl Planner {
             cut_len += 1;
         }
         let position = self.pending.get(cut_len.checked_sub(1)?)?.at;
-        let mut by_feed: BTreeMap<FeedId, Vec<DiagnosisKey>> = BTreeMap::new();
+        let mut by_feed: BTreeMap<Feed, Vec<DiagnosisKey>> = BTreeMap::new();
         for pending in self.pending.drain(..cut_len) {
             for feed in pending.feeds {
                 by_feed.entry(feed).or_default().push(pending.key);

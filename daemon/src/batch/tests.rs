@@ -3,7 +3,8 @@
 use super::Routing;
 use super::plan::{Cut, Event, Limits, PlannedBatch, Planner};
 use crate::config::Replication;
-use crate::store::{Arrival, FeedId, LocalEntry};
+use crate::store::{Arrival, LocalEntry};
+use enmesh_protocol::feed::Feed;
 use enmesh_protocol::gaen::Tek;
 use enmesh_protocol::interval::{IntervalNumber, RollingPeriod};
 use enmesh_protocol::keys::{DaysSinceOnset, DiagnosisKey, ReportType, TransmissionRisk};
@@ -15,8 +16,8 @@ fn region(text: &str) -> RegionId {
     text.parse().unwrap()
 }
 
-fn feed(text: &str) -> FeedId {
-    FeedId::new(text).unwrap()
+fn feed(text: &str) -> Feed {
+    text.parse().unwrap()
 }
 
 fn key(n: u8, start: u32) -> DiagnosisKey {
@@ -101,13 +102,10 @@ fn a_feed_is_cut_once_its_window_has_passed_since_its_oldest_key() {
         entry(2, 100, &[]),
         entry(3, 101, &[]),
     ]);
-    assert_eq!(p.handle(read, after(100, 0), &mut rng).unwrap(), None);
+    assert_eq!(p.handle(read, after(100, 0), &mut rng), None);
+    assert_eq!(p.handle(Event::Tick, after(100, 999), &mut rng), None);
     assert_eq!(
-        p.handle(Event::Tick, after(100, 999), &mut rng).unwrap(),
-        None
-    );
-    assert_eq!(
-        normalised(p.handle(Event::Tick, after(100, 1000), &mut rng).unwrap()),
+        normalised(p.handle(Event::Tick, after(100, 1000), &mut rng)),
         Some(Cut {
             batches: vec![batch("a2a/EU", &[1, 2, 3])],
             position: at(101, 3),
@@ -115,10 +113,7 @@ fn a_feed_is_cut_once_its_window_has_passed_since_its_oldest_key() {
     );
     assert_eq!(p.pending_len(), 0);
     assert_eq!(p.read_after(), Some(at(101, 3)));
-    assert_eq!(
-        p.handle(Event::Tick, after(200, 0), &mut rng).unwrap(),
-        None
-    );
+    assert_eq!(p.handle(Event::Tick, after(200, 0), &mut rng), None);
 }
 
 #[test]
@@ -127,22 +122,16 @@ fn a_full_feed_is_cut_in_full_batches_and_the_rest_waits_for_its_window() {
     let mut rng = rng();
     let entries = (1..=7).map(|n| entry(n, 100, &[])).collect();
     assert_eq!(
-        normalised(
-            p.handle(Event::Read(entries), after(100, 0), &mut rng)
-                .unwrap()
-        ),
+        normalised(p.handle(Event::Read(entries), after(100, 0), &mut rng)),
         Some(Cut {
             batches: vec![batch("a2a/EU", &[1, 2, 3]), batch("a2a/EU", &[4, 5, 6])],
             position: at(100, 6),
         })
     );
     assert_eq!(p.pending_len(), 1);
+    assert_eq!(p.handle(Event::Tick, after(100, 59_999), &mut rng), None);
     assert_eq!(
-        p.handle(Event::Tick, after(100, 59_999), &mut rng).unwrap(),
-        None
-    );
-    assert_eq!(
-        normalised(p.handle(Event::Tick, after(100, 60_000), &mut rng).unwrap()),
+        normalised(p.handle(Event::Tick, after(100, 60_000), &mut rng)),
         Some(Cut {
             batches: vec![batch("a2a/EU", &[7])],
             position: at(100, 7),
@@ -163,10 +152,7 @@ fn cuts_are_prefix_closed_across_feeds() {
         entry(4, 100, &["US"]),
     ];
     assert_eq!(
-        normalised(
-            p.handle(Event::Read(entries), after(100, 0), &mut rng)
-                .unwrap()
-        ),
+        normalised(p.handle(Event::Read(entries), after(100, 0), &mut rng)),
         Some(Cut {
             batches: vec![batch("a2a/EU", &[1, 2, 3]), batch("partial/US", &[1])],
             position: at(100, 3),
@@ -184,23 +170,19 @@ fn cuts_are_prefix_closed_across_feeds() {
         entry(4, 104, &["FR"]),
     ];
     assert_eq!(
-        p.handle(Event::Read(entries), after(100, 1999), &mut rng)
-            .unwrap(),
+        p.handle(Event::Read(entries), after(100, 1999), &mut rng),
         None
     );
     assert_eq!(
-        normalised(p.handle(Event::Tick, after(100, 2000), &mut rng).unwrap()),
+        normalised(p.handle(Event::Tick, after(100, 2000), &mut rng)),
         Some(Cut {
             batches: vec![batch("partial/FR", &[2]), batch("partial/IT", &[1, 3])],
             position: at(104, 3),
         })
     );
+    assert_eq!(p.handle(Event::Tick, after(104, 1999), &mut rng), None);
     assert_eq!(
-        p.handle(Event::Tick, after(104, 1999), &mut rng).unwrap(),
-        None
-    );
-    assert_eq!(
-        normalised(p.handle(Event::Tick, after(104, 2000), &mut rng).unwrap()),
+        normalised(p.handle(Event::Tick, after(104, 2000), &mut rng)),
         Some(Cut {
             batches: vec![batch("partial/FR", &[4])],
             position: at(104, 4),
@@ -218,8 +200,7 @@ fn keys_without_feeds_move_the_position_without_a_batch() {
         entry(3, 100, &["FR"]),
     ];
     assert_eq!(
-        p.handle(Event::Read(entries), after(100, 0), &mut rng)
-            .unwrap(),
+        p.handle(Event::Read(entries), after(100, 0), &mut rng),
         Some(Cut {
             batches: vec![],
             position: at(100, 2),
@@ -227,16 +208,13 @@ fn keys_without_feeds_move_the_position_without_a_batch() {
     );
     assert_eq!(p.pending_len(), 1);
     assert_eq!(
-        normalised(p.handle(Event::Flush, after(100, 0), &mut rng).unwrap()),
+        normalised(p.handle(Event::Flush, after(100, 0), &mut rng)),
         Some(Cut {
             batches: vec![batch("partial/FR", &[3])],
             position: at(100, 3),
         })
     );
-    assert_eq!(
-        p.handle(Event::Flush, after(100, 0), &mut rng).unwrap(),
-        None
-    );
+    assert_eq!(p.handle(Event::Flush, after(100, 0), &mut rng), None);
 }
 
 #[test]
@@ -245,12 +223,11 @@ fn flush_cuts_everything_in_batches_of_at_most_max_keys() {
     let mut rng = rng();
     let entries = (1..=2).map(|n| entry(n, 100, &["US"])).collect();
     assert_eq!(
-        p.handle(Event::Read(entries), after(100, 0), &mut rng)
-            .unwrap(),
+        p.handle(Event::Read(entries), after(100, 0), &mut rng),
         None
     );
     assert_eq!(
-        normalised(p.handle(Event::Flush, after(100, 0), &mut rng).unwrap()),
+        normalised(p.handle(Event::Flush, after(100, 0), &mut rng)),
         Some(Cut {
             batches: vec![batch("a2a/EU", &[1, 2]), batch("partial/US", &[1, 2])],
             position: at(100, 2),
@@ -275,10 +252,7 @@ fn keys_at_or_before_the_read_position_are_ignored() {
     let mut rng = rng();
     let entries = (1..=3).map(|n| entry(n, 100, &[])).collect();
     assert_eq!(
-        normalised(
-            p.handle(Event::Read(entries), after(100, 1), &mut rng)
-                .unwrap()
-        ),
+        normalised(p.handle(Event::Read(entries), after(100, 1), &mut rng)),
         Some(Cut {
             batches: vec![batch("a2a/EU", &[3])],
             position: at(100, 3),
@@ -291,12 +265,8 @@ fn small_batches_are_padded_with_fakes_copied_from_real_keys() {
     let mut p = planner(Replication::A2a, 1000, 100, 20);
     let mut rng = rng();
     let entries = vec![entry(1, 100, &[]), entry(2, 100, &[])];
-    p.handle(Event::Read(entries), after(100, 0), &mut rng)
-        .unwrap();
-    let cut = p
-        .handle(Event::Flush, after(100, 0), &mut rng)
-        .unwrap()
-        .unwrap();
+    p.handle(Event::Read(entries), after(100, 0), &mut rng);
+    let cut = p.handle(Event::Flush, after(100, 0), &mut rng).unwrap();
     let [batch] = cut.batches.as_slice() else {
         panic!("want one batch, got {:?}", cut.batches);
     };
@@ -342,16 +312,12 @@ fn a_full_batch_is_not_padded_and_a_remainder_is() {
     let entries = (1..=4).map(|n| entry(n, 100, &[])).collect();
     let cut = p
         .handle(Event::Read(entries), after(100, 0), &mut rng)
-        .unwrap()
         .unwrap();
     assert_eq!(
         normalised(Some(cut.clone())).unwrap().batches,
         vec![batch("a2a/EU", &[1, 2, 3])]
     );
-    let cut = p
-        .handle(Event::Flush, after(100, 0), &mut rng)
-        .unwrap()
-        .unwrap();
+    let cut = p.handle(Event::Flush, after(100, 0), &mut rng).unwrap();
     let [rest] = cut.batches.as_slice() else {
         panic!("want one batch, got {:?}", cut.batches);
     };
@@ -365,12 +331,8 @@ fn keys_are_shuffled_deterministically_for_a_seed() {
         let mut p = planner(Replication::A2a, 1000, 1000, 0);
         let mut rng = StdRng::seed_from_u64(seed);
         let entries = (0..=199).map(|n| entry(n, 100, &[])).collect();
-        p.handle(Event::Read(entries), after(100, 0), &mut rng)
-            .unwrap();
-        let cut = p
-            .handle(Event::Flush, after(100, 0), &mut rng)
-            .unwrap()
-            .unwrap();
+        p.handle(Event::Read(entries), after(100, 0), &mut rng);
+        let cut = p.handle(Event::Flush, after(100, 0), &mut rng).unwrap();
         cut.batches.into_iter().next().unwrap().keys
     };
     let arrival: Vec<DiagnosisKey> = (0..=199)
@@ -478,7 +440,7 @@ mod properties {
                 for batch in cut.batches {
                     prop_assert!(batch.keys.len() <= max_keys.max(min_keys));
                     prop_assert!(batch.keys.len() >= min_keys.min(max_keys).max(batch.real_keys));
-                    let real = seen.entry(batch.feed.as_str().to_owned()).or_default();
+                    let real = seen.entry(batch.feed.to_string()).or_default();
                     for k in &batch.keys {
                         // Real keys are [n; 16]; padding is random and never has that shape.
                         if k.key.0.iter().all(|b| *b == k.key.0[0]) && k.key.0[0] != 0 {
@@ -508,7 +470,7 @@ mod properties {
                         continue;
                     }
                 };
-                if let Some(cut) = planner.handle(event, now_ms, &mut rng).unwrap() {
+                if let Some(cut) = planner.handle(event, now_ms, &mut rng) {
                     apply(cut, &mut committed)?;
                 }
             }
@@ -519,7 +481,7 @@ mod properties {
                     break;
                 }
                 for event in [Event::Read(rest), Event::Flush] {
-                    if let Some(cut) = planner.handle(event, now_ms, &mut rng).unwrap() {
+                    if let Some(cut) = planner.handle(event, now_ms, &mut rng) {
                         apply(cut, &mut committed)?;
                     }
                 }
@@ -556,13 +518,12 @@ fn a_key_read_inside_its_arrival_second_waits_one_window_from_the_read() {
     // Read 200 ms into second 100: due at 100.250 s, long before the second ends.
     let read_ms = 100_200;
     assert_eq!(
-        p.handle(Event::Read(vec![entry(1, 100, &[])]), read_ms, &mut rng)
-            .unwrap(),
+        p.handle(Event::Read(vec![entry(1, 100, &[])]), read_ms, &mut rng),
         None
     );
-    assert_eq!(p.handle(Event::Tick, read_ms + 49, &mut rng).unwrap(), None);
+    assert_eq!(p.handle(Event::Tick, read_ms + 49, &mut rng), None);
     assert_eq!(
-        normalised(p.handle(Event::Tick, read_ms + 50, &mut rng).unwrap()),
+        normalised(p.handle(Event::Tick, read_ms + 50, &mut rng)),
         Some(Cut {
             batches: vec![batch("a2a/EU", &[1])],
             position: at(100, 1),
@@ -570,12 +531,7 @@ fn a_key_read_inside_its_arrival_second_waits_one_window_from_the_read() {
     );
     // A read stamped before the key's arrival second (clocks disagree) counts from its end.
     let mut p = planner(Replication::A2a, 50, 10, 0);
-    p.handle(Event::Read(vec![entry(2, 100, &[])]), 99_000, &mut rng)
-        .unwrap();
-    assert_eq!(p.handle(Event::Tick, 100_999 + 49, &mut rng).unwrap(), None);
-    assert!(
-        p.handle(Event::Tick, 100_999 + 50, &mut rng)
-            .unwrap()
-            .is_some()
-    );
+    p.handle(Event::Read(vec![entry(2, 100, &[])]), 99_000, &mut rng);
+    assert_eq!(p.handle(Event::Tick, 100_999 + 49, &mut rng), None);
+    assert!(p.handle(Event::Tick, 100_999 + 50, &mut rng).is_some());
 }

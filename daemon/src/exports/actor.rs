@@ -1,5 +1,5 @@
-//! The exporter actor: every [`TICK`] (and at start) it builds the export windows that have ended;
-//! [`ExporterHandle::export_now`] asks for the same at once and waits for the result.
+//! The exporter worker: every [`TICK`] (and at start) it builds the export windows that have
+//! ended; [`ExporterHandle::export_now`] asks for the same at once and waits for the result.
 //!
 //! Building runs on tokio's blocking pool (it reads RocksDB and signs), one run at a time. The
 //! actor stops when the shutdown signal fires or every handle is dropped; a run in progress
@@ -14,8 +14,8 @@ use tokio::task::JoinHandle;
 
 use super::{ExportSettings, ExportsError, export_ended_windows};
 use crate::clock::SharedClock;
-use crate::shutdown::ShutdownSignal;
 use crate::store::Store;
+use crate::worker::{self, Runner, Ticker, Worker, WorkerState};
 
 /// How often the actor looks for ended windows.
 pub const TICK: Duration = Duration::from_secs(60);
@@ -74,60 +74,75 @@ impl ExporterHandle {
     }
 }
 
-/// Starts the exporter actor on the current tokio runtime.
+/// Starts the exporter as a worker of `runner`'s stage.
 pub fn spawn(
     settings: ExportSettings,
     signing_key: SigningKey,
     store: Arc<Store>,
     clock: SharedClock,
-    shutdown: ShutdownSignal,
+    runner: &Runner,
 ) -> ExporterHandle {
     let (inbox, commands) = mpsc::channel(INBOX_CAPACITY);
-    let actor = Actor {
+    let exporter = Exporter {
         settings: Arc::new(settings),
         signing_key: Arc::new(signing_key),
         store,
         clock,
+        commands,
+        ticker: Ticker::new(TICK, true),
+        next: None,
     };
-    let task = tokio::spawn(actor.run(commands, shutdown));
+    let task = worker::spawn(runner, exporter);
     ExporterHandle {
         inbox,
         task: Arc::new(std::sync::Mutex::new(Some(task))),
     }
 }
 
-struct Actor {
+/// The exporter as a [`Worker`]: it waits for a tick or an `export_now`, then builds.
+struct Exporter {
     settings: Arc<ExportSettings>,
     signing_key: Arc<SigningKey>,
     store: Arc<Store>,
     clock: SharedClock,
+    commands: mpsc::Receiver<Command>,
+    ticker: Ticker,
+    /// The request being answered, if the wait ended on one.
+    next: Option<Command>,
 }
 
-impl Actor {
-    async fn run(self, mut commands: mpsc::Receiver<Command>, shutdown: ShutdownSignal) {
-        let mut tick = tokio::time::interval(TICK);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let stop = shutdown.wait();
-        tokio::pin!(stop);
-        loop {
-            tokio::select! {
-                () = &mut stop => break,
-                _ = tick.tick() => {
-                    if let Err(error) = self.export().await {
-                        tracing::error!(%error, "export run failed");
-                    }
-                }
-                command = commands.recv() => match command {
-                    Some(Command::ExportNow(reply)) => {
-                        let _ = reply.send(self.export().await);
-                    }
-                    None => break,
-                },
-            }
-        }
-        tracing::debug!("exporter stopped");
+impl Worker for Exporter {
+    type Error = ExportsError;
+
+    fn name(&self) -> &'static str {
+        "exporter"
     }
 
+    async fn wait_for_work(&mut self) -> WorkerState {
+        tokio::select! {
+            () = self.ticker.tick() => {}
+            command = self.commands.recv() => match command {
+                Some(command) => self.next = Some(command),
+                None => return WorkerState::Done,
+            },
+        }
+        WorkerState::Idle
+    }
+
+    async fn work(&mut self) -> Result<WorkerState, ExportsError> {
+        match self.next.take() {
+            Some(Command::ExportNow(reply)) => {
+                let _ = reply.send(self.export().await);
+            }
+            None => {
+                self.export().await?;
+            }
+        }
+        Ok(WorkerState::Idle)
+    }
+}
+
+impl Exporter {
     async fn export(&self) -> Result<ExportRun, ExportsError> {
         let store = self.store.clone();
         let settings = self.settings.clone();

@@ -20,16 +20,17 @@
 //! This module never stores anything of a refused upload, and never logs or labels the code or
 //! key bytes (spans carry counts and the outcome only).
 
+pub mod metrics;
 mod request;
 mod response;
 pub mod writer;
 
 pub use request::{ParseError, PublishKey, PublishRequest, VisitedRegionError};
-pub use response::{ErrorBody, PublishResponse, Refusal, ViolationBody};
+pub use response::{ErrorBody, PublishError, PublishResponse, ViolationBody};
 
 use crate::batch::BatcherHandle;
 use crate::clock::SharedClock;
-use crate::store::{CodeHash, Committed, Store, StoreError, UploadId};
+use crate::store::{CodeHash, Committed, Store, UploadId, UploadRefusal};
 use crate::telemetry::{KeyKind, Metrics};
 use axum::body::Bytes;
 use axum::extract::State;
@@ -93,7 +94,7 @@ struct Shared {
 async fn publish(
     State(Shared { state, writer }): State<Shared>,
     body: Bytes,
-) -> Result<Json<PublishResponse>, Refusal> {
+) -> Result<Json<PublishResponse>, PublishError> {
     let span = tracing::info_span!(
         "upload",
         keys = tracing::field::Empty,
@@ -114,10 +115,11 @@ async fn publish(
         Ok(stored) => {
             let outcome = stored.outcome();
             if let Committed::New(outcome) = stored {
-                state.metrics.upload_accepted();
+                state.metrics.ingest().accepted();
                 state
                     .metrics
-                    .keys_stored(KeyKind::Local, u64::from(outcome.key_count));
+                    .keys_stored()
+                    .add(KeyKind::Local, u64::from(outcome.key_count));
                 if let Some(batcher) = &state.batcher {
                     batcher.notify_upload();
                 }
@@ -125,7 +127,7 @@ async fn publish(
             span.in_scope(|| tracing::debug!("upload answered"));
             let padding = response::padding().ok_or_else(|| {
                 span.in_scope(|| tracing::error!("no randomness for the response padding"));
-                Refusal::internal()
+                PublishError::internal()
             })?;
             Ok(Json(PublishResponse {
                 inserted_exposures: outcome.key_count,
@@ -134,13 +136,13 @@ async fn publish(
             }))
         }
         Err(Failure::Refused { rule, refusal }) => {
-            state.metrics.upload_rejected(rule);
+            state.metrics.ingest().rejected(rule);
             span.in_scope(|| tracing::info!("upload refused"));
             Err(refusal)
         }
         Err(Failure::Internal(error)) => {
             span.in_scope(|| tracing::error!(%error, "upload could not be stored"));
-            Err(Refusal::internal())
+            Err(PublishError::internal())
         }
     }
 }
@@ -150,7 +152,7 @@ enum Failure {
     /// The client's fault; `rule` is the metric label.
     Refused {
         rule: &'static str,
-        refusal: Refusal,
+        refusal: PublishError,
     },
     /// Ours.
     Internal(IngestError),
@@ -167,7 +169,7 @@ pub enum IngestError {
     WriterGone,
 }
 
-fn refused(rule: &'static str, refusal: Refusal) -> Failure {
+fn refused(rule: &'static str, refusal: PublishError) -> Failure {
     Failure::Refused { rule, refusal }
 }
 
@@ -177,7 +179,7 @@ async fn handle(
     body: &[u8],
 ) -> Result<Committed, Failure> {
     let request = PublishRequest::from_json(body)
-        .map_err(|e| refused("json", Refusal::bad_request(e.to_string(), Vec::new())))?;
+        .map_err(|e| refused("json", PublishError::bad_request(e.to_string(), Vec::new())))?;
     let span = tracing::Span::current();
     span.record("keys", request.temporary_exposure_keys.len());
     span.record("visited", request.visited_regions.len());
@@ -189,7 +191,7 @@ async fn handle(
         };
         refused(
             "visited_regions",
-            Refusal::bad_request(e.to_string(), vec![violation]),
+            PublishError::bad_request(e.to_string(), vec![violation]),
         )
     })?;
     let now = state.clock.now_secs();
@@ -199,7 +201,7 @@ async fn handle(
             let rule = violations.first().map_or("validation", |v| v.rule());
             refused(
                 rule,
-                Refusal::bad_request(
+                PublishError::bad_request(
                     rejected.to_string(),
                     violations.iter().map(ViolationBody::from).collect(),
                 ),
@@ -213,7 +215,7 @@ async fn handle(
     else {
         return Err(refused(
             "code",
-            Refusal::invalid_code("verificationPayload (the upload code) is missing"),
+            PublishError::invalid_code("verificationPayload (the upload code) is missing"),
         ));
     };
     let (reply, answer) = oneshot::channel();
@@ -231,18 +233,24 @@ async fn handle(
     answer
         .await
         .map_err(|_| Failure::Internal(IngestError::WriterGone))?
-        .map_err(code_failure)
+        .map_err(|error| Failure::Internal(IngestError::Store(error)))?
+        .map_err(code_refused)
 }
 
-/// Why the store refused or failed a commit.
-fn code_failure(error: SharedStoreError) -> Failure {
-    let message = match *error {
-        StoreError::CodeUnknown => "the upload code is unknown",
-        StoreError::CodeExpired { .. } => "the upload code has expired",
-        StoreError::CodeUsed => "the upload code was already used for other keys",
-        _ => return Failure::Internal(IngestError::Store(error)),
+/// The answer to an upload the store refused.
+fn code_refused(refusal: UploadRefusal) -> Failure {
+    let message = match refusal {
+        UploadRefusal::CodeUnknown => "the upload code is unknown",
+        UploadRefusal::CodeExpired { .. } => "the upload code has expired",
+        UploadRefusal::CodeUsed => "the upload code was already used for other keys",
+        UploadRefusal::CodeExists | UploadRefusal::TooManyKeys(_) => {
+            return refused(
+                "keys",
+                PublishError::bad_request(refusal.to_string(), Vec::new()),
+            );
+        }
     };
-    refused("code", Refusal::invalid_code(message))
+    refused("code", PublishError::invalid_code(message))
 }
 
 /// An id of the upload's key set (TEK, start, period, in sorted order), so a retry of the same

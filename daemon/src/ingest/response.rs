@@ -59,12 +59,12 @@ pub struct ErrorBody {
 
 /// A refused publish: the status and the body.
 #[derive(Debug)]
-pub struct Refusal {
+pub struct PublishError {
     status: StatusCode,
     body: ErrorBody,
 }
 
-impl Refusal {
+impl PublishError {
     /// 400 `bad_request` with the given violations.
     pub fn bad_request(error: String, violations: Vec<ViolationBody>) -> Self {
         Self {
@@ -102,7 +102,7 @@ impl Refusal {
     }
 }
 
-impl IntoResponse for Refusal {
+impl IntoResponse for PublishError {
     fn into_response(self) -> Response {
         (self.status, Json(self.body)).into_response()
     }

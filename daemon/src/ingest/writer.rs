@@ -10,7 +10,7 @@
 //! This module never answers a request before the write that holds its upload returned, and
 //! never reorders uploads within a group (two with one code: the first wins).
 
-use crate::store::{CodeHash, Committed, Store, StoreError, UploadCommit, UploadId};
+use crate::store::{CodeHash, Committed, Store, StoreError, UploadCommit, UploadId, UploadRefusal};
 use enmesh_protocol::keys::DiagnosisKey;
 use enmesh_protocol::region::RegionId;
 use std::sync::Arc;
@@ -38,7 +38,7 @@ pub struct Job {
     /// Receive time, unix seconds.
     pub now: u64,
     /// Where the answer goes.
-    pub reply: oneshot::Sender<Result<Committed, SharedStoreError>>,
+    pub reply: oneshot::Sender<Result<Result<Committed, UploadRefusal>, SharedStoreError>>,
 }
 
 /// The writer's queue.
@@ -89,7 +89,7 @@ async fn run(store: Arc<Store>, mut inbox: mpsc::Receiver<Job>) {
         match results {
             Ok(results) => {
                 for (job, result) in group.into_iter().zip(results) {
-                    let _ = job.reply.send(result.map_err(Arc::new));
+                    let _ = job.reply.send(Ok(result));
                 }
             }
             Err(error) => {

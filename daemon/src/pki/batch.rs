@@ -2,161 +2,26 @@
 //! and a receiver accepts a batch only if the signer's chain verifies, the signer is a node, the
 //! signature is good, and the body's origin region equals the signer's certificate region (SP4).
 //!
-//! Also the node's own identity: its key and certificate chain, and the next ones during a
-//! rotation. This module never accepts a batch on a partial check: [`VerifiedBatch`] exists only
-//! after all of them passed. It does not check the keys inside the batch (that is ingest's job).
+//! This module never accepts a batch on a partial check: [`VerifiedBatch`] exists only after all
+//! of them passed. It does not check the keys inside the batch (the receiver does). The signing
+//! side is [`super::identity::Credential::sign_batch`].
 
-use super::fields::{FieldsError, ed25519_key, parse_der, peer_id_of};
 use super::verify::{Rejection, VerifiedPeer, Verifier};
-use ed25519_dalek::Signer;
-use ed25519_dalek::pkcs8::DecodePrivateKey;
 use enmesh_proto::v1::{BatchBody, SignedBatch};
 use enmesh_protocol::region::{RegionError, RegionId};
-use libp2p_identity::PeerId;
 use prost::Message;
-use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, UnixTime};
+use rustls_pki_types::{CertificateDer, UnixTime};
 use thiserror::Error;
 
 /// Domain separation prefix of batch signatures.
 pub const BATCH_DOMAIN: &[u8] = b"enmesh.v1.batch\0";
 
-fn signed_message(body: &[u8]) -> Vec<u8> {
+/// The bytes a batch signature covers: the domain prefix, then the serialized body.
+pub(super) fn signed_message(body: &[u8]) -> Vec<u8> {
     let mut msg = Vec::with_capacity(BATCH_DOMAIN.len() + body.len());
     msg.extend_from_slice(BATCH_DOMAIN);
     msg.extend_from_slice(body);
     msg
-}
-
-/// One key and the certificate chain issued for it (`[node, cluster CA]`).
-pub struct Credential {
-    key: ed25519_dalek::SigningKey,
-    key_der: PrivatePkcs8KeyDer<'static>,
-    chain: Vec<CertificateDer<'static>>,
-    not_before: u64,
-    not_after: u64,
-}
-
-impl std::fmt::Debug for Credential {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Credential")
-            .field("public_key", &self.key.verifying_key())
-            .field("not_before", &self.not_before)
-            .field("not_after", &self.not_after)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Credential {
-    /// Loads a PKCS#8 Ed25519 key and its chain (node certificate first, then the cluster CA;
-    /// several PEM texts may be concatenated), checking the key matches the first certificate.
-    /// This does not verify the chain: the node checks its own chain with a [`Verifier`].
-    pub fn from_pem(key_pem: &[u8], chain_pem: &[&[u8]]) -> Result<Self, IdentityError> {
-        let key_der =
-            PrivatePkcs8KeyDer::from_pem_slice(key_pem).map_err(|_| IdentityError::BadKey)?;
-        let key = ed25519_dalek::SigningKey::from_pkcs8_der(key_der.secret_pkcs8_der())
-            .map_err(|_| IdentityError::BadKey)?;
-        let mut chain = Vec::new();
-        for pem in chain_pem {
-            for cert in CertificateDer::pem_slice_iter(pem) {
-                chain.push(cert.map_err(|_| IdentityError::BadChain)?);
-            }
-        }
-        let leaf = parse_der(chain.first().ok_or(IdentityError::BadChain)?)?;
-        if ed25519_key(&leaf)? != key.verifying_key().to_bytes() {
-            return Err(IdentityError::KeyMismatch);
-        }
-        let validity = leaf.validity();
-        let not_before = u64::try_from(validity.not_before.timestamp()).unwrap_or(0);
-        let not_after = u64::try_from(validity.not_after.timestamp()).unwrap_or(0);
-        Ok(Self {
-            key,
-            key_der,
-            chain,
-            not_before,
-            not_after,
-        })
-    }
-
-    /// The certificate chain, node first.
-    pub fn chain(&self) -> &[CertificateDer<'static>] {
-        &self.chain
-    }
-
-    /// The private key, for a rustls configuration.
-    pub fn private_key(&self) -> PrivateKeyDer<'static> {
-        PrivateKeyDer::Pkcs8(self.key_der.clone_key())
-    }
-
-    /// The Ed25519 public key.
-    pub fn public_key(&self) -> ed25519_dalek::VerifyingKey {
-        self.key.verifying_key()
-    }
-
-    /// The libp2p identity of this key (the same key as the certificate's).
-    pub fn libp2p_keypair(&self) -> Result<libp2p_identity::Keypair, IdentityError> {
-        libp2p_identity::Keypair::ed25519_from_bytes(self.key.to_bytes())
-            .map_err(|_| IdentityError::BadKey)
-    }
-
-    /// The libp2p PeerId of this key.
-    pub fn peer_id(&self) -> Result<PeerId, IdentityError> {
-        Ok(peer_id_of(&self.key.verifying_key().to_bytes())?)
-    }
-
-    /// Whether `now` is inside the certificate's validity window.
-    pub fn is_valid_at(&self, now: UnixTime) -> bool {
-        (self.not_before..=self.not_after).contains(&now.as_secs())
-    }
-
-    /// Signs a serialized [`BatchBody`] and attaches the chain.
-    pub fn sign_batch(&self, body: Vec<u8>) -> SignedBatch {
-        let signature = self.key.sign(&signed_message(&body));
-        SignedBatch {
-            body,
-            signer_chain: self.chain.iter().map(|c| c.to_vec()).collect(),
-            signature: signature.to_bytes().to_vec(),
-        }
-    }
-}
-
-/// A node's identity: its current credential and, during a rotation, the next one.
-///
-/// Both certificates verify during their overlap, so peers accept batches and connections made
-/// with either; the node switches to the next credential as soon as it is valid.
-#[derive(Debug)]
-pub struct NodeIdentity {
-    current: Credential,
-    next: Option<Credential>,
-}
-
-impl NodeIdentity {
-    /// An identity with one credential.
-    pub fn new(current: Credential) -> Self {
-        Self {
-            current,
-            next: None,
-        }
-    }
-
-    /// Adds the credential that takes over during a rotation.
-    pub fn with_next(mut self, next: Credential) -> Self {
-        self.next = Some(next);
-        self
-    }
-
-    /// The credential to use at `now`: the next one once it is valid, else the current one.
-    pub fn active(&self, now: UnixTime) -> &Credential {
-        match &self.next {
-            Some(next) if next.is_valid_at(now) => next,
-            _ => &self.current,
-        }
-    }
-
-    /// Signs a serialized [`BatchBody`] with the credential active at `now`.
-    pub fn sign_batch(&self, body: Vec<u8>, now: UnixTime) -> SignedBatch {
-        self.active(now).sign_batch(body)
-    }
 }
 
 /// A batch whose signer, signature and origin were all checked.
@@ -191,7 +56,7 @@ impl Verifier {
         &self,
         batch: &SignedBatch,
         now: UnixTime,
-    ) -> Result<VerifiedBatch, BatchError> {
+    ) -> Result<VerifiedBatch, BatchRejection> {
         let chain: Vec<CertificateDer<'_>> = batch
             .signer_chain
             .iter()
@@ -199,15 +64,15 @@ impl Verifier {
             .collect();
         let signer = self.verify_node(&chain, now)?;
         let signature = ed25519_dalek::Signature::from_slice(&batch.signature)
-            .map_err(|_| BatchError::SignatureLength(batch.signature.len()))?;
+            .map_err(|_| BatchRejection::SignatureLength(batch.signature.len()))?;
         signer
             .public_key()
             .verify_strict(&signed_message(&batch.body), &signature)
-            .map_err(|_| BatchError::BadSignature)?;
+            .map_err(|_| BatchRejection::BadSignature)?;
         let body = BatchBody::decode(batch.body.as_slice())?;
         let origin: RegionId = body.origin_region.parse()?;
         if signer.region() != Some(&origin) {
-            return Err(BatchError::OriginMismatch {
+            return Err(BatchRejection::OriginMismatch {
                 batch: origin,
                 certificate: signer.region().cloned(),
             });
@@ -220,26 +85,9 @@ impl Verifier {
     }
 }
 
-/// Why a node identity could not be loaded.
-#[derive(Debug, Error)]
-pub enum IdentityError {
-    /// The private key is not a PKCS#8 Ed25519 key.
-    #[error("private key is not a PKCS#8 Ed25519 key")]
-    BadKey,
-    /// The certificate chain is empty or not PEM certificates.
-    #[error("certificate chain is empty or not PEM certificates")]
-    BadChain,
-    /// The node certificate's fields or key cannot be read.
-    #[error("node certificate: {0}")]
-    Fields(#[from] FieldsError),
-    /// The private key is not the certificate's key.
-    #[error("private key does not match the node certificate")]
-    KeyMismatch,
-}
-
 /// Why a batch was rejected.
 #[derive(Debug, Error)]
-pub enum BatchError {
+pub enum BatchRejection {
     /// The signer's certificate chain was rejected.
     #[error("batch signer rejected: {0}")]
     Signer(#[from] Rejection),

@@ -6,9 +6,9 @@
 //! root's private key next to everything else, where a real root stays offline
 //! (deploy/pki-walkthrough.md).
 
-use super::batch::{Credential, IdentityError};
 use super::files::{self, FileError, PUBLIC_MODE, SECRET_MODE};
-use super::issue::{CaKey, IssueError, NodeRequest, Validity, pem};
+use super::identity::{Credential, IdentityError};
+use super::issue::{CaKey, CertIssueError, NodeRequest, Validity, pem};
 use enmesh_protocol::region::{ClusterId, RegionId};
 use std::path::{Path, PathBuf};
 use thiserror::Error;
@@ -62,7 +62,7 @@ impl TreeFiles {
 pub enum BootstrapError {
     /// Issuing a certificate failed.
     #[error(transparent)]
-    Issue(#[from] IssueError),
+    Issue(#[from] CertIssueError),
     /// Writing or reading a file failed (or it already existed).
     #[error(transparent)]
     File(#[from] FileError),

@@ -7,11 +7,11 @@
 
 use super::fields::{CertInfo, FieldsError};
 use super::files::{self, FileError, PUBLIC_MODE, RevocationState, RevokedEntry, SECRET_MODE};
-use super::issue::{CaKey, IssueError, NodeRequest, Validity, pem};
+use super::issue::{CaKey, CertIssueError, NodeRequest, Validity, pem};
 use super::verify::{Rejection, TrustError, Verifier};
+use crate::clock::Clock as _;
 use clap::Subcommand;
 use enmesh_protocol::region::{ClusterId, RegionId};
-use rustls_pki_types::UnixTime;
 use std::path::{Path, PathBuf};
 use thiserror::Error;
 use time::OffsetDateTime;
@@ -184,7 +184,7 @@ pub enum PkiCommand {
 }
 
 /// Runs one `enmesh pki` command, printing its result on stdout.
-pub fn run(command: PkiCommand) -> Result<(), CliError> {
+pub fn run(command: PkiCommand) -> Result<(), PkiCliError> {
     let now = OffsetDateTime::now_utc();
     match command {
         PkiCommand::InitRoot {
@@ -264,7 +264,7 @@ pub fn run(command: PkiCommand) -> Result<(), CliError> {
             let info = cert_info(&cert)?;
             let ca = cert_info(&ca_cert)?;
             if info.issuer != ca.subject {
-                return Err(CliError::NotIssuedBy { cert, ca: ca_cert });
+                return Err(PkiCliError::NotIssuedBy { cert, ca: ca_cert });
             }
             let mut revocations = RevocationState::load(&state_path)?;
             if revocations.revoked.iter().any(|r| r.serial == info.serial) {
@@ -297,12 +297,12 @@ pub fn run(command: PkiCommand) -> Result<(), CliError> {
                 .iter()
                 .map(|r| {
                     let serial = hex::decode(&r.serial)
-                        .map_err(|_| CliError::BadSerial(r.serial.clone()))?;
+                        .map_err(|_| PkiCliError::BadSerial(r.serial.clone()))?;
                     let at = OffsetDateTime::from_unix_timestamp(r.revoked_at)
-                        .map_err(|_| CliError::BadSerial(r.serial.clone()))?;
+                        .map_err(|_| PkiCliError::BadSerial(r.serial.clone()))?;
                     Ok((serial, at))
                 })
-                .collect::<Result<Vec<_>, CliError>>()?;
+                .collect::<Result<Vec<_>, PkiCliError>>()?;
             let number = revocations.crl_number + 1;
             let crl = ca.crl(&revoked, number, Validity::days_from(now, days)?)?;
             files::write_new(&out, pem("X509 CRL", &crl).as_bytes(), PUBLIC_MODE, force)?;
@@ -318,7 +318,7 @@ pub fn run(command: PkiCommand) -> Result<(), CliError> {
             let info = cert_info(&cert)?;
             println!(
                 "{}",
-                serde_json::to_string_pretty(&info).map_err(CliError::Json)?
+                serde_json::to_string_pretty(&info).map_err(PkiCliError::Json)?
             );
         }
         PkiCommand::Verify {
@@ -331,7 +331,7 @@ pub fn run(command: PkiCommand) -> Result<(), CliError> {
             let root = files::read_certs(&root)?
                 .into_iter()
                 .next()
-                .ok_or(CliError::File(FileError::BadPem(root, "CERTIFICATE")))?;
+                .ok_or(PkiCliError::File(FileError::BadPem(root, "CERTIFICATE")))?;
             let crls = crl
                 .iter()
                 .map(|p| files::read_crl(p))
@@ -341,7 +341,7 @@ pub fn run(command: PkiCommand) -> Result<(), CliError> {
             for path in &untrusted {
                 chain.extend(files::read_certs(path)?);
             }
-            let now = UnixTime::now();
+            let now = crate::clock::SystemClock.unix_time();
             let verdict = if client {
                 verifier.verify_client(&chain, now)
             } else {
@@ -365,7 +365,7 @@ pub fn run(command: PkiCommand) -> Result<(), CliError> {
                         "reason": reason.to_string(),
                     });
                     println!("{out}");
-                    return Err(CliError::Rejected(reason));
+                    return Err(PkiCliError::Rejected(reason));
                 }
             }
         }
@@ -373,7 +373,7 @@ pub fn run(command: PkiCommand) -> Result<(), CliError> {
     Ok(())
 }
 
-fn load_ca(cert: &Path, key: &Path) -> Result<CaKey, CliError> {
+fn load_ca(cert: &Path, key: &Path) -> Result<CaKey, PkiCliError> {
     Ok(CaKey::from_pem(
         &files::read_text(cert)?,
         &files::read_text(key)?,
@@ -385,18 +385,18 @@ fn load_ca_and_request(
     ca_cert: &Path,
     ca_key: &Path,
     csr: &Path,
-) -> Result<(CaKey, NodeRequest), CliError> {
+) -> Result<(CaKey, NodeRequest), PkiCliError> {
     let ca = load_ca(ca_cert, ca_key)?;
     Ok((ca, NodeRequest::from_pem(&files::read_text(csr)?)?))
 }
 
 /// Writes an issued end-entity certificate as PEM.
-fn write_cert(path: &Path, cert: &[u8], force: bool) -> Result<(), CliError> {
+fn write_cert(path: &Path, cert: &[u8], force: bool) -> Result<(), PkiCliError> {
     let text = pem("CERTIFICATE", cert);
     Ok(files::write_new(path, text.as_bytes(), PUBLIC_MODE, force)?)
 }
 
-fn write_ca(ca: &CaKey, cert: &Path, key: &Path, force: bool) -> Result<(), CliError> {
+fn write_ca(ca: &CaKey, cert: &Path, key: &Path, force: bool) -> Result<(), PkiCliError> {
     // Refuse before writing anything, so a refusal leaves no half-written pair behind.
     for path in [cert, key] {
         if !force && path.exists() {
@@ -408,12 +408,12 @@ fn write_ca(ca: &CaKey, cert: &Path, key: &Path, force: bool) -> Result<(), CliE
     Ok(())
 }
 
-fn cert_info(path: &Path) -> Result<CertInfo, CliError> {
+fn cert_info(path: &Path) -> Result<CertInfo, PkiCliError> {
     let der = files::read_certs(path)?
         .into_iter()
         .next()
         .ok_or_else(|| FileError::BadPem(path.to_owned(), "CERTIFICATE"))?;
-    CertInfo::read(&der).map_err(|source| CliError::Cert {
+    CertInfo::read(&der).map_err(|source| PkiCliError::Cert {
         path: path.to_owned(),
         source,
     })
@@ -421,13 +421,13 @@ fn cert_info(path: &Path) -> Result<CertInfo, CliError> {
 
 /// Why an `enmesh pki` command failed.
 #[derive(Debug, Error)]
-pub enum CliError {
+pub enum PkiCliError {
     /// A file could not be read or written.
     #[error(transparent)]
     File(#[from] FileError),
     /// Issuing failed.
     #[error(transparent)]
-    Issue(#[from] IssueError),
+    Issue(#[from] CertIssueError),
     /// A certificate's enmesh fields could not be read.
     #[error("{path}: {source}")]
     Cert {

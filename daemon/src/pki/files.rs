@@ -71,6 +71,30 @@ pub fn read_first_cert(path: &Path) -> Result<CertificateDer<'static>, FileError
         .ok_or_else(|| FileError::BadPem(path.to_owned(), "CERTIFICATE"))
 }
 
+/// Every CRL file in `dir` (none if `None`), in file-name order.
+pub fn read_crl_dir(
+    dir: Option<&Path>,
+) -> Result<Vec<CertificateRevocationListDer<'static>>, FileError> {
+    let Some(dir) = dir else {
+        return Ok(Vec::new());
+    };
+    let io = |source| FileError::Io {
+        path: dir.to_owned(),
+        source,
+    };
+    let mut paths = fs::read_dir(dir)
+        .map_err(io)?
+        .map(|entry| entry.map(|e| e.path()))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(io)?;
+    paths.sort();
+    paths
+        .iter()
+        .filter(|p| p.is_file())
+        .map(|p| read_crl(p))
+        .collect()
+}
+
 /// Reads one CRL, PEM (`-----BEGIN X509 CRL-----`) or DER. A DER file is only read here;
 /// whether it is a CRL is checked when it is parsed (`Verifier::new`, `replace_crls`).
 pub fn read_crl(path: &Path) -> Result<CertificateRevocationListDer<'static>, FileError> {

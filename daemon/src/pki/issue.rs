@@ -31,9 +31,12 @@ pub struct Validity {
 
 impl Validity {
     /// An explicit window; `not_after` must be later than `not_before`.
-    pub fn new(not_before: OffsetDateTime, not_after: OffsetDateTime) -> Result<Self, IssueError> {
+    pub fn new(
+        not_before: OffsetDateTime,
+        not_after: OffsetDateTime,
+    ) -> Result<Self, CertIssueError> {
         if not_after <= not_before {
-            return Err(IssueError::EmptyValidity);
+            return Err(CertIssueError::EmptyValidity);
         }
         Ok(Self {
             not_before,
@@ -42,9 +45,9 @@ impl Validity {
     }
 
     /// `days` days from `now` (started [`BACKDATE`] earlier).
-    pub fn days_from(now: OffsetDateTime, days: u32) -> Result<Self, IssueError> {
+    pub fn days_from(now: OffsetDateTime, days: u32) -> Result<Self, CertIssueError> {
         if days == 0 {
-            return Err(IssueError::EmptyValidity);
+            return Err(CertIssueError::EmptyValidity);
         }
         Self::new(now - BACKDATE, now + Duration::days(i64::from(days)))
     }
@@ -69,7 +72,7 @@ pub struct NodeRequest {
 impl NodeRequest {
     /// Generates a fresh Ed25519 key and a request for it. Returns the request and the private
     /// key as PKCS#8 PEM (which must stay on the node).
-    pub fn generate(name: &str) -> Result<(String, String), IssueError> {
+    pub fn generate(name: &str) -> Result<(String, String), CertIssueError> {
         let key = KeyPair::generate_for(&PKCS_ED25519)?;
         let mut params = CertificateParams::default();
         params.distinguished_name = common_name(name);
@@ -78,10 +81,11 @@ impl NodeRequest {
     }
 
     /// Parses a request and checks its self-signature and that its key is Ed25519.
-    pub fn from_pem(pem: &str) -> Result<Self, IssueError> {
-        let params = CertificateSigningRequestParams::from_pem(pem).map_err(IssueError::BadCsr)?;
+    pub fn from_pem(pem: &str) -> Result<Self, CertIssueError> {
+        let params =
+            CertificateSigningRequestParams::from_pem(pem).map_err(CertIssueError::BadCsr)?;
         if params.public_key.algorithm() != &PKCS_ED25519 {
-            return Err(IssueError::KeyNotEd25519);
+            return Err(CertIssueError::KeyNotEd25519);
         }
         Ok(Self { params })
     }
@@ -104,7 +108,7 @@ impl std::fmt::Debug for CaKey {
 
 impl CaKey {
     /// Creates a self-signed root CA with a fresh key.
-    pub fn init_root(name: &str, validity: Validity) -> Result<Self, IssueError> {
+    pub fn init_root(name: &str, validity: Validity) -> Result<Self, CertIssueError> {
         let key = KeyPair::generate_for(&PKCS_ED25519)?;
         let fields = EnmeshFields::root();
         let params = ca_params(name, &fields, validity, BasicConstraints::Constrained(1))?;
@@ -118,18 +122,19 @@ impl CaKey {
 
     /// Loads a CA from its certificate and private key (PEM), checking that they belong together
     /// and that the certificate is a root or cluster CA.
-    pub fn from_pem(cert_pem: &str, key_pem: &str) -> Result<Self, IssueError> {
+    pub fn from_pem(cert_pem: &str, key_pem: &str) -> Result<Self, CertIssueError> {
         use rustls_pki_types::pem::PemObject;
         let cert = CertificateDer::from_pem_slice(cert_pem.as_bytes())
-            .map_err(|_| IssueError::BadPem("CA certificate"))?;
-        let key = KeyPair::from_pem(key_pem).map_err(|_| IssueError::BadPem("CA private key"))?;
+            .map_err(|_| CertIssueError::BadPem("CA certificate"))?;
+        let key =
+            KeyPair::from_pem(key_pem).map_err(|_| CertIssueError::BadPem("CA private key"))?;
         let parsed = parse_der(&cert)?;
         let fields = EnmeshFields::from_cert(&parsed)?;
         if !matches!(fields.role(), Role::Root | Role::ClusterCa) || !parsed.is_ca() {
-            return Err(IssueError::NotACa(fields.role()));
+            return Err(CertIssueError::NotACa(fields.role()));
         }
         if ed25519_key(&parsed)?.as_slice() != key.public_key_raw() {
-            return Err(IssueError::KeyMismatch);
+            return Err(CertIssueError::KeyMismatch);
         }
         let issuer = Issuer::from_ca_cert_der(&cert, key)?;
         Ok(Self {
@@ -164,7 +169,7 @@ impl CaKey {
         &self,
         cluster: &ClusterId,
         validity: Validity,
-    ) -> Result<Self, IssueError> {
+    ) -> Result<Self, CertIssueError> {
         self.require_root()?;
         let key = KeyPair::generate_for(&PKCS_ED25519)?;
         let fields = EnmeshFields::cluster_ca(cluster.clone());
@@ -184,7 +189,7 @@ impl CaKey {
         request: &NodeRequest,
         region: &RegionId,
         validity: Validity,
-    ) -> Result<CertificateDer<'static>, IssueError> {
+    ) -> Result<CertificateDer<'static>, CertIssueError> {
         let cluster = self.require_cluster_ca()?;
         let fields = EnmeshFields::node(cluster, region.clone());
         self.issue_leaf(
@@ -202,7 +207,7 @@ impl CaKey {
         request: &NodeRequest,
         name: &str,
         validity: Validity,
-    ) -> Result<CertificateDer<'static>, IssueError> {
+    ) -> Result<CertificateDer<'static>, CertIssueError> {
         let cluster = self.require_cluster_ca()?;
         let fields = EnmeshFields::auditor(cluster);
         self.issue_leaf(
@@ -223,7 +228,7 @@ impl CaKey {
         fields: &EnmeshFields,
         validity: Validity,
         extra: Vec<CustomExtension>,
-    ) -> Result<CertificateDer<'static>, IssueError> {
+    ) -> Result<CertificateDer<'static>, CertIssueError> {
         let mut params = base_params(name, fields, validity)?;
         params.is_ca = IsCa::ExplicitNoCa;
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
@@ -244,7 +249,7 @@ impl CaKey {
         revoked: &[(Vec<u8>, OffsetDateTime)],
         number: u64,
         validity: Validity,
-    ) -> Result<CertificateRevocationListDer<'static>, IssueError> {
+    ) -> Result<CertificateRevocationListDer<'static>, CertIssueError> {
         let params = CertificateRevocationListParams {
             this_update: validity.not_before,
             next_update: validity.not_after,
@@ -265,10 +270,10 @@ impl CaKey {
     }
 
     /// Checks this CA is the root.
-    fn require_root(&self) -> Result<(), IssueError> {
+    fn require_root(&self) -> Result<(), CertIssueError> {
         match self.fields.role() {
             Role::Root => Ok(()),
-            have => Err(IssueError::WrongIssuer {
+            have => Err(CertIssueError::WrongIssuer {
                 need: Role::Root,
                 have,
             }),
@@ -276,10 +281,10 @@ impl CaKey {
     }
 
     /// Checks this CA is a cluster CA and returns its cluster.
-    fn require_cluster_ca(&self) -> Result<ClusterId, IssueError> {
+    fn require_cluster_ca(&self) -> Result<ClusterId, CertIssueError> {
         match (self.fields.role(), self.fields.cluster()) {
             (Role::ClusterCa, Some(cluster)) => Ok(cluster.clone()),
-            (have, _) => Err(IssueError::WrongIssuer {
+            (have, _) => Err(CertIssueError::WrongIssuer {
                 need: Role::ClusterCa,
                 have,
             }),
@@ -316,7 +321,7 @@ fn base_params(
     name: &str,
     fields: &EnmeshFields,
     validity: Validity,
-) -> Result<CertificateParams, IssueError> {
+) -> Result<CertificateParams, CertIssueError> {
     let mut params = CertificateParams::default();
     params.distinguished_name = common_name(name);
     params.not_before = validity.not_before;
@@ -336,7 +341,7 @@ fn ca_params(
     fields: &EnmeshFields,
     validity: Validity,
     path_len: BasicConstraints,
-) -> Result<CertificateParams, IssueError> {
+) -> Result<CertificateParams, CertIssueError> {
     let mut params = base_params(name, fields, validity)?;
     params.is_ca = IsCa::Ca(path_len);
     params.key_usages = vec![
@@ -348,16 +353,16 @@ fn ca_params(
 }
 
 /// 16 random bytes, positive and without a leading zero byte.
-fn random_serial() -> Result<[u8; 16], IssueError> {
+fn random_serial() -> Result<[u8; 16], CertIssueError> {
     let mut serial = [0u8; 16];
-    getrandom::fill(&mut serial).map_err(|_| IssueError::Random)?;
+    getrandom::fill(&mut serial).map_err(|_| CertIssueError::Random)?;
     serial[0] = (serial[0] & 0x7f).max(1);
     Ok(serial)
 }
 
 /// Why a certificate, request or CRL could not be issued.
 #[derive(Debug, Error)]
-pub enum IssueError {
+pub enum CertIssueError {
     /// A validity window that ends before it starts (or zero days).
     #[error("empty validity window (not_after must be after not_before; days must be > 0)")]
     EmptyValidity,

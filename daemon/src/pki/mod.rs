@@ -7,7 +7,7 @@
 //! a peer *says*: they come out of a certificate that chains to the configured root, or nowhere.
 //!
 //! Submodules: [`fields`] (the enmesh fields carried in certificates), [`issue`] (the CA side,
-//! used by `enmesh pki`), [`verify`] (the one verifier), [`batch`] (signing and checking batches),
+//! used by `enmesh pki`), [`verify`] (the one verifier), [`identity`] (the node's own key and chain), [`batch`] (checking batch signatures),
 //! [`tls`] (rustls verifiers for mTLS both ways), [`files`] (PEM files and revocation state),
 //! [`cli`] (the `enmesh pki` commands), [`bootstrap`] (a whole demo/test tree in one call).
 
@@ -16,13 +16,15 @@ pub mod bootstrap;
 pub mod cli;
 pub mod fields;
 pub mod files;
+pub mod identity;
 pub mod issue;
 pub mod tls;
 pub mod verify;
 
-pub use batch::{BatchError, Credential, IdentityError, NodeIdentity, VerifiedBatch};
+pub use batch::{BatchRejection, VerifiedBatch};
 pub use fields::{CertInfo, EnmeshFields, FieldsError, Role};
-pub use issue::{CaKey, IssueError, NodeRequest, Validity};
+pub use identity::{Credential, IdentityError, NodeIdentity};
+pub use issue::{CaKey, CertIssueError, NodeRequest, Validity};
 pub use tls::{EnmeshClientVerifier, EnmeshServerVerifier, TlsError};
 pub use verify::{Rejection, TrustError, VerifiedPeer, Verifier};
 

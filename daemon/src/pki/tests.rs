@@ -1,9 +1,10 @@
 //! Tests of the pki module with real certificates made by [`super::issue`]: every rejection
 //! asserts the reason reported, and the accept paths check what the proof types carry.
 
-use super::batch::{BatchError, Credential, NodeIdentity};
+use super::batch::BatchRejection;
 use super::fields::{CertInfo, EnmeshFields, Role};
-use super::issue::{CaKey, IssueError, NodeRequest, Validity, pem};
+use super::identity::{Credential, NodeIdentity};
+use super::issue::{CaKey, CertIssueError, NodeRequest, Validity, pem};
 use super::verify::{Rejection, Verifier};
 use enmesh_proto::v1::BatchBody;
 use enmesh_protocol::region::{ClusterId, RegionId};
@@ -169,7 +170,10 @@ fn rejects_a_node_certificate_used_as_a_ca() {
     let tree = Tree::new();
     let node_key = KeyPair::from_pem(&tree.de.key_pem).unwrap();
     let node_as_ca = CaKey::from_pem(&pem("CERTIFICATE", &tree.de.cert), &tree.de.key_pem);
-    assert!(matches!(node_as_ca, Err(IssueError::NotACa(Role::Node))));
+    assert!(matches!(
+        node_as_ca,
+        Err(CertIssueError::NotACa(Role::Node))
+    ));
     // Forge it with rcgen directly: the node key signs a certificate for another key.
     let issuer = Issuer::from_ca_cert_der(&tree.de.cert, node_key).unwrap();
     let victim = KeyPair::generate_for(&PKCS_ED25519).unwrap();
@@ -362,7 +366,7 @@ fn rejects_a_batch_whose_origin_is_not_the_signer_region() {
     let batch = tree.de.credential(&tree.eu).sign_batch(body("FR"));
     let err = tree.verifier().verify_batch(&batch, now()).unwrap_err();
     match err {
-        BatchError::OriginMismatch { batch, certificate } => {
+        BatchRejection::OriginMismatch { batch, certificate } => {
             assert_eq!(batch, region("FR"));
             assert_eq!(certificate, Some(region("DE")));
         }
@@ -380,24 +384,27 @@ fn rejects_tampered_batches() {
     let last = body_changed.body.len() - 1;
     body_changed.body[last] ^= 0x01;
     let err = verifier.verify_batch(&body_changed, now()).unwrap_err();
-    assert!(matches!(err, BatchError::BadSignature), "{err:?}");
+    assert!(matches!(err, BatchRejection::BadSignature), "{err:?}");
 
     let mut sig_changed = good.clone();
     sig_changed.signature[0] ^= 0x01;
     let err = verifier.verify_batch(&sig_changed, now()).unwrap_err();
-    assert!(matches!(err, BatchError::BadSignature), "{err:?}");
+    assert!(matches!(err, BatchRejection::BadSignature), "{err:?}");
 
     let mut sig_cut = good.clone();
     sig_cut.signature.truncate(63);
     let err = verifier.verify_batch(&sig_cut, now()).unwrap_err();
-    assert!(matches!(err, BatchError::SignatureLength(63)), "{err:?}");
+    assert!(
+        matches!(err, BatchRejection::SignatureLength(63)),
+        "{err:?}"
+    );
 
     // Another node's valid chain in front of DE's signature.
     let mut other_signer = good;
     let fr = node(&tree.eu, "FR", days(30));
     other_signer.signer_chain[0] = fr.cert.to_vec();
     let err = verifier.verify_batch(&other_signer, now()).unwrap_err();
-    assert!(matches!(err, BatchError::BadSignature), "{err:?}");
+    assert!(matches!(err, BatchRejection::BadSignature), "{err:?}");
 }
 
 #[test]
@@ -414,7 +421,7 @@ fn rejects_a_batch_signed_by_an_auditor() {
     assert!(
         matches!(
             err,
-            BatchError::Signer(Rejection::WrongRole {
+            BatchRejection::Signer(Rejection::WrongRole {
                 found: Role::Auditor,
                 ..
             })
@@ -467,7 +474,7 @@ fn cas_issue_only_what_their_role_allows_and_ignore_csr_fields() {
     let err = tree.eu.issue_cluster(&cluster("X"), days(30)).unwrap_err();
     assert!(matches!(
         err,
-        IssueError::WrongIssuer {
+        CertIssueError::WrongIssuer {
             need: Role::Root,
             have: Role::ClusterCa
         }
@@ -480,7 +487,7 @@ fn cas_issue_only_what_their_role_allows_and_ignore_csr_fields() {
         .unwrap_err();
     assert!(matches!(
         err,
-        IssueError::WrongIssuer {
+        CertIssueError::WrongIssuer {
             need: Role::ClusterCa,
             have: Role::Root
         }
@@ -508,5 +515,5 @@ fn cas_issue_only_what_their_role_allows_and_ignore_csr_fields() {
     // A CA key that does not belong to the CA certificate is refused.
     let other = Tree::new();
     let err = CaKey::from_pem(&tree.eu.cert_pem(), &other.eu.key_pem()).unwrap_err();
-    assert!(matches!(err, IssueError::KeyMismatch), "{err:?}");
+    assert!(matches!(err, CertIssueError::KeyMismatch), "{err:?}");
 }

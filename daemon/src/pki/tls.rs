@@ -6,7 +6,7 @@
 //! that verifies. A client may pin the region it expects the server to be. These verifiers never
 //! accept a handshake on a chain that [`Verifier`] rejects, and they log every rejection.
 
-use super::batch::Credential;
+use super::identity::Credential;
 use super::verify::{Rejection, Verifier};
 use enmesh_protocol::region::RegionId;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};

@@ -11,18 +11,80 @@ use enmesh_protocol::region::{ClusterId, RegionId};
 use rustls_pki_types::UnixTime;
 use thiserror::Error;
 
-use crate::pki::{BatchError, Rejection, Verifier};
-use crate::store::{BatchId, FeedId, ReceivedBatch};
+use enmesh_protocol::feed::{self, Feed};
+use enmesh_protocol::keys::DiagnosisKey;
+
+use crate::pki::{BatchRejection, Rejection, Verifier};
+use crate::store::BatchId;
 use crate::wire::{WireKeyError, key_from_wire};
 
 /// Most keys one received batch may hold (the largest `batching.max_keys`).
 pub const MAX_KEYS: usize = 1_000_000;
 
+/// A batch received from another backend that passed every check of [`check_batch`] (signer,
+/// origin, signature, feed, chain fields, keys), ready for
+/// [`crate::store::Store::commit_received`]. Only [`check_batch`] builds one, so a batch that
+/// skipped the checks cannot reach the store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReceivedBatch {
+    origin: RegionId,
+    feed: Feed,
+    sequence: u64,
+    id: BatchId,
+    previous: Option<BatchId>,
+    created_unix_millis: u64,
+    keys: Vec<DiagnosisKey>,
+    signed: SignedBatch,
+}
+
+impl ReceivedBatch {
+    /// The origin region (the signer's certificate region).
+    pub fn origin(&self) -> &RegionId {
+        &self.origin
+    }
+
+    /// The origin's feed the batch belongs to.
+    pub fn feed(&self) -> &Feed {
+        &self.feed
+    }
+
+    /// Its sequence in that feed.
+    pub fn sequence(&self) -> u64 {
+        self.sequence
+    }
+
+    /// SHA-256 of its body.
+    pub fn id(&self) -> BatchId {
+        self.id
+    }
+
+    /// The id of the previous batch of the feed (`None` for the first).
+    pub fn previous(&self) -> Option<BatchId> {
+        self.previous
+    }
+
+    /// When the origin cut it (the origin's clock).
+    pub fn created_unix_millis(&self) -> u64 {
+        self.created_unix_millis
+    }
+
+    /// Its keys (real and padding: a receiver cannot tell them apart).
+    pub fn keys(&self) -> &[DiagnosisKey] {
+        &self.keys
+    }
+
+    /// The batch as signed, kept so this node can serve it to others.
+    pub fn signed(&self) -> &SignedBatch {
+        &self.signed
+    }
+}
+
 /// Where a batch came from, and so which origins are acceptable.
 #[derive(Debug, Clone, Copy)]
 pub enum Source<'a> {
-    /// A partial-feed producer serving region `0`: the batch's origin must be that region.
-    Producer(&'a RegionId),
+    /// Pulled from the producer of region `0` (a partial feed stream): the batch's origin must
+    /// be that region.
+    Pulled(&'a RegionId),
     /// A peer of this node's cluster mesh: the signer must be a node of `cluster`, and the
     /// origin (its certificate region) not this node's own region `me`.
     Cluster {
@@ -41,13 +103,13 @@ pub enum Refusal {
     Signer(Rejection),
     /// The signature is malformed or does not verify.
     #[error("{0}")]
-    Signature(BatchError),
+    Signature(BatchRejection),
     /// The body does not decode or names an unparsable origin.
     #[error("malformed batch: {0}")]
-    Malformed(BatchError),
+    Malformed(BatchRejection),
     /// The body's origin is not the signer's certificate region.
     #[error("{0}")]
-    OriginMismatch(BatchError),
+    OriginMismatch(BatchRejection),
     /// The batch's origin is not what this source may send.
     #[error("origin {origin} is not expected from {expected}")]
     UnexpectedOrigin {
@@ -68,7 +130,7 @@ pub enum Refusal {
     #[error("batch of feed {got:?} where {expected} was expected")]
     WrongFeed {
         /// The feed expected.
-        expected: FeedId,
+        expected: Feed,
         /// The feed named in the body.
         got: String,
     },
@@ -106,13 +168,15 @@ impl Refusal {
     }
 }
 
-impl From<BatchError> for Refusal {
-    fn from(error: BatchError) -> Self {
+impl From<BatchRejection> for Refusal {
+    fn from(error: BatchRejection) -> Self {
         match error {
-            BatchError::Signer(rejection) => Self::Signer(rejection),
-            e @ (BatchError::SignatureLength(_) | BatchError::BadSignature) => Self::Signature(e),
-            e @ (BatchError::Body(_) | BatchError::Origin(_)) => Self::Malformed(e),
-            e @ BatchError::OriginMismatch { .. } => Self::OriginMismatch(e),
+            BatchRejection::Signer(rejection) => Self::Signer(rejection),
+            e @ (BatchRejection::SignatureLength(_) | BatchRejection::BadSignature) => {
+                Self::Signature(e)
+            }
+            e @ (BatchRejection::Body(_) | BatchRejection::Origin(_)) => Self::Malformed(e),
+            e @ BatchRejection::OriginMismatch { .. } => Self::OriginMismatch(e),
         }
     }
 }
@@ -121,14 +185,14 @@ impl From<BatchError> for Refusal {
 pub fn check_batch(
     verifier: &Verifier,
     signed: &SignedBatch,
-    feed: &FeedId,
+    feed: &Feed,
     source: Source<'_>,
     now: UnixTime,
 ) -> Result<ReceivedBatch, Refusal> {
     let verified = verifier.verify_batch(signed, now)?;
     let origin = verified.origin().clone();
     match source {
-        Source::Producer(region) if &origin != region => {
+        Source::Pulled(region) if &origin != region => {
             return Err(Refusal::UnexpectedOrigin {
                 origin,
                 expected: format!("producer {region}"),
@@ -149,10 +213,10 @@ pub fn check_batch(
         _ => {}
     }
     let body = verified.body();
-    if body.feed != feed.as_str() {
+    if body.feed.parse::<Feed>().as_ref() != Ok(feed) {
         return Err(Refusal::WrongFeed {
             expected: feed.clone(),
-            got: body.feed.chars().take(FeedId::MAX_LEN).collect(),
+            got: body.feed.chars().take(feed::MAX_LEN).collect(),
         });
     }
     if body.sequence == 0 {

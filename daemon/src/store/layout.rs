@@ -3,7 +3,10 @@
 //! This module only builds and splits keys; it never touches the database.
 
 use super::error::{Result, StoreError};
-use super::types::{Arrival, FeedId};
+use enmesh_protocol::feed::Feed;
+use enmesh_protocol::region::RegionId;
+
+use super::types::Arrival;
 
 /// Keys uploaded to this backend.
 pub(super) const LOCAL: &str = "local";
@@ -36,7 +39,7 @@ pub(super) const META_SCHEMA: &[u8] = b"schema_version";
 pub(super) const META_CLOCK: &[u8] = b"arrival_clock";
 /// `meta` key of the batcher's position: an [`Arrival`] key.
 pub(super) const META_BATCHER: &[u8] = b"batcher_position";
-/// Prefix of the stream names of batches received from other backends (see [`relay_stream`]).
+/// Prefix of the stream names of batches received from other backends (see [`Stream::Relay`]).
 pub(super) const RELAY_PREFIX: &str = "relay/";
 /// `meta` key prefix of a feed head: prefix ‖ feed → sequence u64 BE ‖ batch id (32 bytes).
 pub(super) const META_FEED_HEAD: &[u8] = b"feed_head\0";
@@ -98,9 +101,29 @@ impl Arrival {
     }
 }
 
-/// `feed ‖ 0 ‖ sequence BE`.
-pub(super) fn batch_key(feed: &FeedId, sequence: u64) -> Vec<u8> {
-    sequence_key(feed.as_str().as_bytes(), sequence)
+/// A stream of batches in `batches`: a feed this node cuts, or an origin's feed as received.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Stream<'a> {
+    /// One of this node's own feeds, named by the feed (`a2a/…`, `partial/…`).
+    Own(&'a Feed),
+    /// The batches of `origin`'s `feed` as received from another backend:
+    /// `relay/<origin>/<feed>`. Own feeds never start with `relay/`, so the two never meet.
+    Relay {
+        /// The origin region.
+        origin: &'a RegionId,
+        /// The origin's feed.
+        feed: &'a Feed,
+    },
+}
+
+impl Stream<'_> {
+    /// The stream's name, the prefix of its batch keys.
+    pub(super) fn name(self) -> Vec<u8> {
+        match self {
+            Self::Own(feed) => feed.to_string().into_bytes(),
+            Self::Relay { origin, feed } => format!("{RELAY_PREFIX}{origin}/{feed}").into_bytes(),
+        }
+    }
 }
 
 /// `text ‖ 0 ‖ sequence BE` for the batch stream named `text` (a feed, or a relay stream).
@@ -109,12 +132,6 @@ pub(super) fn sequence_key(text: &[u8], sequence: u64) -> Vec<u8> {
     key.push(0);
     key.extend_from_slice(&sequence.to_be_bytes());
     key
-}
-
-/// `relay/<origin>/<feed>`: the stream name under which batches received from `origin` are kept
-/// in `batches`. Local feeds are named `a2a/…` and `partial/…`, so the two never share a prefix.
-pub(super) fn relay_stream(origin: &str, feed: &FeedId) -> Vec<u8> {
-    format!("{RELAY_PREFIX}{origin}/{feed}").into_bytes()
 }
 
 /// Splits a `batches` key into feed text and sequence.
@@ -136,16 +153,16 @@ pub(super) fn after_feed(feed: &[u8]) -> Vec<u8> {
 }
 
 /// `origin ‖ 0 ‖ feed`: a consumer cursor's key.
-pub(super) fn cursor_key(origin: &str, feed: &FeedId) -> Vec<u8> {
-    let mut key = origin.as_bytes().to_vec();
+pub(super) fn cursor_key(origin: &RegionId, feed: &Feed) -> Vec<u8> {
+    let mut key = origin.to_string().into_bytes();
     key.push(0);
-    key.extend_from_slice(feed.as_str().as_bytes());
+    key.extend_from_slice(feed.to_string().as_bytes());
     key
 }
 
 /// `feed_head\0 ‖ feed` in `meta`.
-pub(super) fn feed_head_key(feed: &FeedId) -> Vec<u8> {
+pub(super) fn feed_head_key(feed: &Feed) -> Vec<u8> {
     let mut key = META_FEED_HEAD.to_vec();
-    key.extend_from_slice(feed.as_str().as_bytes());
+    key.extend_from_slice(feed.to_string().as_bytes());
     key
 }

@@ -52,6 +52,7 @@ use std::path::Path;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use enmesh_proto::v1::{BatchBody, SignedBatch};
+use enmesh_protocol::feed::Feed;
 use enmesh_protocol::keys::DiagnosisKey;
 use enmesh_protocol::region::RegionId;
 use prost::Message;
@@ -60,17 +61,18 @@ use rocksdb::{
     ReadOptions, WriteBatch, WriteOptions,
 };
 
-pub use error::{Result, StoreError};
+pub use error::{NotTaken, Outcome, Result, StoreError, UploadRefusal};
 pub use exports::ExportFileId;
 pub use types::{
-    Arrival, BatchId, CodeHash, Cursor, FeedHead, FeedId, KeySource, LocalEntry, PublicEntry,
-    PurgeCounts, ReceivedBatch, StoreStats, StoredBatch, UploadId, UploadOutcome, WindowPage,
+    Arrival, BatchId, CodeHash, Cursor, FeedHead, KeySource, LocalEntry, PublicEntry, PurgeCounts,
+    StoreStats, StoredBatch, UploadId, UploadOutcome, WindowPage,
 };
 pub use uploads::{Committed, UploadCommit};
 
+use crate::replicate::received::ReceivedBatch;
 use layout::{
     ALL_CFS, BATCHES, CODES, CURSORS, LOCAL, META, META_BATCHER, META_CLOCK, META_SCHEMA, REMOTE,
-    UPLOADS, be_u64, corrupt,
+    Stream, UPLOADS, be_u64, corrupt,
 };
 use record::{
     BatchRecord, CodeRecord, CursorRecord, LocalKeyRecord, RemoteKeyRecord, UploadRecord, decode,
@@ -169,11 +171,11 @@ impl Store {
     }
 
     /// Stores a new one-time upload code (by hash), valid while `now < expires_unix_secs`.
-    pub fn put_code(&self, code: &CodeHash, expires_unix_secs: u64) -> Result<()> {
+    pub fn put_code(&self, code: &CodeHash, expires_unix_secs: u64) -> Outcome<(), UploadRefusal> {
         let _guard = self.lock();
         let codes = self.cf(CODES)?;
         if self.db.get_pinned_cf(codes, code.0)?.is_some() {
-            return Err(StoreError::CodeExists);
+            return Ok(Err(UploadRefusal::CodeExists));
         }
         let mut batch = WriteBatch::default();
         let record = CodeRecord {
@@ -181,13 +183,13 @@ impl Store {
             used: None,
         };
         batch.put_cf(codes, code.0, encode(&record));
-        self.write(batch)
+        self.write(batch).map(Ok)
     }
 
     /// Commits an upload in one atomic write: marks the code used, stores the keys in `local` and
     /// the upload record (with `visited`) in `uploads`.
     ///
-    /// An unknown, expired or already used code is an error and writes nothing. If the code was
+    /// An unknown, expired or already used code is refused and writes nothing. If the code was
     /// used by an upload with the same `upload_id`, this is a retry: the earlier outcome is
     /// returned and nothing is written.
     pub fn commit_upload(
@@ -197,7 +199,7 @@ impl Store {
         keys: &[DiagnosisKey],
         visited: &[RegionId],
         now: u64,
-    ) -> Result<UploadOutcome> {
+    ) -> Outcome<UploadOutcome, UploadRefusal> {
         let commit = UploadCommit {
             code: *code,
             upload_id: *upload_id,
@@ -205,10 +207,12 @@ impl Store {
             visited,
             now,
         };
-        self.commit_uploads(std::slice::from_ref(&commit))?
+        let mut results = self.commit_uploads(std::slice::from_ref(&commit))?;
+        // `commit_uploads` answers every upload it is given, so there is exactly one result.
+        Ok(results
             .pop()
-            .expect("commit_uploads answers every upload it is given")
-            .map(|committed| committed.outcome())
+            .unwrap_or(Err(UploadRefusal::CodeUnknown))
+            .map(|committed| committed.outcome()))
     }
 
     /// Up to `limit` local keys after `after` (from the start when `None`), in arrival order,
@@ -279,15 +283,15 @@ impl Store {
         batches: &[SignedBatch],
         created_unix_secs: u64,
         position: Option<Arrival>,
-    ) -> Result<Vec<(FeedId, FeedHead)>> {
+    ) -> Result<Vec<(Feed, FeedHead)>> {
         let _guard = self.lock();
         let batches_cf = self.cf(BATCHES)?;
         let meta = self.cf(META)?;
-        let mut heads: Vec<(FeedId, FeedHead)> = Vec::new();
+        let mut heads: Vec<(Feed, FeedHead)> = Vec::new();
         let mut write = WriteBatch::default();
         for signed in batches {
             let body = BatchBody::decode(signed.body.as_slice())?;
-            let feed = FeedId::new(&body.feed)?;
+            let feed: Feed = body.feed.parse()?;
             let head = match heads.iter().rev().find(|(f, _)| *f == feed) {
                 Some((_, head)) => Some(*head),
                 None => self.feed_head(&feed)?,
@@ -295,7 +299,7 @@ impl Store {
             let expected = head.map_or(1, |h| h.sequence.saturating_add(1));
             if body.sequence != expected {
                 return Err(StoreError::SequenceGap {
-                    feed: feed.to_string(),
+                    feed: feed.clone(),
                     expected,
                     got: body.sequence,
                 });
@@ -303,7 +307,7 @@ impl Store {
             let previous = head.as_ref().map_or(&[][..], |h| &h.batch_id.0[..]);
             if body.previous_batch_id.as_slice() != previous {
                 return Err(StoreError::ChainBroken {
-                    feed: feed.to_string(),
+                    feed: feed.clone(),
                     sequence: body.sequence,
                 });
             }
@@ -314,7 +318,7 @@ impl Store {
             };
             write.put_cf(
                 batches_cf,
-                layout::batch_key(&feed, body.sequence),
+                layout::sequence_key(&Stream::Own(&feed).name(), body.sequence),
                 encode(&record),
             );
             let new_head = FeedHead {
@@ -334,7 +338,7 @@ impl Store {
     }
 
     /// The latest batch of `feed` (`None`: the feed has none yet).
-    pub fn feed_head(&self, feed: &FeedId) -> Result<Option<FeedHead>> {
+    pub fn feed_head(&self, feed: &Feed) -> Result<Option<FeedHead>> {
         let key = layout::feed_head_key(feed);
         let Some(value) = self.db.get_pinned_cf(self.cf(META)?, &key)? else {
             return Ok(None);
@@ -350,11 +354,11 @@ impl Store {
     /// Up to `limit` batches of `feed` with sequence greater than `after_sequence`, in order.
     pub fn batches_after(
         &self,
-        feed: &FeedId,
+        feed: &Feed,
         after_sequence: u64,
         limit: usize,
     ) -> Result<Vec<StoredBatch>> {
-        self.stream_after(feed.as_str().as_bytes(), after_sequence, limit)
+        self.stream_after(&Stream::Own(feed).name(), after_sequence, limit)
     }
 
     /// Up to `limit` batches received from `origin` on its `feed` (kept by
@@ -362,11 +366,11 @@ impl Store {
     pub fn received_batches_after(
         &self,
         origin: &RegionId,
-        feed: &FeedId,
+        feed: &Feed,
         after_sequence: u64,
         limit: usize,
     ) -> Result<Vec<StoredBatch>> {
-        let stream = layout::relay_stream(&origin.to_string(), feed);
+        let stream = Stream::Relay { origin, feed }.name();
         self.stream_after(&stream, after_sequence, limit)
     }
 
@@ -409,60 +413,60 @@ impl Store {
     /// of (origin, feed) moved to it. A crash keeps all or nothing.
     ///
     /// The batch must continue the held history: with a cursor, `sequence` must be the next one
-    /// and `previous` the held batch's id ([`StoreError::NotNext`]); a sequence already held is
-    /// [`StoreError::CursorNotAdvancing`]. Without a cursor any sequence starts the history (a
+    /// and `previous` the held batch's id ([`NotTaken::NotNext`]); a sequence already held is
+    /// [`NotTaken::AlreadyHeld`]. Without a cursor any sequence starts the history (a
     /// producer's retention may have deleted earlier batches).
     pub fn commit_received(
         &self,
         batch: &ReceivedBatch,
         next_poll_unix_secs: u64,
         now: u64,
-    ) -> Result<()> {
-        let origin_text = batch.origin.to_string();
-        let producer = || format!("{origin_text} {}", batch.feed);
+    ) -> Outcome<(), NotTaken> {
+        let (origin, feed) = (batch.origin(), batch.feed());
         let mut clock = self.lock();
-        if let Some(held) = self.cursor(&batch.origin, &batch.feed)? {
-            if batch.sequence <= held.last_sequence {
-                return Err(StoreError::CursorNotAdvancing {
-                    producer: producer(),
+        if let Some(held) = self.cursor(origin, feed)? {
+            if batch.sequence() <= held.last_sequence {
+                return Ok(Err(NotTaken::AlreadyHeld {
+                    origin: origin.clone(),
+                    feed: feed.clone(),
                     stored: held.last_sequence,
-                    new: batch.sequence,
-                });
+                    new: batch.sequence(),
+                }));
             }
-            if batch.sequence != held.last_sequence + 1
-                || batch.previous != Some(held.last_batch_id)
+            if batch.sequence() != held.last_sequence + 1
+                || batch.previous() != Some(held.last_batch_id)
             {
-                return Err(StoreError::NotNext {
-                    producer: producer(),
+                return Ok(Err(NotTaken::NotNext {
+                    origin: origin.clone(),
+                    feed: feed.clone(),
                     held: held.last_sequence,
-                    got: batch.sequence,
-                });
+                    got: batch.sequence(),
+                }));
             }
         }
-        let (unix_secs, first_seq, next_clock) = clock.allocate(now, batch.keys.len());
+        let (unix_secs, first_seq, next_clock) = clock.allocate(now, batch.keys().len());
         let mut write = WriteBatch::default();
-        self.put_remote_keys(&mut write, &origin_text, &batch.keys, unix_secs, first_seq)?;
+        self.put_remote_keys(&mut write, origin, batch.keys(), unix_secs, first_seq)?;
         let record = BatchRecord {
-            signed: Some(batch.signed.clone()),
+            signed: Some(batch.signed().clone()),
             // Retention counts from when this node received it, never from a peer's clock.
             created_unix_secs: unix_secs,
         };
-        let stream = layout::relay_stream(&origin_text, &batch.feed);
         write.put_cf(
             self.cf(BATCHES)?,
-            layout::sequence_key(&stream, batch.sequence),
+            layout::sequence_key(&Stream::Relay { origin, feed }.name(), batch.sequence()),
             encode(&record),
         );
         let cursor = Cursor {
-            last_sequence: batch.sequence,
-            last_batch_id: batch.id,
+            last_sequence: batch.sequence(),
+            last_batch_id: batch.id(),
             next_poll_unix_secs,
         };
-        self.put_cursor(&mut write, &origin_text, &batch.feed, &cursor)?;
+        self.put_cursor(&mut write, origin, feed, &cursor)?;
         write.put_cf(self.cf(META)?, META_CLOCK, next_clock.to_bytes());
         self.write(write)?;
         *clock = next_clock;
-        Ok(())
+        Ok(Ok(()))
     }
 
     /// Stores keys received from `origin` on `feed` and the consumer's new cursor in one atomic
@@ -470,58 +474,59 @@ impl Store {
     pub fn commit_remote(
         &self,
         origin: &RegionId,
-        feed: &FeedId,
+        feed: &Feed,
         keys: &[DiagnosisKey],
         cursor: &Cursor,
         now: u64,
-    ) -> Result<()> {
-        let origin_text = origin.to_string();
+    ) -> Outcome<(), NotTaken> {
         let mut clock = self.lock();
         if let Some(stored) = self.cursor(origin, feed)?
             && cursor.last_sequence <= stored.last_sequence
         {
-            return Err(StoreError::CursorNotAdvancing {
-                producer: format!("{origin_text} {feed}"),
+            return Ok(Err(NotTaken::AlreadyHeld {
+                origin: origin.clone(),
+                feed: feed.clone(),
                 stored: stored.last_sequence,
                 new: cursor.last_sequence,
-            });
+            }));
         }
         let (unix_secs, first_seq, next_clock) = clock.allocate(now, keys.len());
         let mut batch = WriteBatch::default();
-        self.put_remote_keys(&mut batch, &origin_text, keys, unix_secs, first_seq)?;
-        self.put_cursor(&mut batch, &origin_text, feed, cursor)?;
+        self.put_remote_keys(&mut batch, origin, keys, unix_secs, first_seq)?;
+        self.put_cursor(&mut batch, origin, feed, cursor)?;
         batch.put_cf(self.cf(META)?, META_CLOCK, next_clock.to_bytes());
         self.write(batch)?;
         *clock = next_clock;
-        Ok(())
+        Ok(Ok(()))
     }
 
     /// Adds `keys` from `origin` to `write` in `remote`, at `unix_secs` from `first_seq` on.
     fn put_remote_keys(
         &self,
         write: &mut WriteBatch,
-        origin_text: &str,
+        origin: &RegionId,
         keys: &[DiagnosisKey],
         unix_secs: u64,
         first_seq: u64,
     ) -> Result<()> {
         let remote = self.cf(REMOTE)?;
+        let origin_text = origin.to_string();
         for (seq, key) in (first_seq..).zip(keys) {
             let record = RemoteKeyRecord {
                 key: Some(key_to_wire(key)),
-                origin_region: origin_text.to_owned(),
+                origin_region: origin_text.clone(),
             };
             write.put_cf(remote, Arrival { unix_secs, seq }.to_key(), encode(&record));
         }
         Ok(())
     }
 
-    /// Adds the cursor of (`origin_text`, `feed`) to `write`.
+    /// Adds the cursor of (`origin`, `feed`) to `write`.
     fn put_cursor(
         &self,
         write: &mut WriteBatch,
-        origin_text: &str,
-        feed: &FeedId,
+        origin: &RegionId,
+        feed: &Feed,
         cursor: &Cursor,
     ) -> Result<()> {
         let record = CursorRecord {
@@ -531,15 +536,15 @@ impl Store {
         };
         write.put_cf(
             self.cf(CURSORS)?,
-            layout::cursor_key(origin_text, feed),
+            layout::cursor_key(origin, feed),
             encode(&record),
         );
         Ok(())
     }
 
     /// The consumer's cursor for `origin`'s `feed` (`None`: never committed).
-    pub fn cursor(&self, origin: &RegionId, feed: &FeedId) -> Result<Option<Cursor>> {
-        let key = layout::cursor_key(&origin.to_string(), feed);
+    pub fn cursor(&self, origin: &RegionId, feed: &Feed) -> Result<Option<Cursor>> {
+        let key = layout::cursor_key(origin, feed);
         let Some(value) = self.db.get_pinned_cf(self.cf(CURSORS)?, &key)? else {
             return Ok(None);
         };

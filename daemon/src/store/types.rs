@@ -8,8 +8,6 @@ use enmesh_protocol::keys::DiagnosisKey;
 use enmesh_protocol::region::RegionId;
 use sha2::{Digest, Sha256};
 
-use super::error::{Result, StoreError};
-
 /// Where a key sits in arrival order: the arrival time, then a store-wide counter that makes the
 /// order total (local and remote keys share it; it never repeats, also across restarts).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -76,37 +74,6 @@ impl BatchId {
     /// The id of the batch whose body is `body`.
     pub fn of_body(body: &[u8]) -> Self {
         Self(Sha256::digest(body).into())
-    }
-}
-
-/// A feed's name as batches carry it (`a2a/<cluster>`, `partial/<region>`): 1..=128 bytes
-/// without NUL, which separates the feed from the sequence in batch keys.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct FeedId(String);
-
-impl FeedId {
-    /// The longest feed id, in bytes.
-    pub const MAX_LEN: usize = 128;
-
-    /// Checks the length and the absence of NUL.
-    pub fn new(text: &str) -> Result<Self> {
-        if text.is_empty() || text.len() > Self::MAX_LEN || text.contains('\0') {
-            return Err(StoreError::BadFeedId(
-                text.chars().take(Self::MAX_LEN).collect(),
-            ));
-        }
-        Ok(Self(text.to_owned()))
-    }
-
-    /// The text.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Display for FeedId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
     }
 }
 
@@ -219,26 +186,4 @@ pub struct PurgeCounts {
     pub codes: u64,
     /// Batches.
     pub batches: u64,
-}
-
-/// A batch received from another backend, already checked (signer, origin, signature, keys),
-/// ready for [`super::Store::commit_received`].
-#[derive(Debug, Clone, PartialEq)]
-pub struct ReceivedBatch {
-    /// The origin region (the signer's certificate region).
-    pub origin: RegionId,
-    /// The origin's feed the batch belongs to.
-    pub feed: FeedId,
-    /// Its sequence in that feed.
-    pub sequence: u64,
-    /// SHA-256 of its body.
-    pub id: BatchId,
-    /// The id of the previous batch of the feed (`None` for the first).
-    pub previous: Option<BatchId>,
-    /// When the origin cut it.
-    pub created_unix_millis: u64,
-    /// Its keys (real and padding: a receiver cannot tell them apart).
-    pub keys: Vec<DiagnosisKey>,
-    /// The batch as signed, kept so this node can serve it to others.
-    pub signed: SignedBatch,
 }

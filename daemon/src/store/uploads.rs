@@ -18,7 +18,7 @@ use rocksdb::WriteBatch;
 
 use super::layout::{CODES, LOCAL, META, META_CLOCK, UPLOADS};
 use super::record::{CodeRecord, CodeUse, LocalKeyRecord, UploadRecord, decode, encode};
-use super::{Arrival, CodeHash, Result, Store, StoreError, UploadId, UploadOutcome};
+use super::{Arrival, CodeHash, Result, Store, UploadId, UploadOutcome, UploadRefusal};
 use crate::wire::key_to_wire;
 
 /// One upload of a group commit.
@@ -57,9 +57,11 @@ impl Committed {
 impl Store {
     /// Commits a group of uploads in one atomic, fsynced write. The outer error means the write
     /// failed and nothing of the group is stored; otherwise each upload has its own result, in
-    /// order: [`Committed`], or [`StoreError::CodeUnknown`] / [`StoreError::CodeExpired`] /
-    /// [`StoreError::CodeUsed`] / [`StoreError::TooManyKeys`] (nothing of it written).
-    pub fn commit_uploads(&self, uploads: &[UploadCommit<'_>]) -> Result<Vec<Result<Committed>>> {
+    /// order: [`Committed`], or an [`UploadRefusal`] (nothing of it written).
+    pub fn commit_uploads(
+        &self,
+        uploads: &[UploadCommit<'_>],
+    ) -> Result<Vec<std::result::Result<Committed, UploadRefusal>>> {
         let mut clock = self.lock();
         let codes = self.cf(CODES)?;
         let local = self.cf(LOCAL)?;
@@ -73,7 +75,7 @@ impl Store {
             let key_count = match u32::try_from(upload.keys.len()) {
                 Ok(n) => n,
                 Err(_) => {
-                    results.push(Err(StoreError::TooManyKeys(upload.keys.len())));
+                    results.push(Err(UploadRefusal::TooManyKeys(upload.keys.len())));
                     continue;
                 }
             };
@@ -82,7 +84,7 @@ impl Store {
                 None => match self.db.get_pinned_cf(codes, upload.code.0)? {
                     Some(value) => decode(CODES, &upload.code.0, &value)?,
                     None => {
-                        results.push(Err(StoreError::CodeUnknown));
+                        results.push(Err(UploadRefusal::CodeUnknown));
                         continue;
                     }
                 },
@@ -96,13 +98,13 @@ impl Store {
                             key_count: used.key_count,
                         }))
                     } else {
-                        Err(StoreError::CodeUsed)
+                        Err(UploadRefusal::CodeUsed)
                     },
                 );
                 continue;
             }
             if upload.now >= record.expires_unix_secs {
-                results.push(Err(StoreError::CodeExpired {
+                results.push(Err(UploadRefusal::CodeExpired {
                     expires_unix_secs: record.expires_unix_secs,
                     now_unix_secs: upload.now,
                 }));
@@ -182,9 +184,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
         let (a, b, expired) = (CodeHash::of("A"), CodeHash::of("B"), CodeHash::of("X"));
-        store.put_code(&a, NOW + 10).unwrap();
-        store.put_code(&b, NOW + 10).unwrap();
-        store.put_code(&expired, NOW).unwrap();
+        store.put_code(&a, NOW + 10).unwrap().unwrap();
+        store.put_code(&b, NOW + 10).unwrap().unwrap();
+        store.put_code(&expired, NOW).unwrap().unwrap();
         let (k1, k2, k3) = (keys(1, 3), keys(2, 2), keys(3, 1));
         let visited = ["FR".parse().unwrap()];
         let commit = |code, keys: &'static [DiagnosisKey]| UploadCommit {
@@ -209,18 +211,18 @@ mod tests {
         ];
         let results = store.commit_uploads(&group).unwrap();
         assert!(matches!(results[0], Ok(Committed::New(o)) if o.key_count == 3));
-        assert!(matches!(results[1], Err(StoreError::CodeUsed)));
+        assert!(matches!(results[1], Err(UploadRefusal::CodeUsed)));
         assert!(matches!(results[2], Ok(Committed::Retry(o)) if o.key_count == 3));
         assert!(matches!(results[3], Ok(Committed::New(o)) if o.key_count == 2));
-        assert!(matches!(results[4], Err(StoreError::CodeUnknown)));
-        assert!(matches!(results[5], Err(StoreError::CodeExpired { .. })));
+        assert!(matches!(results[4], Err(UploadRefusal::CodeUnknown)));
+        assert!(matches!(results[5], Err(UploadRefusal::CodeExpired { .. })));
         let stored = store.local_keys_after(None, 100).unwrap();
         assert_eq!(stored.len(), 5);
         assert_eq!(stored[0].visited, visited);
         // And across groups: the single-upload commit sees the group's writes.
         assert!(matches!(
             store.commit_upload(&b, &UploadId::of_keys(k3), k3, &[], NOW),
-            Err(StoreError::CodeUsed)
+            Ok(Err(UploadRefusal::CodeUsed))
         ));
         drop(store);
         let store = Store::open(dir.path()).unwrap();

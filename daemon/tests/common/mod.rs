@@ -62,8 +62,9 @@ pub fn store_upload(
 ) {
     use enmesh_daemon::store::{CodeHash, UploadId};
     let code = CodeHash::of(&format!("{:?}", keys.first().map(|k| k.key.0)));
-    store.put_code(&code, now_secs() + 3600).unwrap();
+    store.put_code(&code, now_secs() + 3600).unwrap().unwrap();
     store
         .commit_upload(&code, &UploadId::of_keys(keys), keys, &[], now_secs())
+        .unwrap()
         .unwrap();
 }

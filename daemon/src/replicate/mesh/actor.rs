@@ -20,7 +20,6 @@ use super::wire::{
     Admit, Ask, BatchesAsk, Head, HeadsAsk, MAX_SYNC_RESPONSE_BYTES, SyncRequest, SyncResponse,
 };
 use super::{MeshError, MeshSettings};
-use crate::batch::feeds;
 use crate::clock::SharedClock;
 use crate::node::Trust;
 use crate::pki::Verifier;
@@ -28,6 +27,7 @@ use crate::shutdown::ShutdownSignal;
 use crate::store::Store;
 use crate::telemetry::Metrics;
 use enmesh_proto::v1::SignedBatch;
+use enmesh_protocol::feed::Feed;
 use enmesh_protocol::region::{ClusterId, RegionId};
 use libp2p::futures::StreamExt;
 use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance, MessageId};
@@ -256,7 +256,7 @@ pub async fn start(
         reason,
     })?;
     let listen_addr = bound.with(Protocol::P2p(peer_id));
-    let feed = feeds::a2a(cluster)?;
+    let feed = Feed::AllToAll(cluster.clone());
     let ledger = Ledger::new(
         store,
         trust.verifier.clone(),
@@ -401,7 +401,7 @@ impl Mesh {
                 .gossip
                 .publish(self.topic.clone(), data)
             {
-                Ok(_) => self.metrics.mesh_published(),
+                Ok(_) => self.metrics.mesh().published(),
                 // Peers that miss it (none connected yet, ...) catch up from the heads.
                 Err(error) => tracing::debug!(%error, sequence, "mesh: not announced"),
             }
@@ -441,7 +441,7 @@ impl Mesh {
             } => {
                 self.admission.disconnected(&peer_id);
                 self.catchup.peer_gone(&peer_id);
-                self.metrics.mesh_admitted(self.admission.len());
+                self.metrics.mesh().admitted(self.admission.len());
             }
             SwarmEvent::OutgoingConnectionError { connection_id, .. } => {
                 for b in &mut self.bootstrap {
@@ -552,7 +552,7 @@ impl Mesh {
                         .behaviour_mut()
                         .gossip
                         .set_application_score(&peer, 0.0);
-                    self.metrics.mesh_admitted(self.admission.len());
+                    self.metrics.mesh().admitted(self.admission.len());
                     self.ask_heads(peer);
                 }
                 true
@@ -574,12 +574,12 @@ impl Mesh {
 
     fn refuse(&mut self, peer: PeerId, refused: &Refused) {
         tracing::warn!(%peer, reason = %refused, "mesh: peer refused and blocked");
-        self.metrics.mesh_refused(refused.reason());
+        self.metrics.mesh().refused(refused.reason());
         self.admission.block(peer, Instant::now());
         self.addresses.remove(&peer);
         self.catchup.peer_gone(&peer);
         self.swarm.behaviour_mut().blocked.block_peer(peer);
-        self.metrics.mesh_admitted(self.admission.len());
+        self.metrics.mesh().admitted(self.admission.len());
     }
 
     fn ask_heads(&mut self, peer: PeerId) {
@@ -628,7 +628,7 @@ impl Mesh {
         {
             self.ask_batches(peer, origin, held, path);
         }
-        self.metrics.mesh_catchup(self.catchup.in_flight());
+        self.metrics.mesh().catchup(self.catchup.in_flight());
     }
 
     fn on_sync(
@@ -782,7 +782,7 @@ impl Mesh {
                     }
                 }
                 _ => {
-                    self.metrics.mesh_rejected("malformed");
+                    self.metrics.mesh().rejected("malformed");
                     MessageAcceptance::Reject
                 }
             }
@@ -845,16 +845,16 @@ impl Mesh {
                 stopped,
                 path,
             } => {
-                self.metrics.mesh_received(path, stored, keys);
+                self.metrics.mesh().received(path, stored, keys);
                 if let Some(reason) = refusal {
                     tracing::warn!(%peer, %origin, reason, "mesh: fetched batch rejected");
-                    self.metrics.mesh_rejected(reason);
+                    self.metrics.mesh().rejected(reason);
                 }
                 if self.catchup.page_done(peer, &origin, got, held, stopped) {
                     self.ask_batches(peer, origin.clone(), held, path);
                 }
                 self.settle(&origin, refusal.map(|_| peer));
-                self.metrics.mesh_catchup(self.catchup.in_flight());
+                self.metrics.mesh().catchup(self.catchup.in_flight());
             }
         }
     }
@@ -889,9 +889,9 @@ impl Mesh {
             .gossip
             .mesh_peers(&self.topic.hash())
             .count();
-        self.metrics.mesh_peers(mesh);
+        self.metrics.mesh().peers(mesh);
         let behind = self.catchup.behind(|origin| self.held(origin));
-        self.metrics.mesh_behind(behind);
+        self.metrics.mesh().behind(behind);
     }
 
     /// Keeps the addresses of peers this node has not met yet (dialled on the next tick).

@@ -8,8 +8,9 @@
 //! store: run them off the async threads.
 
 use crate::replicate::received::{Refusal, Source, check_batch};
-use crate::store::{FeedId, Store, StoreError, StoredBatch};
+use crate::store::{NotTaken, Store, StoreError, StoredBatch};
 use enmesh_proto::v1::SignedBatch;
+use enmesh_protocol::feed::Feed;
 use enmesh_protocol::region::{ClusterId, RegionId};
 use prost::Message;
 use rustls_pki_types::UnixTime;
@@ -58,7 +59,7 @@ pub enum TakeError {
 pub struct Ledger {
     store: Arc<Store>,
     verifier: Arc<RwLock<Arc<Verifier>>>,
-    feed: FeedId,
+    feed: Feed,
     cluster: ClusterId,
     me: RegionId,
 }
@@ -68,7 +69,7 @@ impl Ledger {
     pub fn new(
         store: Arc<Store>,
         verifier: Arc<Verifier>,
-        feed: FeedId,
+        feed: Feed,
         cluster: ClusterId,
         me: RegionId,
     ) -> Self {
@@ -129,29 +130,25 @@ impl Ledger {
             me: &self.me,
         };
         let batch = check_batch(&self.verifier(), signed, &self.feed, source, now)?;
-        let held = self.head(&batch.origin)?;
-        if held >= batch.sequence {
+        let held = self.head(batch.origin())?;
+        if held >= batch.sequence() {
             return Ok(Taken::Held);
         }
-        if held == 0 && batch.sequence != 1 && !first_held {
+        if held == 0 && batch.sequence() != 1 && !first_held {
             return Ok(Taken::Gap {
-                origin: batch.origin,
+                origin: batch.origin().clone(),
                 held,
             });
         }
         let now_secs = now_millis / 1000;
-        match self.store.commit_received(&batch, now_secs, now_secs) {
+        match self.store.commit_received(&batch, now_secs, now_secs)? {
             Ok(()) => Ok(Taken::Stored {
-                sequence: batch.sequence,
-                keys: batch.keys.len(),
-                origin: batch.origin,
+                sequence: batch.sequence(),
+                keys: batch.keys().len(),
+                origin: batch.origin().clone(),
             }),
-            Err(StoreError::CursorNotAdvancing { .. }) => Ok(Taken::Held),
-            Err(StoreError::NotNext { held, .. }) => Ok(Taken::Gap {
-                origin: batch.origin,
-                held,
-            }),
-            Err(e) => Err(e.into()),
+            Err(NotTaken::AlreadyHeld { .. }) => Ok(Taken::Held),
+            Err(NotTaken::NotNext { held, origin, .. }) => Ok(Taken::Gap { origin, held }),
         }
     }
 

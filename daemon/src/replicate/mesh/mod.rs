@@ -19,6 +19,7 @@ pub mod admission;
 pub mod behaviour;
 pub mod catchup;
 pub mod ledger;
+pub mod metrics;
 pub mod wire;
 
 pub use actor::{Mesh, MeshHandle, MeshStatus, start};

@@ -18,7 +18,6 @@ use enmesh_proto::v1::PullRequest;
 use enmesh_proto::v1::pull_response::Item;
 use enmesh_protocol::region::RegionId;
 use rand::RngExt;
-use rustls_pki_types::UnixTime;
 use thiserror::Error;
 use tonic::transport::Uri;
 use tracing::Instrument;
@@ -28,10 +27,12 @@ use super::connect::{ConnectError, replication_client};
 use crate::clock::SharedClock;
 use crate::config::{FeedFormat, PeerConfig, Replication};
 use crate::pki::{NodeIdentity, TlsError, Verifier, tls};
+use crate::replicate::received::ReceivedBatch;
 use crate::replicate::received::{Refusal, Source, check_batch};
 use crate::shutdown::ShutdownSignal;
-use crate::store::{FeedId, ReceivedBatch, Store, StoreError};
+use crate::store::{NotTaken, Store, StoreError};
 use crate::telemetry::Metrics;
+use enmesh_protocol::feed::Feed;
 
 /// First retry delay after a failed session.
 const BACKOFF_MIN: Duration = Duration::from_millis(200);
@@ -42,37 +43,37 @@ const QUIET_RETRIES: u32 = 3;
 /// A session that lasted this long resets the backoff.
 const HEALTHY_SESSION: Duration = Duration::from_secs(10);
 
-/// One producer to pull from.
+/// One producer to pull from, as this consumer knows it (a `[[peers]]` entry).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Producer {
+pub struct Upstream {
     /// Its gRPC URL.
     pub url: Uri,
     /// Its region: the server certificate and every batch's origin must be this region.
     pub region: RegionId,
     /// The feed to pull.
-    pub feed: FeedId,
+    pub feed: Feed,
 }
 
-impl Producer {
+impl Upstream {
     /// The producer of `peer` for a consumer in region `me` of cluster `cluster`:
     /// `partial/<me>` or `a2a/<cluster>`. `None` for feed formats this task does not speak.
     pub fn from_config(
         peer: &PeerConfig,
         me: &RegionId,
         cluster: &enmesh_protocol::region::ClusterId,
-    ) -> Result<Option<Self>, StoreError> {
+    ) -> Option<Self> {
         if peer.format != FeedFormat::Enmesh {
-            return Ok(None);
+            return None;
         }
         let feed = match peer.replication {
-            Replication::Partial => FeedId::new(&format!("partial/{me}"))?,
-            Replication::A2a => FeedId::new(&format!("a2a/{cluster}"))?,
+            Replication::Partial => Feed::Partial(me.clone()),
+            Replication::A2a => Feed::AllToAll(cluster.clone()),
         };
-        Ok(Some(Self {
+        Some(Self {
             url: peer.url.clone(),
             region: peer.region.clone(),
             feed,
-        }))
+        })
     }
 
     /// The metric label `"<region> <feed>"`.
@@ -111,9 +112,12 @@ pub enum SessionError {
     /// A batch failed a check.
     #[error("batch refused: {0}")]
     Refused(#[from] Refusal),
-    /// The store failed or refused the batch (a gap or a fork in the producer's history).
+    /// The store failed.
     #[error("store: {0}")]
     Store(#[from] StoreError),
+    /// The batch does not continue the held history (a gap or a fork in the producer's).
+    #[error("{0}")]
+    NotNext(NotTaken),
     /// The stream was silent for longer than [`STALE_AFTER`].
     #[error("stream silent for {0:?}")]
     Stale(Duration),
@@ -123,7 +127,7 @@ pub enum SessionError {
 }
 
 /// Pulls from `producer` until `stop` fires, reconnecting after every failure.
-pub async fn run(ctx: Context, producer: Producer, stop: ShutdownSignal) {
+pub async fn run(ctx: Context, producer: Upstream, stop: ShutdownSignal) {
     let label = producer.label();
     let span = tracing::info_span!("consumer", producer = %label, url = %producer.url);
     async move {
@@ -134,21 +138,21 @@ pub async fn run(ctx: Context, producer: Producer, stop: ShutdownSignal) {
                 result = session(&ctx, &producer, &label) => result,
                 () = stop.clone().wait() => break,
             };
-            ctx.metrics.replication_connected(&label, false);
+            ctx.metrics.partial().connected(&label, false);
             match result {
                 Ok(()) => tracing::info!("producer ended the stream"),
                 Err(SessionError::Refused(refusal)) => {
-                    ctx.metrics.replication_rejected(&label, refusal.reason());
+                    ctx.metrics.partial().rejected(&label, refusal.reason());
                     tracing::warn!(reason = refusal.reason(), %refusal, "batch refused; cursor unchanged");
                 }
                 // A producer may simply not be up yet (nodes start in any order): say so quietly
                 // for the first few tries, loudly after that.
                 Err(error @ SessionError::Connect(_)) if failures < QUIET_RETRIES => {
-                    ctx.metrics.replication_rejected(&label, session_reason(&error));
+                    ctx.metrics.partial().rejected(&label, session_reason(&error));
                     tracing::info!(%error, "producer not reachable yet; retrying");
                 }
                 Err(error) => {
-                    ctx.metrics.replication_rejected(&label, session_reason(&error));
+                    ctx.metrics.partial().rejected(&label, session_reason(&error));
                     tracing::warn!(%error, "session failed");
                 }
             }
@@ -176,7 +180,7 @@ fn session_reason(error: &SessionError) -> &'static str {
         }
         SessionError::Status(_) => "status",
         SessionError::Refused(refusal) => refusal.reason(),
-        SessionError::Store(StoreError::NotNext { .. }) => "not_next",
+        SessionError::NotNext(_) => "not_next",
         SessionError::Store(_) => "store",
         SessionError::Stale(_) => "stale",
         SessionError::Task(_) => "task",
@@ -194,8 +198,8 @@ fn backoff(failures: u32) -> Duration {
 }
 
 /// One connection: pull after the stored cursor and store what arrives, until the stream ends.
-async fn session(ctx: &Context, producer: &Producer, label: &str) -> Result<(), SessionError> {
-    let credential = ctx.identity.active(UnixTime::now());
+async fn session(ctx: &Context, producer: &Upstream, label: &str) -> Result<(), SessionError> {
+    let credential = ctx.identity.active(ctx.clock.unix_time());
     let config = tls::client_config(
         ctx.verifier.clone(),
         credential,
@@ -219,7 +223,7 @@ async fn session(ctx: &Context, producer: &Producer, label: &str) -> Result<(), 
     };
     let mut held = request.after_sequence;
     let mut stream = client.pull(request).await?.into_inner();
-    ctx.metrics.replication_connected(label, true);
+    ctx.metrics.partial().connected(label, true);
     tracing::info!(after = held, "stream open");
     // The producer's latest sequence as last told (keep-alives), for lag and progress.
     let mut head = held;
@@ -235,32 +239,29 @@ async fn session(ctx: &Context, producer: &Producer, label: &str) -> Result<(), 
         match item {
             Item::Batch(signed) => {
                 let batch = {
-                    let (verifier, feed, region) = (
+                    let (verifier, feed, region, now) = (
                         ctx.verifier.clone(),
                         producer.feed.clone(),
                         producer.region.clone(),
+                        ctx.clock.unix_time(),
                     );
                     tokio::task::spawn_blocking(move || {
-                        check_batch(
-                            &verifier,
-                            &signed,
-                            &feed,
-                            Source::Producer(&region),
-                            UnixTime::now(),
-                        )
+                        check_batch(&verifier, &signed, &feed, Source::Pulled(&region), now)
                     })
                     .await??
                 };
                 held = store_batch(ctx, batch, label).await?.unwrap_or(held);
                 head = head.max(held);
                 ctx.metrics
-                    .replication_alive(label, head - held, ctx.clock.now_secs());
+                    .partial()
+                    .alive(label, head - held, ctx.clock.now_secs());
                 progress.report(held, head);
             }
             Item::KeepAlive(alive) => {
                 head = alive.latest_sequence.max(held);
                 ctx.metrics
-                    .replication_alive(label, head - held, ctx.clock.now_secs());
+                    .partial()
+                    .alive(label, head - held, ctx.clock.now_secs());
                 progress.report(held, head);
             }
         }
@@ -330,7 +331,11 @@ async fn store_batch(
     let now_ms = ctx.clock.now_millis();
     let now = now_ms / 1000;
     let next_poll = now + STALE_AFTER.as_secs();
-    let (sequence, keys, created) = (batch.sequence, batch.keys.len(), batch.created_unix_millis);
+    let (sequence, keys, created) = (
+        batch.sequence(),
+        batch.keys().len(),
+        batch.created_unix_millis(),
+    );
     let span = tracing::debug_span!("store_batch", sequence, keys);
     let store = ctx.store.clone();
     let committed = tokio::task::spawn_blocking(move || {
@@ -338,14 +343,14 @@ async fn store_batch(
         store.commit_received(&batch, next_poll, now)
     })
     .await?;
-    match committed {
+    match committed? {
         Ok(()) => {
             let lag = now_ms.saturating_sub(created) as f64 / 1000.0;
-            ctx.metrics.replication_batch(label, keys as u64, lag, now);
+            ctx.metrics.partial().batch(label, keys as u64, lag, now);
             tracing::debug!(sequence, keys, lag_seconds = lag, "batch stored");
             Ok(Some(sequence))
         }
-        Err(StoreError::CursorNotAdvancing { .. }) => Ok(None),
-        Err(e) => Err(e.into()),
+        Err(NotTaken::AlreadyHeld { .. }) => Ok(None),
+        Err(not_next @ NotTaken::NotNext { .. }) => Err(SessionError::NotNext(not_next)),
     }
 }

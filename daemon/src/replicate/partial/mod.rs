@@ -2,7 +2,7 @@
 //! the feed of keys meant for it as a gRPC server stream, and a consumer task per configured
 //! peer pulls its own region's feed, checks every batch and stores it with its cursor.
 //!
-//! - [`producer`]: the `enmesh.v1.Replication/Pull` service and its mTLS listener.
+//! - [`server`]: the producer side, `enmesh.v1.Replication/Pull` service and its mTLS listener.
 //! - [`consumer`]: one task per `[[peers]]` entry, reconnecting with backoff and jitter.
 //! - [`connect`]: the client side of the mTLS link.
 //!
@@ -12,7 +12,8 @@
 
 pub mod connect;
 pub mod consumer;
-pub mod producer;
+pub mod metrics;
+pub mod server;
 
 use std::time::Duration;
 

@@ -2,7 +2,7 @@
 //!
 //! [`serve`] accepts TCP connections, runs the TLS handshake (whose client verifier is the PKI:
 //! a peer without a valid chain never gets further) off the accept loop, and hands the TLS
-//! streams to tonic. [`Producer::pull`] then authorises the request against the client's
+//! streams to tonic. [`PullServer::pull`] then authorises the request against the client's
 //! certificate, and streams every batch of the feed after the consumer's position, then each
 //! new one as the batcher commits it, with keep-alives while idle.
 //!
@@ -19,35 +19,38 @@ use enmesh_proto::v1::pull_response::Item;
 use enmesh_proto::v1::replication_server::{Replication, ReplicationServer};
 use enmesh_proto::v1::{KeepAlive, PullRequest, PullResponse};
 use enmesh_protocol::region::ClusterId;
-use rustls_pki_types::{CertificateDer, UnixTime};
+use rustls_pki_types::CertificateDer;
 use thiserror::Error;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{Semaphore, mpsc, watch};
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
-use tracing::Instrument;
 
 use super::{KEEP_ALIVE, MAX_MESSAGE_BYTES};
 use crate::clock::SharedClock;
 use crate::pki::{VerifiedPeer, Verifier};
 use crate::shutdown::ShutdownSignal;
-use crate::store::{FeedId, Store, StoreError};
+use crate::store::{Store, StoreError};
 use crate::telemetry::Metrics;
+use crate::worker::{self, Runner, Ticker, Worker, WorkerState};
+use enmesh_protocol::feed::Feed;
 
 /// Batches read from the store per page.
 const PAGE: usize = 16;
 /// Messages queued per stream before the reader waits for the consumer.
 const STREAM_BUFFER: usize = 8;
-/// Handshakes that may be in progress at once.
+/// Completed handshakes queued for the gRPC server.
 const HANDSHAKE_BACKLOG: usize = 64;
 /// A TLS handshake that takes longer is dropped.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Most TLS handshakes in progress at once; further connections wait to be accepted.
+pub const MAX_HANDSHAKES: usize = 64;
 
 /// Why the producer could not serve.
 #[derive(Debug, Error)]
-pub enum ProducerError {
+pub enum PullServerError {
     /// The listener failed.
     #[error("gRPC listener: {0}")]
     Listen(#[source] std::io::Error),
@@ -58,7 +61,7 @@ pub enum ProducerError {
 
 /// The `Replication` service of one node.
 #[derive(Clone)]
-pub struct Producer {
+pub struct PullServer {
     store: Arc<Store>,
     verifier: Arc<Verifier>,
     cluster: ClusterId,
@@ -66,12 +69,13 @@ pub struct Producer {
     clock: SharedClock,
     metrics: Metrics,
     keep_alive: Duration,
-    stop: ShutdownSignal,
+    runner: Runner,
 }
 
-impl Producer {
+impl PullServer {
     /// A producer over `store`'s feeds; `commits` changes whenever the batcher commits a cut
-    /// (`BatcherHandle::subscribe`). Open streams end when `stop` fires.
+    /// (`BatcherHandle::subscribe`). Open streams are workers of `runner`'s stage and end when
+    /// it stops.
     pub fn new(
         store: Arc<Store>,
         verifier: Arc<Verifier>,
@@ -79,7 +83,7 @@ impl Producer {
         commits: watch::Receiver<u64>,
         clock: SharedClock,
         metrics: Metrics,
-        stop: ShutdownSignal,
+        runner: Runner,
     ) -> Self {
         Self {
             store,
@@ -89,32 +93,30 @@ impl Producer {
             clock,
             metrics,
             keep_alive: KEEP_ALIVE,
-            stop,
+            runner,
         }
     }
 
     /// The feeds `peer` may pull: its own region's partial feed, and its cluster's a2a feed if
     /// that is this node's cluster too.
-    fn authorise(&self, peer: &VerifiedPeer, feed: &FeedId) -> Result<(), &'static str> {
-        let text = feed.as_str();
-        if let Some(region) = text.strip_prefix("partial/") {
-            return match peer.region() {
-                Some(own) if own.to_string() == region => Ok(()),
+    fn authorise(&self, peer: &VerifiedPeer, feed: &Feed) -> Result<(), &'static str> {
+        match feed {
+            Feed::Partial(region) => match peer.region() {
+                Some(own) if own == region => Ok(()),
                 _ => Err("not_own_region"),
-            };
+            },
+            Feed::AllToAll(cluster) => {
+                if cluster == &self.cluster && peer.cluster() == &self.cluster {
+                    Ok(())
+                } else {
+                    Err("other_cluster")
+                }
+            }
         }
-        if let Some(cluster) = text.strip_prefix("a2a/") {
-            return if cluster == self.cluster.as_str() && peer.cluster() == &self.cluster {
-                Ok(())
-            } else {
-                Err("other_cluster")
-            };
-        }
-        Err("unknown_feed")
     }
 
     /// Where the stream starts: after `request`'s position, which must be one this feed had.
-    fn start(&self, feed: &FeedId, request: &PullRequest) -> Result<u64, Status> {
+    fn start(&self, feed: &Feed, request: &PullRequest) -> Result<u64, Status> {
         let after = request.after_sequence;
         if after == 0 {
             return Ok(0);
@@ -146,7 +148,7 @@ impl Producer {
 }
 
 #[tonic::async_trait]
-impl Replication for Producer {
+impl Replication for PullServer {
     type PullStream = ReceiverStream<Result<PullResponse, Status>>;
 
     async fn pull(
@@ -158,11 +160,11 @@ impl Replication for Producer {
         let chain = request
             .peer_certs()
             .ok_or_else(|| Status::unauthenticated("no client certificate"))?;
-        let peer = match self.verifier.verify_node(&chain, UnixTime::now()) {
+        let peer = match self.verifier.verify_node(&chain, self.clock.unix_time()) {
             Ok(peer) => peer,
             Err(rejection) => {
                 tracing::warn!(%rejection, "pull refused: client is not a valid node");
-                self.metrics.feed_pull_denied("unknown", "not_a_node");
+                self.metrics.partial().pull_denied("unknown", "not_a_node");
                 return Err(Status::permission_denied(format!(
                     "client certificate: {rejection}"
                 )));
@@ -172,11 +174,19 @@ impl Replication for Producer {
             .region()
             .map_or_else(|| peer.cluster().to_string(), ToString::to_string);
         let request = request.into_inner();
-        let feed = FeedId::new(&request.feed)
-            .map_err(|e| Status::invalid_argument(format!("feed: {e}")))?;
+        let feed = match request.feed.parse::<Feed>() {
+            Ok(feed) => feed,
+            Err(error) => {
+                tracing::warn!(peer = %who, %error, "pull refused");
+                self.metrics.partial().pull_denied(&who, "unknown_feed");
+                return Err(Status::permission_denied(format!(
+                    "{who} may not pull that feed: {error}"
+                )));
+            }
+        };
         if let Err(reason) = self.authorise(&peer, &feed) {
             tracing::warn!(peer = %who, %feed, reason, "pull refused");
-            self.metrics.feed_pull_denied(&who, reason);
+            self.metrics.partial().pull_denied(&who, reason);
             return Err(Status::permission_denied(format!(
                 "{who} may not pull {feed} ({reason})"
             )));
@@ -187,15 +197,22 @@ impl Replication for Producer {
                 .await
                 .map_err(|e| Status::internal(e.to_string()))??
         };
-        self.metrics.feed_pull(feed.as_str());
+        self.metrics.partial().pull(&feed.to_string());
         let (tx, rx) = mpsc::channel(STREAM_BUFFER);
         let span = tracing::info_span!("pull_stream", peer = %who, %feed, after);
         let consumer = Consumer { who, chain };
-        tokio::spawn(
-            self.clone()
-                .stream(feed, after, consumer, tx)
-                .instrument(span),
-        );
+        let stream = PullStream {
+            server: self.clone(),
+            feed,
+            after,
+            consumer,
+            tx,
+            commits: self.commits.clone(),
+            keep_alive: Ticker::new(self.keep_alive, false),
+            due: Due::Open,
+        };
+        // The worker's span is a child of this one: its logs name the peer and the feed.
+        span.in_scope(|| worker::spawn(&self.runner, stream));
         Ok(Response::new(ReceiverStream::new(rx)))
     }
 }
@@ -208,15 +225,81 @@ struct Consumer {
     chain: Arc<Vec<CertificateDer<'static>>>,
 }
 
-impl Producer {
-    /// Sends every batch of `feed` after `after`, then each new one, until the consumer goes
-    /// away or the node stops. The consumer's chain is checked again every keep-alive period, so a
-    /// certificate revoked (a CRL reloaded) or expired while the stream is open ends it.
-    async fn stream(self, feed: FeedId, mut after: u64, consumer: Consumer, tx: Sender) {
+/// One open pull stream as a [`Worker`]: it sends every batch of the feed after the consumer's
+/// position, then each new one as the batcher commits it, and a keep-alive every period. The
+/// consumer's chain is checked again every keep-alive period, so a certificate revoked (a CRL
+/// reloaded) or expired while the stream is open ends it. It ends when the consumer goes away,
+/// a check fails, or the node stops.
+struct PullStream {
+    server: PullServer,
+    feed: Feed,
+    after: u64,
+    consumer: Consumer,
+    tx: Sender,
+    commits: watch::Receiver<u64>,
+    keep_alive: Ticker,
+    due: Due,
+}
+
+/// What the stream does next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Due {
+    /// Say how far the feed goes, then send what the consumer lacks.
+    Open,
+    /// Send the batches after the consumer's position.
+    Batches,
+    /// Check the consumer's chain again and send a keep-alive.
+    KeepAlive,
+}
+
+impl Worker for PullStream {
+    type Error = std::convert::Infallible;
+
+    fn name(&self) -> &'static str {
+        "pull_stream"
+    }
+
+    async fn wait_for_work(&mut self) -> WorkerState {
+        if self.due == Due::Open {
+            return WorkerState::Busy;
+        }
+        tokio::select! {
+            changed = self.commits.changed() => match changed {
+                Ok(()) => self.due = Due::Batches,
+                Err(_) => return WorkerState::Done,
+            },
+            () = self.keep_alive.tick() => self.due = Due::KeepAlive,
+            () = self.tx.closed() => return WorkerState::Done,
+        }
+        WorkerState::Idle
+    }
+
+    async fn work(&mut self) -> Result<WorkerState, Self::Error> {
+        let open = match self.due {
+            Due::Open => self.open().await,
+            Due::Batches => self.send_batches().await,
+            Due::KeepAlive => self.alive().await,
+        };
+        Ok(if open {
+            WorkerState::Idle
+        } else {
+            WorkerState::Done
+        })
+    }
+
+    async fn finish(&mut self) {
+        tracing::info!(last_sent = self.after, "stream closed");
+    }
+}
+
+impl PullStream {
+    /// Tells the consumer the feed's head, then sends what it lacks. `false`: the stream ends.
+    async fn open(&mut self) -> bool {
         tracing::info!("stream open");
+        self.due = Due::Batches;
         // Say first how far the feed goes, so the consumer can show its catch-up progress.
         let head = {
-            let (store, feed) = (self.store.clone(), feed.clone());
+            let (store, feed) = (self.server.store.clone(), self.feed.clone());
             tokio::task::spawn_blocking(move || store.feed_head(&feed).map_err(|e| e.to_string()))
                 .await
                 .map_err(|e| e.to_string())
@@ -225,51 +308,64 @@ impl Producer {
         let head = match head {
             Ok(head) => head.map_or(0, |h| h.sequence),
             Err(error) => {
-                let _ = tx.send(Err(Status::internal(error))).await;
-                return;
+                let _ = self.tx.send(Err(Status::internal(error))).await;
+                return false;
             }
         };
-        if tx.send(Ok(self.keep_alive(head))).await.is_err() {
-            return;
+        if self
+            .tx
+            .send(Ok(self.server.keep_alive(head)))
+            .await
+            .is_err()
+        {
+            return false;
         }
-        let mut commits = self.commits.clone();
-        let mut keep_alive = tokio::time::interval(self.keep_alive);
-        keep_alive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        keep_alive.reset();
-        loop {
-            // Mark the current commit seen before reading, so a commit during the read wakes us.
-            commits.borrow_and_update();
-            match self.send_after(&feed, &mut after, &tx).await {
-                Ok(true) => {}
-                Ok(false) => break,
-                Err(status) => {
-                    let _ = tx.send(Err(status)).await;
-                    break;
-                }
-            }
-            tokio::select! {
-                changed = commits.changed() => if changed.is_err() { break },
-                _ = keep_alive.tick() => {
-                    // Once a keep-alive period, not per batch: off the hot path, and a CRL
-                    // reload or an expiry still ends the stream within one period.
-                    if let Err(rejection) = self.verifier.verify_node(&consumer.chain, UnixTime::now()) {
-                        tracing::warn!(%rejection, "consumer's certificate no longer valid; ending the stream");
-                        self.metrics.feed_pull_denied(&consumer.who, "invalid_while_open");
-                        let status = Status::permission_denied(format!("client certificate: {rejection}"));
-                        let _ = tx.send(Err(status)).await;
-                        break;
-                    }
-                    if tx.send(Ok(self.keep_alive(after))).await.is_err() {
-                        break;
-                    }
-                }
-                () = tx.closed() => break,
-                () = self.stop.clone().wait() => break,
-            }
-        }
-        tracing::info!(last_sent = after, "stream closed");
+        self.send_batches().await
     }
 
+    /// Sends the batches committed since the last send. `false`: the stream ends.
+    async fn send_batches(&mut self) -> bool {
+        // Mark the current commit seen before reading, so a commit during the read wakes us.
+        self.commits.borrow_and_update();
+        match self
+            .server
+            .send_after(&self.feed, &mut self.after, &self.tx)
+            .await
+        {
+            Ok(open) => open,
+            Err(status) => {
+                let _ = self.tx.send(Err(status)).await;
+                false
+            }
+        }
+    }
+
+    /// Checks the consumer's chain again and sends a keep-alive. `false`: the stream ends.
+    async fn alive(&mut self) -> bool {
+        // Once a keep-alive period, not per batch: off the hot path, and a CRL reload or an
+        // expiry still ends the stream within one period.
+        let server = &self.server;
+        if let Err(rejection) = server
+            .verifier
+            .verify_node(&self.consumer.chain, server.clock.unix_time())
+        {
+            tracing::warn!(%rejection, "consumer's certificate no longer valid; ending the stream");
+            server
+                .metrics
+                .partial()
+                .pull_denied(&self.consumer.who, "invalid_while_open");
+            let status = Status::permission_denied(format!("client certificate: {rejection}"));
+            let _ = self.tx.send(Err(status)).await;
+            return false;
+        }
+        self.tx
+            .send(Ok(server.keep_alive(self.after)))
+            .await
+            .is_ok()
+    }
+}
+
+impl PullServer {
     /// A keep-alive saying the feed goes up to `latest_sequence`.
     fn keep_alive(&self, latest_sequence: u64) -> PullResponse {
         let alive = KeepAlive {
@@ -283,12 +379,7 @@ impl Producer {
 
     /// Sends the batches after `*after` page by page, moving `*after`. `Ok(false)`: the
     /// consumer is gone.
-    async fn send_after(
-        &self,
-        feed: &FeedId,
-        after: &mut u64,
-        tx: &Sender,
-    ) -> Result<bool, Status> {
+    async fn send_after(&self, feed: &Feed, after: &mut u64, tx: &Sender) -> Result<bool, Status> {
         loop {
             let page = {
                 let (store, feed, from) = (self.store.clone(), feed.clone(), *after);
@@ -305,7 +396,7 @@ impl Producer {
                     return Ok(false);
                 }
                 tracing::debug!(sequence, "batch sent");
-                self.metrics.feed_batch_served(feed.as_str());
+                self.metrics.partial().batch_served(&feed.to_string());
                 *after = sequence;
             }
             if !full {
@@ -316,13 +407,13 @@ impl Producer {
 }
 
 /// The tonic service of `producer`, with the message limits of this module.
-pub fn service(producer: Producer) -> ReplicationServer<Producer> {
+pub fn service(producer: PullServer) -> ReplicationServer<PullServer> {
     ReplicationServer::new(producer)
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES)
 }
 
-/// Serves `service` (normally [`service`] of a [`Producer`]) on `listener` with `tls` (see
+/// Serves `service` (normally [`service`] of a [`PullServer`]) on `listener` with `tls` (see
 /// `pki::tls::server_config`) until `stop` fires; then stops accepting, lets open streams end
 /// and returns. Refused handshakes are counted in `metrics`.
 pub async fn serve<S: Replication>(
@@ -331,15 +422,26 @@ pub async fn serve<S: Replication>(
     service: ReplicationServer<S>,
     metrics: Metrics,
     stop: ShutdownSignal,
-) -> Result<(), ProducerError> {
+) -> Result<(), PullServerError> {
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, "gRPC server listening (mTLS)");
     }
     let (conn_tx, conn_rx) = mpsc::channel::<TlsStream<TcpStream>>(HANDSHAKE_BACKLOG);
     let acceptor = TlsAcceptor::from(tls);
     let accept_stop = stop.clone();
-    let accepting = tokio::spawn(async move {
+    // At most MAX_HANDSHAKES handshakes run at once: past that the loop stops accepting, and
+    // new connections wait in the kernel's backlog (mini-redis bounds connections the same way).
+    let handshakes = Arc::new(Semaphore::new(MAX_HANDSHAKES));
+    let spawner = stop.clone();
+    let accepting = stop.spawn(async move {
         loop {
+            let permit = tokio::select! {
+                permit = handshakes.clone().acquire_owned() => match permit {
+                    Ok(permit) => permit,
+                    Err(_) => break,
+                },
+                () = accept_stop.clone().wait() => break,
+            };
             let (tcp, addr) = tokio::select! {
                 accepted = listener.accept() => match accepted {
                     Ok(accepted) => accepted,
@@ -352,7 +454,10 @@ pub async fn serve<S: Replication>(
                 () = accept_stop.clone().wait() => break,
             };
             let (acceptor, conn_tx, metrics) = (acceptor.clone(), conn_tx.clone(), metrics.clone());
-            tokio::spawn(handshake(acceptor, tcp, addr, conn_tx, metrics));
+            spawner.spawn(async move {
+                handshake(acceptor, tcp, addr, conn_tx, metrics).await;
+                drop(permit);
+            });
         }
     });
     let incoming =
@@ -382,11 +487,15 @@ async fn handshake(
         }
         Ok(Err(e)) => {
             tracing::warn!(%addr, error = %e, "TLS handshake refused");
-            metrics.feed_pull_denied("unauthenticated", "tls_handshake");
+            metrics
+                .partial()
+                .pull_denied("unauthenticated", "tls_handshake");
         }
         Err(_) => {
             tracing::warn!(%addr, "TLS handshake timed out");
-            metrics.feed_pull_denied("unauthenticated", "tls_timeout");
+            metrics
+                .partial()
+                .pull_denied("unauthenticated", "tls_timeout");
         }
     }
 }

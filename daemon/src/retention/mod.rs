@@ -2,9 +2,15 @@
 //! column family that holds user data.
 //!
 //! `sweep` is called by the runtime (on start and periodically) with the current time; it reads
-//! no clock itself. It never deletes data younger than T: something that arrived exactly T days
+//! no clock itself; [`worker::RetentionWorker`] runs it. [`metrics`] counts what it deleted. It
+//! never deletes data younger than T: something that arrived exactly T days
 //! ago is kept until the next sweep. It never deletes cursors, feed heads or counters (they hold
 //! no user data, and losing them would restart feeds at sequence 1).
+
+pub mod metrics;
+pub mod worker;
+
+pub use metrics::RetentionMetrics;
 
 use crate::store::{Result, Store};
 

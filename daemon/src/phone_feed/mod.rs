@@ -15,8 +15,8 @@
 //! data) and never reads more than one chunk for a request (the store is read page by page).
 
 pub mod accept;
+pub mod body;
 pub mod chunk;
-pub mod wire;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -222,14 +222,14 @@ async fn index(State(state): State<FeedState>, headers: HeaderMap) -> Result<Res
     respond(
         format,
         HeaderValue::from_static("no-cache"),
-        || wire::JsonIndex {
+        || body::JsonIndex {
             chunk_seconds: settings.chunk.secs(),
             chunks: chunks
                 .iter()
-                .map(|c| wire::JsonChunkInfo::new(c, now))
+                .map(|c| body::JsonChunkInfo::new(c, now))
                 .collect(),
         },
-        || wire::proto_index(settings.chunk, &chunks, now),
+        || body::proto_index(settings.chunk, &chunks, now),
     )
 }
 
@@ -271,12 +271,12 @@ async fn chunk_keys(
     respond(
         format,
         cache,
-        || wire::JsonChunk {
-            chunk: wire::JsonChunkInfo::new(&chunk, now),
-            keys: keys.iter().map(wire::JsonKey::from).collect(),
+        || body::JsonChunk {
+            chunk: body::JsonChunkInfo::new(&chunk, now),
+            keys: keys.iter().map(body::JsonKey::from).collect(),
         },
         || enmesh_proto::v1::KeyChunk {
-            chunk: Some(wire::proto_info(&chunk, now)),
+            chunk: Some(body::proto_info(&chunk, now)),
             keys: keys.iter().map(crate::wire::key_to_wire).collect(),
         },
     )

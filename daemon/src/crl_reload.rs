@@ -1,0 +1,91 @@
+//! The CRL reload worker: reads `pki.crl_dir` again every `pki.crl_reload_secs` and, when its
+//! CRLs differ from the ones in force, gives them to the verifier every link and batch check
+//! uses, then has the mesh check its admitted peers again (a revoked peer is dropped and
+//! blocked). New TLS handshakes and pulls use the new CRLs at once.
+//!
+//! A directory that cannot be read, or that holds a bad CRL, is logged and the CRLs in force
+//! stay: this module never drops revocation information it has.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustls_pki_types::CertificateRevocationListDer;
+use thiserror::Error;
+
+use crate::pki::files::{self, FileError};
+use crate::pki::{TrustError, Verifier};
+use crate::replicate::mesh::MeshHandle;
+use crate::worker::{Ticker, Worker, WorkerState};
+
+/// Why a reload did not apply.
+#[derive(Debug, Error)]
+pub enum ReloadError {
+    /// The directory or a file in it cannot be read.
+    #[error("cannot read the CRL directory; keeping the loaded CRLs: {0}")]
+    Read(#[from] FileError),
+    /// A CRL does not parse.
+    #[error("a CRL does not parse; keeping the loaded CRLs: {0}")]
+    Parse(#[from] TrustError),
+    /// The blocking read did not finish.
+    #[error("task: {0}")]
+    Task(#[from] tokio::task::JoinError),
+}
+
+/// Reloads the CRLs of one node.
+pub struct CrlReload {
+    dir: PathBuf,
+    verifier: Arc<Verifier>,
+    loaded: Vec<CertificateRevocationListDer<'static>>,
+    mesh: Option<MeshHandle>,
+    ticker: Ticker,
+}
+
+impl CrlReload {
+    /// Reloads `dir` every `every`, starting from the CRLs `loaded` at start.
+    pub fn new(
+        dir: PathBuf,
+        every: Duration,
+        verifier: Arc<Verifier>,
+        loaded: Vec<CertificateRevocationListDer<'static>>,
+        mesh: Option<MeshHandle>,
+    ) -> Self {
+        Self {
+            dir,
+            verifier,
+            loaded,
+            mesh,
+            ticker: Ticker::new(every, false),
+        }
+    }
+}
+
+impl Worker for CrlReload {
+    type Error = ReloadError;
+
+    fn name(&self) -> &'static str {
+        "crl_reload"
+    }
+
+    async fn wait_for_work(&mut self) -> WorkerState {
+        self.ticker.tick().await;
+        WorkerState::Idle
+    }
+
+    async fn work(&mut self) -> Result<WorkerState, ReloadError> {
+        let dir = self.dir.clone();
+        let crls = tokio::task::spawn_blocking(move || files::read_crl_dir(Some(&dir))).await??;
+        if self.loaded == crls {
+            return Ok(WorkerState::Idle);
+        }
+        self.verifier.replace_crls(&crls)?;
+        tracing::info!(crls = crls.len(), "CRLs reloaded");
+        if let Some(mesh) = &self.mesh
+            && let Err(error) = mesh.set_verifier(self.verifier.clone()).await
+        {
+            tracing::warn!(%error, "the mesh did not take the new CRLs");
+        }
+        self.loaded = crls;
+        Ok(WorkerState::Idle)
+    }
+}
