@@ -254,7 +254,7 @@ fn match_range(index: &Index, keys: &[DownloadedKey], offset: usize) -> Vec<Gaen
             continue;
         }
         let rpik = RpiKey::derive(&key.tek);
-        let mut check = |interval: IntervalNumber, rpi: Rpi, out: &mut Vec<GaenMatch>| {
+        let check = |interval: IntervalNumber, rpi: Rpi, out: &mut Vec<GaenMatch>| {
             if let Some((heard, instances)) = index.gaen_heard(&rpi, interval) {
                 out.push(GaenMatch {
                     key: offset + i,
