@@ -184,7 +184,7 @@ fn the_public_server_fixture_export_verifies_and_its_keys_match() {
     assert_eq!(target.rolling_period, 114);
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
-    let t0 = u64::from(2_649_866 + 50) * 600;
+    let t0 = (2_649_866u64 + 50) * 600;
     ingest(
         &store,
         &sightings_of(&target.tek, t0, t0 + 600, 60, -60, -8, &region("US-CA")),
