@@ -86,7 +86,7 @@ proptest! {
         let text = lines.join("\n");
         let good = lines
             .iter()
-            .filter(|l| l.contains('\n') == false && replay::parse_line(l.trim(), None).is_ok())
+            .filter(|l| !l.contains('\n') && replay::parse_line(l.trim(), None).is_ok())
             .count();
         let mut ingest = Ingest::new(&store, DEFAULT_MAX_RECORDS);
         let mut source = Replay::new(text.as_bytes(), None);

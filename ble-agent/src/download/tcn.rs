@@ -61,7 +61,7 @@ fn one_report(text: &str) -> Result<VerifiedReport, String> {
     if text.len() > MAX_REPORT_BYTES * 2 {
         return Err("longer than any signed report".into());
     }
-    let is_hex = text.len() % 2 == 0 && text.bytes().all(|b| b.is_ascii_hexdigit());
+    let is_hex = text.len().is_multiple_of(2) && text.bytes().all(|b| b.is_ascii_hexdigit());
     let bytes = if is_hex {
         hex_decode(text).map_err(|e| e.to_string())?
     } else {

@@ -155,7 +155,7 @@ pub async fn story(
         &de_server,
         &traveller.identity,
         &code,
-        &[fr.clone()],
+        std::slice::from_ref(&fr),
         onset,
         now,
     )
