@@ -318,8 +318,8 @@ pub async fn start(
                 metrics.clone(),
             )
             .await?;
-            let stop = actors.signal();
-            tasks.push(actors.spawn(async move { Ok(mesh.run(stop).await?) }));
+            let mesh_runner = runner.clone();
+            tasks.push(actors.spawn(async move { Ok(mesh.run(&mesh_runner).await?) }));
             Some(handle)
         }
         None => None,

@@ -119,7 +119,7 @@ pub struct ReasonLabel {
     pub reason: &'static str,
 }
 
-/// Label set `path`: how a batch arrived (`gossip` or `catchup`).
+/// Label set `path`: how a batch arrived (`announce` or `catchup`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 pub struct PathLabel {
     /// The path.

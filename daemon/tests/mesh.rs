@@ -239,6 +239,17 @@ async fn five_nodes_each_upload_and_every_node_ends_with_every_key() {
         // catch-up.
         assert_eq!(by_path("announce") + by_path("catchup"), 8, "{metrics}");
         announced += by_path("announce");
+        // The pages were stored by the mesh's store worker (a tracked worker of the node), and
+        // none of its units failed.
+        let store_runs = metrics
+            .lines()
+            .find_map(|l| l.strip_prefix("enmesh_worker_runs_total{worker=\"mesh_store\"} "))
+            .map_or(0, |v| v.parse::<u64>().unwrap());
+        assert!(store_runs >= 1, "{metrics}");
+        assert!(
+            !metrics.contains("enmesh_worker_errors_total{worker=\"mesh_store\"}"),
+            "{metrics}"
+        );
     }
     assert!(announced > 0, "nothing arrived after an announcement");
     cluster.stop_all().await;

@@ -5,13 +5,17 @@
 use std::path::PathBuf;
 
 /// The `shared/vectors` directory: `$ENMESH_SHARED_DIR/vectors` if set, else `../shared/vectors`
-/// beside the workspace root. Panics with a clear message if it is missing: a conformance test
+/// beside the workspace root (found from the `CARGO_MANIFEST_DIR` cargo sets when it runs the test,
+/// so a test binary built in another checkout that shares the target directory still looks beside
+/// this one). Panics with a clear message if it is missing: a conformance test
 /// that cannot find its fixtures must fail, not pass silently.
 pub fn vectors_dir() -> PathBuf {
     let shared = std::env::var_os("ENMESH_SHARED_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            std::env::var_os("CARGO_MANIFEST_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
                 .join("..")
                 .join("..")
                 .join("shared")

@@ -1,76 +1,74 @@
-//! The mesh actor: one task that owns the swarm and drives admission, announcements, fetching
-//! and catch-up; plus a worker task that checks and stores received batches one at a time (in
-//! order, off the async threads).
+//! The mesh actor: one task that owns the swarm and does the mesh's I/O, and nothing else.
+//! It translates libp2p events, request handles, store results and ticks into
+//! [`state::Event`]s, hands them to the node's [`State`] (which decides everything), and carries
+//! out the [`state::Action`]s it answers with. Store work (checking and storing fetched pages,
+//! reading pages to serve and the own head) runs off the async threads, in the
+//! [`storing`](super::storing) worker and `spawn_blocking`.
 //!
 //! Gossip carries announcements only ("I hold origin O up to sequence N", a few dozen bytes);
 //! the batches themselves travel once per node, fetched over the sync protocol from the peer
-//! that announced them. An announcement is validated, and so forwarded, only once this node
-//! holds the batch itself, so whoever receives it can fetch from the forwarder. A batch that
-//! fails its checks makes the announcement that led to it rejected (gossipsub's penalty).
+//! that announced them (see [`super::state`] for the rules).
 //!
-//! The actor never announces anything but this node's own `a2a/<cluster>` batches (read from the
-//! store after each batcher commit), never answers a sync request or takes a gossip message from
-//! a peer that is not admitted, and never forwards an announcement of a batch it does not hold.
+//! The actor never decides: it never answers a request, admits a peer, publishes, or reports a
+//! verdict except as the state machine says; it never reads the store on an async thread.
+//!
+//! The loop is not a [`crate::worker::Worker`]: each of its events (a swarm event, a store
+//! result, a command, a batcher commit, the tick) is one step of the state machine on the swarm
+//! it owns, so there is no separate "wait" and "work". It runs as a tracked task of the node's
+//! actors stage, and its store work is the [`StoreWorker`] (a `Worker`) in the same stage.
 
-use super::admission::{Admission, Refused};
+use super::admission::Admission;
 use super::behaviour::{self, Behaviour, BehaviourEvent, UNADMITTED_SCORE};
-use super::catchup::{CatchUp, PAGE_BATCHES};
-use super::ledger::{Ledger, TakeError, Taken};
-use super::wire::{
-    Admit, Ask, BatchesAsk, Head, HeadsAsk, MAX_SYNC_RESPONSE_BYTES, SyncRequest, SyncResponse,
-};
+use super::frame::{Admit, Ask, BatchesAsk, Head, HeadsAsk, SyncRequest, SyncResponse};
+use super::ledger::Ledger;
+use super::state::peers::{Dial, MAX_PEER_ADDRS};
+use super::state::{self, Action, Event, Millis, ReplyId, RequestId, Start, State, Verdict};
+use super::storing::{self, Job, PageTaken, StoreWorker};
 use super::{MeshError, MeshSettings};
 use crate::clock::SharedClock;
 use crate::node::Trust;
 use crate::pki::Verifier;
-use crate::shutdown::ShutdownSignal;
 use crate::store::Store;
 use crate::telemetry::Metrics;
+use crate::worker::{self, Runner};
 use enmesh_proto::v1::SignedBatch;
 use enmesh_protocol::feed::Feed;
 use enmesh_protocol::region::{ClusterId, RegionId};
 use libp2p::futures::StreamExt;
 use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance, MessageId};
 use libp2p::multiaddr::Protocol;
-use libp2p::request_response::{self, OutboundRequestId};
+use libp2p::request_response::{self, OutboundRequestId, ResponseChannel};
 use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
 use libp2p::swarm::{ConnectionId, SwarmEvent};
 use libp2p::{Multiaddr, PeerId, Swarm, identify, ping};
 use prost::Message;
-use rustls_pki_types::UnixTime;
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
+use tokio::time::Instant;
 
-/// Housekeeping period: admission deadlines, redials, gauges.
+/// Housekeeping period: admission deadlines, redials, heads exchanges, gauges.
 const TICK: Duration = Duration::from_secs(1);
-/// Every this many ticks, ask one admitted peer for its heads (anti-entropy).
-const HEADS_EVERY_TICKS: u64 = 3;
-/// Every this many ticks, check the admitted peers' chains again.
-const RECHECK_EVERY_TICKS: u64 = 60;
-/// Received batches waiting for the worker.
+/// Received pages waiting for the worker.
 const JOB_CAPACITY: usize = 1024;
-/// Worker results waiting for the actor.
+/// Worker and blocking-read results waiting for the actor.
 const DONE_CAPACITY: usize = 64;
 /// Status requests waiting for the actor.
 const COMMAND_CAPACITY: usize = 16;
 /// How long `start` waits for the listener to report its address.
 const LISTEN_WAIT: Duration = Duration::from_secs(5);
-/// Room left in a sync response for framing beyond the batches themselves.
-const RESPONSE_SLACK: usize = 64 * 1024;
-/// Most peer addresses taken from one heads response, and most peers whose addresses are kept.
-const MAX_PEER_ADDRS: usize = 64;
-const MAX_KNOWN_PEERS: usize = 1024;
-/// How long an announcement waits for this node to hold its batch before it is dropped
-/// (gossipsub forgets unvalidated messages after a few heartbeats anyway).
-const ANNOUNCE_WAIT: Duration = Duration::from_secs(3);
-/// Most announcements of one origin waiting for their batch (more are ignored, not forwarded).
-const MAX_WAITING_ANNOUNCES: usize = 256;
-/// Batch-count label of batches fetched after an announcement.
-const BY_ANNOUNCE: &str = "announce";
-/// Batch-count label of batches fetched after a heads exchange.
-const BY_CATCHUP: &str = "catchup";
+
+/// The state machine's types in the daemon: libp2p's.
+#[derive(Debug, PartialEq)]
+pub struct Libp2p;
+
+impl state::Types for Libp2p {
+    type Peer = PeerId;
+    type Addr = Multiaddr;
+    type MsgId = MessageId;
+    type Page = Vec<SignedBatch>;
+}
 
 /// What a status request returns.
 #[derive(Debug, Clone)]
@@ -129,66 +127,30 @@ impl MeshHandle {
     }
 }
 
-/// A page of fetched batches for the worker.
-struct Job {
-    peer: PeerId,
-    origin: RegionId,
-    batches: Vec<SignedBatch>,
-    first_held: bool,
-    path: &'static str,
-}
-
-/// An announcement waiting until this node holds the batch.
-struct Announced {
-    id: MessageId,
-    source: PeerId,
-    sequence: u64,
-    at: Instant,
-}
-
-/// What the worker (or a blocking read) did.
+/// What blocking work and the worker send back to the actor.
 enum Done {
     /// A page of batches read for a peer's sync request.
     Served {
-        channel: request_response::ResponseChannel<SyncResponse>,
+        channel: ResponseChannel<SyncResponse>,
         response: SyncResponse,
     },
     /// What the worker did with a page.
-    Page {
-        peer: PeerId,
-        origin: RegionId,
-        got: usize,
-        stored: usize,
-        keys: usize,
-        held: u64,
-        refusal: Option<&'static str>,
-        stopped: bool,
-        path: &'static str,
-    },
+    Taken(PageTaken),
+    /// This node's own feed head, read after a batcher commit.
+    OwnHead(u64),
 }
 
-/// Where the actor's handlers send work: received batches to the worker, and results (of the
-/// worker and of blocking reads) back to the actor.
-struct Channels {
-    jobs: mpsc::Sender<Job>,
-    done: mpsc::Sender<Done>,
+/// A request of a peer, waiting for the state machine's answer.
+enum Reply {
+    Admit(ResponseChannel<Admit>),
+    Sync(ResponseChannel<SyncResponse>),
 }
 
-/// A sync request this node sent.
-enum Pending {
+/// What a sync request this node sent asked.
+#[derive(Clone, Copy)]
+enum Asked {
     Heads,
-    Batches {
-        origin: RegionId,
-        after: u64,
-        path: &'static str,
-    },
-}
-
-/// A configured bootstrap address and what dialling it found.
-struct Bootstrap {
-    addr: Multiaddr,
-    peer: Option<PeerId>,
-    dialing: Option<ConnectionId>,
+    Batches,
 }
 
 /// The mesh, ready to run (see [`Mesh::run`]).
@@ -198,22 +160,23 @@ pub struct Mesh {
     ledger: Ledger,
     chain: Vec<Vec<u8>>,
     admission: Admission,
-    catchup: CatchUp,
-    announced: HashMap<RegionId, Vec<Announced>>,
-    pending: HashMap<OutboundRequestId, (PeerId, Pending)>,
-    admitting: HashMap<OutboundRequestId, PeerId>,
-    bootstrap: Vec<Bootstrap>,
-    addresses: HashMap<PeerId, Vec<Multiaddr>>,
-    published: u64,
+    state: State<Libp2p>,
+    requests: HashMap<OutboundRequestId, (RequestId, Asked)>,
+    replies: HashMap<ReplyId, Reply>,
+    next_reply: u64,
+    dialing: HashMap<ConnectionId, usize>,
     committed: watch::Receiver<u64>,
     commands: mpsc::Receiver<Command>,
     clock: SharedClock,
     metrics: Metrics,
-    ticks: u64,
+    started: Instant,
+    jobs: Option<mpsc::Sender<Job>>,
+    done: mpsc::Sender<Done>,
+    done_rx: Option<mpsc::Receiver<Done>>,
 }
 
-/// Builds the swarm, binds the listener and dials the bootstrap peers. The returned [`Mesh`]
-/// does nothing until [`Mesh::run`] is awaited.
+/// Builds the swarm, binds the listener, reads the heads and dials the bootstrap peers. The
+/// returned [`Mesh`] does nothing until [`Mesh::run`] is awaited.
 #[allow(clippy::too_many_arguments)]
 pub async fn start(
     settings: &MeshSettings,
@@ -226,7 +189,7 @@ pub async fn start(
     clock: SharedClock,
     metrics: Metrics,
 ) -> Result<(MeshHandle, Mesh), MeshError> {
-    let now = UnixTime::since_unix_epoch(Duration::from_millis(clock.now_millis()));
+    let now = clock.unix_time();
     let credential = trust.identity.active(now);
     let peer_id = credential.peer_id()?;
     let topic = behaviour::topic(cluster.as_str());
@@ -264,43 +227,51 @@ pub async fn start(
         cluster.clone(),
         region.clone(),
     );
-    let published = {
-        let ledger = ledger.clone();
-        let region = region.clone();
-        tokio::task::spawn_blocking(move || ledger.head(&region))
+    let origins: Vec<RegionId> = cluster_regions
+        .iter()
+        .filter(|r| *r != region)
+        .cloned()
+        .collect();
+    let heads = {
+        let (ledger, origins) = (ledger.clone(), origins.clone());
+        tokio::task::spawn_blocking(move || storing::heads(&ledger, &origins))
             .await
             .map_err(|_| MeshError::Stopped)??
     };
+    let (state, first) = State::new(Start {
+        me_peer: peer_id,
+        me: region.clone(),
+        origins,
+        heads,
+        bootstrap: settings
+            .bootstrap
+            .iter()
+            .map(|addr| (addr.clone(), peer_of(addr)))
+            .collect(),
+    });
     let (commands_tx, commands) = mpsc::channel(COMMAND_CAPACITY);
-    let origins = cluster_regions.iter().filter(|r| *r != region).cloned();
+    let (done, done_rx) = mpsc::channel(DONE_CAPACITY);
     let mut mesh = Mesh {
         swarm,
         topic,
         ledger,
         chain: credential.chain().iter().map(|c| c.to_vec()).collect(),
         admission: Admission::new(cluster.clone()),
-        catchup: CatchUp::new(origins),
-        announced: HashMap::new(),
-        pending: HashMap::new(),
-        admitting: HashMap::new(),
-        bootstrap: settings
-            .bootstrap
-            .iter()
-            .map(|addr| Bootstrap {
-                addr: addr.clone(),
-                peer: peer_of(addr),
-                dialing: None,
-            })
-            .collect(),
-        addresses: HashMap::new(),
-        published,
+        state,
+        requests: HashMap::new(),
+        replies: HashMap::new(),
+        next_reply: 0,
+        dialing: HashMap::new(),
         committed,
         commands,
         clock,
         metrics,
-        ticks: 0,
+        started: Instant::now(),
+        jobs: None,
+        done,
+        done_rx: Some(done_rx),
     };
-    mesh.redial();
+    mesh.apply_all(first);
     tracing::info!(%listen_addr, "mesh listening");
     Ok((
         MeshHandle {
@@ -321,15 +292,18 @@ fn peer_of(addr: &Multiaddr) -> Option<PeerId> {
 }
 
 impl Mesh {
-    /// Runs the mesh until `stop` fires.
-    pub async fn run(mut self, stop: ShutdownSignal) -> Result<(), MeshError> {
+    /// Runs the mesh until `runner`'s stage stops. The store worker runs beside it, a
+    /// [`StoreWorker`] in the same stage; it ends when this loop drops its inbox.
+    pub async fn run(mut self, runner: &Runner) -> Result<(), MeshError> {
         let (jobs_tx, jobs) = mpsc::channel(JOB_CAPACITY);
-        let (done_tx, mut done) = mpsc::channel(DONE_CAPACITY);
-        let ch = Channels {
-            jobs: jobs_tx,
-            done: done_tx.clone(),
-        };
-        let worker = tokio::spawn(work(self.ledger.clone(), self.clock.clone(), jobs, done_tx));
+        let (taken_tx, mut taken) = mpsc::channel(DONE_CAPACITY);
+        self.jobs = Some(jobs_tx);
+        let mut done = self.done_rx.take().ok_or(MeshError::Stopped)?;
+        let _store = worker::spawn(
+            runner,
+            StoreWorker::new(self.ledger.clone(), self.clock.clone(), jobs, taken_tx),
+        );
+        let stop = runner.stage.clone();
         let mut ticks = tokio::time::interval(TICK);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut batcher_alive = true;
@@ -338,24 +312,45 @@ impl Mesh {
         loop {
             tokio::select! {
                 () = &mut stopped => break,
-                event = self.swarm.select_next_some() => self.on_swarm(event, &ch),
+                event = self.swarm.select_next_some() => self.on_swarm(event),
                 Some(done) = done.recv() => self.on_done(done),
+                Some(page) = taken.recv() => self.on_done(Done::Taken(page)),
                 Some(command) = self.commands.recv() => self.on_command(command),
                 changed = self.committed.changed(), if batcher_alive => match changed {
-                    Ok(()) => self.publish_own(),
+                    Ok(()) => self.read_own_head(),
                     Err(_) => batcher_alive = false,
                 },
                 _ = ticks.tick() => self.on_tick(),
             }
         }
-        drop(ch);
-        worker.abort();
+        self.jobs = None;
         tracing::info!("mesh stopped");
         Ok(())
     }
 
-    fn now(&self) -> UnixTime {
-        UnixTime::since_unix_epoch(Duration::from_millis(self.clock.now_millis()))
+    fn now(&self) -> Millis {
+        Millis::try_from(self.started.elapsed().as_millis()).unwrap_or(Millis::MAX)
+    }
+
+    /// Hands `event` to the state machine and carries out what it says.
+    fn feed(&mut self, event: Event<Libp2p>) {
+        let actions = self.state.handle(event, self.now());
+        self.apply_all(actions);
+        self.metrics.mesh().admitted(self.state.admitted_len());
+        self.metrics.mesh().catchup(self.state.fetches_in_flight());
+    }
+
+    fn apply_all(&mut self, actions: Vec<Action<Libp2p>>) {
+        for action in actions {
+            self.apply(action);
+        }
+    }
+
+    fn reply_id(&mut self, reply: Reply) -> ReplyId {
+        self.next_reply = self.next_reply.wrapping_add(1);
+        let id = ReplyId(self.next_reply);
+        self.replies.insert(id, reply);
+        id
     }
 
     fn on_command(&mut self, command: Command) {
@@ -364,9 +359,9 @@ impl Mesh {
                 let gossip = &self.swarm.behaviour().gossip;
                 let status = MeshStatus {
                     admitted: self
-                        .admission
+                        .state
                         .admitted()
-                        .map(|(p, a)| (*p, a.region.clone()))
+                        .map(|(p, r)| (*p, r.clone()))
                         .collect(),
                     mesh_peers: gossip.mesh_peers(&self.topic.hash()).count(),
                     scores: self
@@ -385,31 +380,238 @@ impl Mesh {
         }
     }
 
-    /// Announces this node's own batches committed since the last round, one message each.
-    fn publish_own(&mut self) {
-        let me = self.ledger.me().clone();
-        let head = self.held(&me);
-        for sequence in self.published.saturating_add(1)..=head {
-            let data = Head {
-                origin: me.to_string(),
-                sequence,
+    /// Reads this node's own feed head off the async threads (after a batcher commit).
+    fn read_own_head(&self) {
+        let (ledger, done) = (self.ledger.clone(), self.done.clone());
+        tokio::task::spawn_blocking(move || match ledger.head(ledger.me()) {
+            Ok(head) => {
+                let _ = done.blocking_send(Done::OwnHead(head));
             }
-            .encode_to_vec();
-            match self
-                .swarm
-                .behaviour_mut()
-                .gossip
-                .publish(self.topic.clone(), data)
-            {
-                Ok(_) => self.metrics.mesh().published(),
-                // Peers that miss it (none connected yet, ...) catch up from the heads.
-                Err(error) => tracing::debug!(%error, sequence, "mesh: not announced"),
-            }
-        }
-        self.published = self.published.max(head);
+            Err(error) => tracing::error!(%error, "mesh: cannot read the own feed head"),
+        });
     }
 
-    fn on_swarm(&mut self, event: SwarmEvent<BehaviourEvent>, ch: &Channels) {
+    /// Checks `chain` presented by `peer` now.
+    fn check(&mut self, peer: PeerId, chain: &[Vec<u8>]) -> Result<RegionId, &'static str> {
+        let now = self.clock.unix_time();
+        self.admission
+            .check(&self.ledger.verifier(), peer, chain, now)
+            .map_err(|refused| {
+                tracing::warn!(%peer, reason = %refused, "mesh: peer's certificate refused");
+                refused.reason()
+            })
+    }
+
+    /// Checks every admitted peer's chain again; those that fail now are refused.
+    fn recheck(&mut self) {
+        let now = self.clock.unix_time();
+        let failed = self.admission.recheck(&self.ledger.verifier(), now);
+        for (peer, refused) in failed {
+            tracing::warn!(%peer, reason = %refused, "mesh: peer's certificate fails now");
+            self.feed(Event::Checked {
+                peer,
+                outcome: Err(refused.reason()),
+                reply: None,
+            });
+        }
+    }
+
+    fn apply(&mut self, action: Action<Libp2p>) {
+        match action {
+            Action::Dial(dial) => self.dial(dial),
+            Action::RequestAdmission { peer } => {
+                let request = Admit {
+                    chain: self.chain.clone(),
+                };
+                self.swarm
+                    .behaviour_mut()
+                    .admit
+                    .send_request(&peer, request);
+            }
+            Action::AnswerAdmission { reply } => {
+                if let Some(Reply::Admit(channel)) = self.replies.remove(&reply) {
+                    let answer = Admit {
+                        chain: self.chain.clone(),
+                    };
+                    let _ = self
+                        .swarm
+                        .behaviour_mut()
+                        .admit
+                        .send_response(channel, answer);
+                }
+            }
+            Action::Score { peer, admitted } => {
+                let score = if admitted {
+                    let region = self.state.admitted().find(|(p, _)| **p == peer);
+                    if let Some((_, region)) = region {
+                        tracing::info!(%peer, %region, "mesh: peer admitted");
+                    }
+                    0.0
+                } else {
+                    UNADMITTED_SCORE
+                };
+                self.swarm
+                    .behaviour_mut()
+                    .gossip
+                    .set_application_score(&peer, score);
+            }
+            Action::Block { peer, reason } => {
+                tracing::warn!(%peer, reason = reason.reason(), "mesh: peer refused and blocked");
+                self.metrics.mesh().refused(reason.reason());
+                self.admission.forget(&peer);
+                self.swarm.behaviour_mut().blocked.block_peer(peer);
+            }
+            Action::Unblock { peer } => {
+                self.swarm.behaviour_mut().blocked.unblock_peer(peer);
+            }
+            Action::Recheck => self.recheck(),
+            Action::Publish { origin, sequence } => {
+                let data = Head {
+                    origin: origin.to_string(),
+                    sequence,
+                }
+                .encode_to_vec();
+                match self
+                    .swarm
+                    .behaviour_mut()
+                    .gossip
+                    .publish(self.topic.clone(), data)
+                {
+                    Ok(_) => self.metrics.mesh().published(),
+                    // Peers that miss it (none connected yet, ...) catch up from the heads.
+                    Err(error) => tracing::debug!(%error, sequence, "mesh: not announced"),
+                }
+            }
+            Action::Validate {
+                id,
+                source,
+                verdict,
+            } => {
+                let acceptance = match verdict {
+                    Verdict::Accept => MessageAcceptance::Accept,
+                    Verdict::Ignore => MessageAcceptance::Ignore,
+                    Verdict::Reject => MessageAcceptance::Reject,
+                    Verdict::Malformed => {
+                        self.metrics.mesh().rejected("malformed");
+                        MessageAcceptance::Reject
+                    }
+                };
+                self.swarm
+                    .behaviour_mut()
+                    .gossip
+                    .report_message_validation_result(&id, &source, acceptance);
+            }
+            Action::AskHeads { peer, request } => {
+                let ask = SyncRequest {
+                    ask: Some(Ask::Heads(HeadsAsk {})),
+                };
+                let id = self.swarm.behaviour_mut().sync.send_request(&peer, ask);
+                self.requests.insert(id, (request, Asked::Heads));
+            }
+            Action::Fetch {
+                peer,
+                request,
+                origin,
+                after,
+                limit,
+            } => {
+                let ask = SyncRequest {
+                    ask: Some(Ask::Batches(BatchesAsk {
+                        origin: origin.to_string(),
+                        after_sequence: after,
+                        limit,
+                    })),
+                };
+                let id = self.swarm.behaviour_mut().sync.send_request(&peer, ask);
+                self.requests.insert(id, (request, Asked::Batches));
+            }
+            Action::AnswerHeads {
+                reply,
+                heads,
+                peers,
+            } => {
+                if let Some(Reply::Sync(channel)) = self.replies.remove(&reply) {
+                    let response = SyncResponse {
+                        heads: heads
+                            .into_iter()
+                            .map(|(origin, sequence)| Head {
+                                origin: origin.to_string(),
+                                sequence,
+                            })
+                            .collect(),
+                        batches: Vec::new(),
+                        peers: peers
+                            .into_iter()
+                            .map(|(peer, addr)| match peer_of(&addr) {
+                                Some(_) => addr.to_string(),
+                                None => addr.with(Protocol::P2p(peer)).to_string(),
+                            })
+                            .collect(),
+                    };
+                    let _ = self
+                        .swarm
+                        .behaviour_mut()
+                        .sync
+                        .send_response(channel, response);
+                }
+            }
+            Action::Serve {
+                reply,
+                origin,
+                after,
+                limit,
+            } => {
+                if let Some(Reply::Sync(channel)) = self.replies.remove(&reply) {
+                    // Pages can be megabytes: read them off the async threads.
+                    let (ledger, done) = (self.ledger.clone(), self.done.clone());
+                    tokio::task::spawn_blocking(move || {
+                        let response = storing::serve(&ledger, &origin, after, limit);
+                        let _ = done.blocking_send(Done::Served { channel, response });
+                    });
+                }
+            }
+            Action::Store {
+                peer,
+                origin,
+                page,
+                first_held,
+                path,
+            } => {
+                let job = Job {
+                    peer,
+                    origin: origin.clone(),
+                    batches: page,
+                    first_held,
+                    path,
+                };
+                let queued = self.jobs.as_ref().is_some_and(|j| j.try_send(job).is_ok());
+                if !queued {
+                    self.feed(Event::StoreBusy { peer, origin });
+                }
+            }
+        }
+    }
+
+    fn dial(&mut self, dial: Dial<Libp2p>) {
+        let opts = match (dial.peer, dial.addrs.first()) {
+            (Some(peer), _) => DialOpts::peer_id(peer)
+                .addresses(dial.addrs)
+                .condition(PeerCondition::DisconnectedAndNotDialing)
+                .build(),
+            (None, Some(addr)) => DialOpts::unknown_peer_id().address(addr.clone()).build(),
+            (None, None) => return,
+        };
+        let connection = opts.connection_id();
+        match (self.swarm.dial(opts), dial.bootstrap) {
+            (Ok(()), Some(i)) => {
+                self.dialing.insert(connection, i);
+            }
+            (Err(_), Some(bootstrap)) => self.feed(Event::DialFailed { bootstrap }),
+            (_, None) => {}
+        }
+    }
+
+    fn on_swarm(&mut self, event: SwarmEvent<BehaviourEvent>) {
         match event {
             SwarmEvent::ConnectionEstablished {
                 peer_id,
@@ -417,55 +619,54 @@ impl Mesh {
                 endpoint,
                 ..
             } => {
-                for b in &mut self.bootstrap {
-                    if b.dialing == Some(connection_id) {
-                        b.dialing = None;
-                        b.peer = Some(peer_id);
-                    }
-                }
-                if self.admission.get(&peer_id).is_none() {
-                    self.admission.connected(peer_id, Instant::now());
-                    self.swarm
-                        .behaviour_mut()
-                        .gossip
-                        .set_application_score(&peer_id, UNADMITTED_SCORE);
-                    if endpoint.is_dialer() && !self.admitting.values().any(|p| *p == peer_id) {
-                        self.request_admission(peer_id);
-                    }
-                }
+                let bootstrap = self.dialing.remove(&connection_id);
+                self.feed(Event::Connected {
+                    peer: peer_id,
+                    dialer: endpoint.is_dialer(),
+                    bootstrap,
+                });
             }
             SwarmEvent::ConnectionClosed {
                 peer_id,
                 num_established: 0,
                 ..
             } => {
-                self.admission.disconnected(&peer_id);
-                self.catchup.peer_gone(&peer_id);
-                self.metrics.mesh().admitted(self.admission.len());
+                self.admission.forget(&peer_id);
+                self.feed(Event::Disconnected { peer: peer_id });
             }
             SwarmEvent::OutgoingConnectionError { connection_id, .. } => {
-                for b in &mut self.bootstrap {
-                    if b.dialing == Some(connection_id) {
-                        b.dialing = None;
-                    }
+                if let Some(bootstrap) = self.dialing.remove(&connection_id) {
+                    self.feed(Event::DialFailed { bootstrap });
                 }
             }
-            SwarmEvent::Behaviour(event) => self.on_behaviour(event, ch),
+            SwarmEvent::Behaviour(event) => self.on_behaviour(event),
             _ => {}
         }
     }
 
-    fn on_behaviour(&mut self, event: BehaviourEvent, ch: &Channels) {
+    fn on_behaviour(&mut self, event: BehaviourEvent) {
         match event {
             BehaviourEvent::Admit(event) => self.on_admit(event),
-            BehaviourEvent::Sync(event) => self.on_sync(event, ch),
+            BehaviourEvent::Sync(event) => self.on_sync(event),
             BehaviourEvent::Gossip(gossipsub::Event::Message {
                 propagation_source,
                 message_id,
                 message,
-            }) => self.on_gossip(propagation_source, message_id, &message.data),
+            }) => {
+                let head = Head::decode(message.data.as_slice())
+                    .ok()
+                    .and_then(|h| Some((h.origin.parse::<RegionId>().ok()?, h.sequence)));
+                self.feed(Event::Announced {
+                    peer: propagation_source,
+                    id: message_id,
+                    head,
+                });
+            }
             BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }) => {
-                self.addresses.insert(peer_id, info.listen_addrs);
+                self.feed(Event::Identified {
+                    peer: peer_id,
+                    addrs: info.listen_addrs,
+                });
             }
             // A link that stopped answering (a partition): close it, the redial restores it.
             BehaviourEvent::Ping(ping::Event {
@@ -481,161 +682,6 @@ impl Mesh {
     }
 
     fn on_admit(&mut self, event: request_response::Event<Admit, Admit>) {
-        let request_response::Event::Message { peer, message, .. } = event else {
-            if let request_response::Event::OutboundFailure {
-                peer,
-                request_id,
-                error,
-                ..
-            } = event
-            {
-                self.admitting.remove(&request_id);
-                tracing::debug!(%peer, %error, "mesh: admission request failed");
-                // E.g. the connection it went on lost a simultaneous-dial race: ask again on
-                // the one that is left (the admission deadline still bounds it).
-                if self.swarm.is_connected(&peer) && self.admission.get(&peer).is_none() {
-                    self.request_admission(peer);
-                }
-            }
-            return;
-        };
-        let now = self.now();
-        match message {
-            request_response::Message::Request {
-                request, channel, ..
-            } => {
-                if self.admit(peer, &request.chain, now) {
-                    let answer = Admit {
-                        chain: self.chain.clone(),
-                    };
-                    let _ = self
-                        .swarm
-                        .behaviour_mut()
-                        .admit
-                        .send_response(channel, answer);
-                }
-            }
-            request_response::Message::Response {
-                request_id,
-                response,
-            } => {
-                self.admitting.remove(&request_id);
-                self.admit(peer, &response.chain, now);
-            }
-        }
-    }
-
-    /// Presents this node's chain to `peer`; its answer is its own chain.
-    fn request_admission(&mut self, peer: PeerId) {
-        let request = Admit {
-            chain: self.chain.clone(),
-        };
-        let id = self
-            .swarm
-            .behaviour_mut()
-            .admit
-            .send_request(&peer, request);
-        self.admitting.insert(id, peer);
-    }
-
-    /// Checks `peer`'s chain; admits it (and asks for its heads) or refuses and blocks it.
-    fn admit(&mut self, peer: PeerId, chain: &[Vec<u8>], now: UnixTime) -> bool {
-        let already = self.admission.get(&peer).is_some();
-        match self
-            .admission
-            .check(&self.ledger.verifier(), peer, chain, now)
-        {
-            Ok(admitted) => {
-                if !already {
-                    tracing::info!(%peer, region = %admitted.region, "mesh: peer admitted");
-                    self.swarm
-                        .behaviour_mut()
-                        .gossip
-                        .set_application_score(&peer, 0.0);
-                    self.metrics.mesh().admitted(self.admission.len());
-                    self.ask_heads(peer);
-                }
-                true
-            }
-            Err(refused) => {
-                self.refuse(peer, &refused);
-                false
-            }
-        }
-    }
-
-    /// Checks every admitted peer's chain again; drops and blocks those that fail now.
-    fn recheck(&mut self) {
-        let failed = self.admission.recheck(&self.ledger.verifier(), self.now());
-        for (peer, refused) in failed {
-            self.refuse(peer, &refused);
-        }
-    }
-
-    fn refuse(&mut self, peer: PeerId, refused: &Refused) {
-        tracing::warn!(%peer, reason = %refused, "mesh: peer refused and blocked");
-        self.metrics.mesh().refused(refused.reason());
-        self.admission.block(peer, Instant::now());
-        self.addresses.remove(&peer);
-        self.catchup.peer_gone(&peer);
-        self.swarm.behaviour_mut().blocked.block_peer(peer);
-        self.metrics.mesh().admitted(self.admission.len());
-    }
-
-    fn ask_heads(&mut self, peer: PeerId) {
-        let request = SyncRequest {
-            ask: Some(Ask::Heads(HeadsAsk {})),
-        };
-        let id = self.swarm.behaviour_mut().sync.send_request(&peer, request);
-        self.pending.insert(id, (peer, Pending::Heads));
-    }
-
-    fn ask_batches(&mut self, peer: PeerId, origin: RegionId, after: u64, path: &'static str) {
-        let request = SyncRequest {
-            ask: Some(Ask::Batches(BatchesAsk {
-                origin: origin.to_string(),
-                after_sequence: after,
-                limit: PAGE_BATCHES,
-            })),
-        };
-        let id = self.swarm.behaviour_mut().sync.send_request(&peer, request);
-        let pending = Pending::Batches {
-            origin,
-            after,
-            path,
-        };
-        self.pending.insert(id, (peer, pending));
-    }
-
-    /// This node's head of `origin` (0 on a store error, which is logged).
-    fn held(&self, origin: &RegionId) -> u64 {
-        self.ledger.head(origin).unwrap_or_else(|error| {
-            tracing::error!(%error, %origin, "mesh: cannot read the held sequence");
-            0
-        })
-    }
-
-    /// `peer` says (in heads or an announcement, which `path` names) that it holds `origin` up
-    /// to `sequence`: fetch from it if that is more, unless a fetch of `origin` is under way.
-    fn peer_holds(&mut self, peer: PeerId, origin: RegionId, sequence: u64, path: &'static str) {
-        if origin == *self.ledger.me() {
-            return;
-        }
-        let held = self.held(&origin);
-        if self
-            .catchup
-            .peer_holds(peer, origin.clone(), sequence, held)
-        {
-            self.ask_batches(peer, origin, held, path);
-        }
-        self.metrics.mesh().catchup(self.catchup.in_flight());
-    }
-
-    fn on_sync(
-        &mut self,
-        event: request_response::Event<SyncRequest, SyncResponse>,
-        ch: &Channels,
-    ) {
         match event {
             request_response::Event::Message {
                 peer,
@@ -645,183 +691,106 @@ impl Mesh {
                     },
                 ..
             } => {
-                if self.admission.get(&peer).is_none() {
-                    // No answer at all for a peer that is not admitted.
-                    return;
-                }
-                match request.ask {
-                    Some(Ask::Batches(ask)) => {
-                        // Pages can be megabytes: read them off the async threads.
-                        let (ledger, done) = (self.ledger.clone(), ch.done.clone());
-                        tokio::task::spawn_blocking(move || {
-                            let response = serve_batches(&ledger, &ask);
-                            let _ = done.blocking_send(Done::Served { channel, response });
-                        });
-                    }
-                    Some(Ask::Heads(_)) => {
-                        let response = self.heads();
-                        let _ = self
-                            .swarm
-                            .behaviour_mut()
-                            .sync
-                            .send_response(channel, response);
-                    }
-                    None => {}
-                }
+                let outcome = self.check(peer, &request.chain);
+                let reply = self.reply_id(Reply::Admit(channel));
+                self.feed(Event::Checked {
+                    peer,
+                    outcome,
+                    reply: Some(reply),
+                });
+                // Unanswered (refused): the channel drops.
+                self.replies.remove(&reply);
             }
             request_response::Event::Message {
                 peer,
+                message: request_response::Message::Response { response, .. },
+                ..
+            } => {
+                let outcome = self.check(peer, &response.chain);
+                self.feed(Event::Checked {
+                    peer,
+                    outcome,
+                    reply: None,
+                });
+            }
+            request_response::Event::OutboundFailure { peer, error, .. } => {
+                tracing::debug!(%peer, %error, "mesh: admission request failed");
+                self.feed(Event::AdmitFailed { peer });
+            }
+            _ => {}
+        }
+    }
+
+    fn on_sync(&mut self, event: request_response::Event<SyncRequest, SyncResponse>) {
+        match event {
+            request_response::Event::Message {
+                peer,
+                message:
+                    request_response::Message::Request {
+                        request, channel, ..
+                    },
+                ..
+            } => {
+                let reply = self.reply_id(Reply::Sync(channel));
+                match request.ask {
+                    Some(Ask::Batches(ask)) => self.feed(Event::BatchesAsked {
+                        peer,
+                        reply,
+                        origin: ask.origin.parse().ok(),
+                        after: ask.after_sequence,
+                        limit: ask.limit,
+                    }),
+                    Some(Ask::Heads(_)) => self.feed(Event::HeadsAsked { peer, reply }),
+                    None => {}
+                }
+                // Unanswered (unadmitted peer, bad request): the channel drops.
+                self.replies.remove(&reply);
+            }
+            request_response::Event::Message {
                 message:
                     request_response::Message::Response {
                         request_id,
                         response,
                     },
                 ..
-            } => match self.pending.remove(&request_id) {
-                Some((_, Pending::Heads)) => {
-                    self.learn_peers(&response.peers);
-                    for head in response.heads {
-                        if let Ok(origin) = head.origin.parse::<RegionId>() {
-                            self.peer_holds(peer, origin, head.sequence, BY_CATCHUP);
-                        }
-                    }
+            } => match self.requests.remove(&request_id) {
+                Some((request, Asked::Heads)) => {
+                    let heads = response
+                        .heads
+                        .into_iter()
+                        .filter_map(|h| Some((h.origin.parse::<RegionId>().ok()?, h.sequence)))
+                        .collect();
+                    let peers = response
+                        .peers
+                        .iter()
+                        .take(MAX_PEER_ADDRS)
+                        .filter_map(|text| text.parse::<Multiaddr>().ok())
+                        .filter_map(|addr| Some((peer_of(&addr)?, addr)))
+                        .collect();
+                    self.feed(Event::HeadsAnswered {
+                        request,
+                        heads,
+                        peers,
+                    });
                 }
-                Some((
-                    _,
-                    Pending::Batches {
-                        origin,
-                        after,
-                        path,
-                    },
-                )) => {
-                    let job = Job {
-                        peer,
-                        origin: origin.clone(),
-                        batches: response.batches,
-                        first_held: after == 0,
-                        path,
-                    };
-                    if ch.jobs.try_send(job).is_err() {
-                        self.catchup.failed(&origin);
-                    }
-                }
+                Some((request, Asked::Batches)) => self.feed(Event::Fetched {
+                    request,
+                    page: response.batches,
+                }),
                 None => {}
             },
             request_response::Event::OutboundFailure {
-                request_id, error, ..
+                peer,
+                request_id,
+                error,
+                ..
             } => {
-                if let Some((peer, Pending::Batches { origin, .. })) =
-                    self.pending.remove(&request_id)
-                {
-                    tracing::debug!(%peer, %origin, %error, "mesh: fetch failed");
-                    self.catchup.failed(&origin);
+                if let Some((request, _)) = self.requests.remove(&request_id) {
+                    tracing::debug!(%peer, %error, "mesh: sync request failed");
+                    self.feed(Event::RequestFailed { request });
                 }
             }
             _ => {}
-        }
-    }
-
-    /// This node's heads, and the addresses of its admitted peers.
-    fn heads(&self) -> SyncResponse {
-        let me = self.ledger.me();
-        let heads = std::iter::once(me)
-            .chain(self.catchup.origins())
-            .map(|origin| Head {
-                origin: origin.to_string(),
-                sequence: self.held(origin),
-            })
-            .filter(|head| head.sequence > 0)
-            .collect();
-        let peers = self
-            .admission
-            .admitted()
-            .flat_map(|(peer, _)| {
-                self.addresses.get(peer).into_iter().flatten().map(|addr| {
-                    let addr = match peer_of(addr) {
-                        Some(_) => addr.clone(),
-                        None => addr.clone().with(Protocol::P2p(*peer)),
-                    };
-                    addr.to_string()
-                })
-            })
-            .take(MAX_PEER_ADDRS)
-            .collect();
-        SyncResponse {
-            heads,
-            batches: Vec::new(),
-            peers,
-        }
-    }
-
-    /// An announcement from `source`: accepted at once if this node holds the batch already,
-    /// else kept until the fetch from `source` (or another peer) brings it.
-    fn on_gossip(&mut self, source: PeerId, id: MessageId, data: &[u8]) {
-        let verdict = if self.admission.get(&source).is_none() {
-            MessageAcceptance::Ignore
-        } else {
-            match Head::decode(data).map(|h| (h.origin.parse::<RegionId>(), h.sequence)) {
-                Ok((Ok(origin), _)) if origin == *self.ledger.me() => MessageAcceptance::Ignore,
-                Ok((Ok(origin), sequence)) if sequence > 0 => {
-                    let waiting = self.announced.get(&origin).map_or(0, Vec::len);
-                    if self.held(&origin) >= sequence {
-                        MessageAcceptance::Accept
-                    } else if waiting >= MAX_WAITING_ANNOUNCES {
-                        MessageAcceptance::Ignore
-                    } else {
-                        self.announced
-                            .entry(origin.clone())
-                            .or_default()
-                            .push(Announced {
-                                id,
-                                source,
-                                sequence,
-                                at: Instant::now(),
-                            });
-                        self.peer_holds(source, origin, sequence, BY_ANNOUNCE);
-                        return;
-                    }
-                }
-                _ => {
-                    self.metrics.mesh().rejected("malformed");
-                    MessageAcceptance::Reject
-                }
-            }
-        };
-        self.swarm
-            .behaviour_mut()
-            .gossip
-            .report_message_validation_result(&id, &source, verdict);
-    }
-
-    /// Settles the announcements of `origin`: accepted (so forwarded) once this node holds their
-    /// batch, rejected if `refused_by` served a batch that failed its checks for them, dropped
-    /// after [`ANNOUNCE_WAIT`]. If some still wait and no fetch runs, fetch from their sender.
-    fn settle(&mut self, origin: &RegionId, refused_by: Option<PeerId>) {
-        let Some(waiting) = self.announced.remove(origin) else {
-            return;
-        };
-        let (held, now) = (self.held(origin), Instant::now());
-        let mut left = Vec::new();
-        for a in waiting {
-            let verdict = if a.sequence <= held {
-                MessageAcceptance::Accept
-            } else if Some(a.source) == refused_by {
-                MessageAcceptance::Reject
-            } else if now.duration_since(a.at) > ANNOUNCE_WAIT {
-                MessageAcceptance::Ignore
-            } else {
-                left.push(a);
-                continue;
-            };
-            self.swarm
-                .behaviour_mut()
-                .gossip
-                .report_message_validation_result(&a.id, &a.source, verdict);
-        }
-        if let Some(last) = left.last() {
-            let (source, sequence) = (last.source, last.sequence);
-            self.announced.insert(origin.clone(), left);
-            self.peer_holds(source, origin.clone(), sequence, BY_ANNOUNCE);
         }
     }
 
@@ -834,55 +803,23 @@ impl Mesh {
                     .sync
                     .send_response(channel, response);
             }
-            Done::Page {
-                peer,
-                origin,
-                got,
-                stored,
-                keys,
-                held,
-                refusal,
-                stopped,
-                path,
-            } => {
-                self.metrics.mesh().received(path, stored, keys);
-                if let Some(reason) = refusal {
-                    tracing::warn!(%peer, %origin, reason, "mesh: fetched batch rejected");
+            Done::Taken(taken) => {
+                let page = &taken.page;
+                self.metrics
+                    .mesh()
+                    .received(page.path, taken.stored, taken.keys);
+                if let Some(reason) = taken.refusal {
+                    tracing::warn!(peer = %page.peer, origin = %page.origin, reason, "mesh: fetched batch rejected");
                     self.metrics.mesh().rejected(reason);
                 }
-                if self.catchup.page_done(peer, &origin, got, held, stopped) {
-                    self.ask_batches(peer, origin.clone(), held, path);
-                }
-                self.settle(&origin, refusal.map(|_| peer));
-                self.metrics.mesh().catchup(self.catchup.in_flight());
+                self.feed(Event::Stored(taken.page));
             }
+            Done::OwnHead(sequence) => self.feed(Event::OwnHead { sequence }),
         }
     }
 
     fn on_tick(&mut self) {
-        self.ticks += 1;
-        let now = Instant::now();
-        let origins: Vec<RegionId> = self.announced.keys().cloned().collect();
-        for origin in origins {
-            self.settle(&origin, None);
-        }
-        for peer in self.admission.overdue(now) {
-            self.refuse(peer, &Refused::Timeout(super::admission::ADMIT_DEADLINE));
-        }
-        for peer in self.admission.unblocked(now) {
-            self.swarm.behaviour_mut().blocked.unblock_peer(peer);
-        }
-        if self.ticks.is_multiple_of(RECHECK_EVERY_TICKS) {
-            self.recheck();
-        }
-        self.redial();
-        if self.ticks.is_multiple_of(HEADS_EVERY_TICKS) && !self.admission.is_empty() {
-            let peers: Vec<PeerId> = self.admission.admitted().map(|(p, _)| *p).collect();
-            let index = usize::try_from(self.ticks / HEADS_EVERY_TICKS).unwrap_or(0) % peers.len();
-            if let Some(peer) = peers.get(index) {
-                self.ask_heads(*peer);
-            }
-        }
+        self.feed(Event::Tick);
         let mesh = self
             .swarm
             .behaviour()
@@ -890,144 +827,6 @@ impl Mesh {
             .mesh_peers(&self.topic.hash())
             .count();
         self.metrics.mesh().peers(mesh);
-        let behind = self.catchup.behind(|origin| self.held(origin));
-        self.metrics.mesh().behind(behind);
-    }
-
-    /// Keeps the addresses of peers this node has not met yet (dialled on the next tick).
-    fn learn_peers(&mut self, addrs: &[String]) {
-        let me = *self.swarm.local_peer_id();
-        for text in addrs.iter().take(MAX_PEER_ADDRS) {
-            let Ok(addr) = text.parse::<Multiaddr>() else {
-                continue;
-            };
-            let Some(peer) = peer_of(&addr) else {
-                continue;
-            };
-            let known = self.addresses.contains_key(&peer);
-            if peer != me && !known && self.addresses.len() < MAX_KNOWN_PEERS {
-                self.addresses.insert(peer, vec![addr]);
-            }
-        }
-    }
-
-    /// Dials bootstrap addresses and known peers that are not connected.
-    fn redial(&mut self) {
-        let mut dials: Vec<(Option<usize>, DialOpts)> = Vec::new();
-        for (i, b) in self.bootstrap.iter().enumerate() {
-            match b.peer {
-                Some(peer) if self.swarm.is_connected(&peer) => {}
-                Some(peer) => dials.push((
-                    None,
-                    DialOpts::peer_id(peer)
-                        .addresses(vec![b.addr.clone()])
-                        .condition(PeerCondition::DisconnectedAndNotDialing)
-                        .build(),
-                )),
-                None if b.dialing.is_none() => {
-                    dials.push((
-                        Some(i),
-                        DialOpts::unknown_peer_id().address(b.addr.clone()).build(),
-                    ));
-                }
-                None => {}
-            }
-        }
-        for (peer, addrs) in &self.addresses {
-            if !self.swarm.is_connected(peer) && !addrs.is_empty() {
-                dials.push((
-                    None,
-                    DialOpts::peer_id(*peer)
-                        .addresses(addrs.clone())
-                        .condition(PeerCondition::DisconnectedAndNotDialing)
-                        .build(),
-                ));
-            }
-        }
-        for (bootstrap, opts) in dials {
-            let connection = opts.connection_id();
-            if self.swarm.dial(opts).is_ok()
-                && let Some(b) = bootstrap.and_then(|i| self.bootstrap.get_mut(i))
-            {
-                b.dialing = Some(connection);
-            }
-        }
-    }
-}
-
-/// A page of `ask.origin`'s batches for a peer (blocking: reads the store).
-fn serve_batches(ledger: &Ledger, ask: &BatchesAsk) -> SyncResponse {
-    let limit = usize::try_from(ask.limit.min(PAGE_BATCHES)).unwrap_or(0);
-    let Ok(origin) = ask.origin.parse::<RegionId>() else {
-        return SyncResponse::default();
-    };
-    let max_bytes = MAX_SYNC_RESPONSE_BYTES - RESPONSE_SLACK;
-    match ledger.page(&origin, ask.after_sequence, limit, max_bytes) {
-        Ok(page) => SyncResponse {
-            batches: page.into_iter().map(|b| b.signed).collect(),
-            ..SyncResponse::default()
-        },
-        Err(error) => {
-            tracing::error!(%error, "mesh: cannot read batches to serve");
-            SyncResponse::default()
-        }
-    }
-}
-
-/// The worker: takes received batches one at a time, in arrival order.
-async fn work(
-    ledger: Ledger,
-    clock: SharedClock,
-    mut jobs: mpsc::Receiver<Job>,
-    done: mpsc::Sender<Done>,
-) {
-    while let Some(job) = jobs.recv().await {
-        let (ledger, now) = (ledger.clone(), clock.now_millis());
-        let Ok(result) = tokio::task::spawn_blocking(move || take(&ledger, job, now)).await else {
-            return;
-        };
-        if done.send(result).await.is_err() {
-            return;
-        }
-    }
-}
-
-/// Checks and stores a page in order; stops at the first gap, refusal or store failure.
-fn take(ledger: &Ledger, job: Job, now_millis: u64) -> Done {
-    let (mut stored, mut keys, mut refusal, mut stopped) = (0, 0, None, false);
-    for (i, signed) in job.batches.iter().enumerate() {
-        match ledger.take(signed, job.first_held && i == 0, now_millis) {
-            Ok(Taken::Stored { keys: n, .. }) => {
-                stored += 1;
-                keys += n;
-            }
-            Ok(Taken::Held) => {}
-            Ok(Taken::Gap { .. }) => {
-                stopped = true;
-                break;
-            }
-            Err(TakeError::Refused(r)) => {
-                refusal = Some(r.reason());
-                stopped = true;
-                break;
-            }
-            Err(TakeError::Store(error)) => {
-                tracing::error!(%error, "mesh: cannot store a fetched batch");
-                stopped = true;
-                break;
-            }
-        }
-    }
-    let held = ledger.head(&job.origin).unwrap_or(0);
-    Done::Page {
-        peer: job.peer,
-        origin: job.origin,
-        got: job.batches.len(),
-        stored,
-        keys,
-        held,
-        refusal,
-        stopped,
-        path: job.path,
+        self.metrics.mesh().behind(self.state.behind());
     }
 }

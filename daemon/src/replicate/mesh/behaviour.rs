@@ -6,7 +6,7 @@
 //! Gossipsub is tuned so that nothing flows to or from a peer before admission: every new peer
 //! gets an application score far below the graylist threshold until the actor admits it.
 
-use super::wire::{
+use super::frame::{
     ADMIT_PROTOCOL, Admit, Codec, SYNC_PROTOCOL, SyncRequest, SyncResponse, admit_codec, sync_codec,
 };
 use libp2p::gossipsub::{

@@ -3,11 +3,12 @@
 //!
 //! At most one fetch per origin is in flight; a fetch goes on page after page while the peer
 //! holds more than this node, and ends on an empty page, a failure or a gap. This module never
-//! does I/O: the actor asks it what to fetch next and tells it what happened.
+//! does I/O: the state machine asks it what to fetch next and tells it what happened. It is
+//! generic over the peer type (a libp2p `PeerId` in the daemon, a node number in the simulator)
+//! and keeps everything in ordered maps, so that the same inputs give the same answers.
 
 use enmesh_protocol::region::RegionId;
-use libp2p::PeerId;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Batches asked for in one page.
 pub const PAGE_BATCHES: u32 = 256;
@@ -16,14 +17,24 @@ pub const PAGE_BATCHES: u32 = 256;
 pub const MAX_ORIGINS: usize = 1024;
 
 /// Catch-up state of one node.
-#[derive(Debug, Default)]
-pub struct CatchUp {
-    fetching: HashMap<RegionId, PeerId>,
-    peer_heads: HashMap<(PeerId, RegionId), u64>,
+#[derive(Debug)]
+pub struct CatchUp<P> {
+    fetching: BTreeMap<RegionId, P>,
+    peer_heads: BTreeMap<(P, RegionId), u64>,
     origins: BTreeSet<RegionId>,
 }
 
-impl CatchUp {
+impl<P> Default for CatchUp<P> {
+    fn default() -> Self {
+        Self {
+            fetching: BTreeMap::new(),
+            peer_heads: BTreeMap::new(),
+            origins: BTreeSet::new(),
+        }
+    }
+}
+
+impl<P: Copy + Ord> CatchUp<P> {
     /// Catch-up knowing `origins` up front (the configured cluster regions).
     pub fn new(origins: impl IntoIterator<Item = RegionId>) -> Self {
         Self {
@@ -39,7 +50,7 @@ impl CatchUp {
 
     /// `peer` holds `origin` up to `sequence`. Returns whether a fetch from `peer` should start
     /// now, given that this node holds `held`.
-    pub fn peer_holds(&mut self, peer: PeerId, origin: RegionId, sequence: u64, held: u64) -> bool {
+    pub fn peer_holds(&mut self, peer: P, origin: RegionId, sequence: u64, held: u64) -> bool {
         if !self.origins.contains(&origin) {
             if self.origins.len() >= MAX_ORIGINS {
                 return false;
@@ -59,7 +70,7 @@ impl CatchUp {
     /// a gap or refusal if `stopped`). Returns whether to ask `peer` for the next page.
     pub fn page_done(
         &mut self,
-        peer: PeerId,
+        peer: P,
         origin: &RegionId,
         got: usize,
         held: u64,
@@ -72,18 +83,26 @@ impl CatchUp {
                 .get(&(peer, origin.clone()))
                 .is_some_and(|head| *head > held);
         if !more {
-            self.fetching.remove(origin);
+            self.failed(origin, peer);
         }
         more
     }
 
-    /// The fetch of `origin` failed (timeout, disconnect): another peer may be asked later.
-    pub fn failed(&mut self, origin: &RegionId) {
-        self.fetching.remove(origin);
+    /// The fetch of `origin` from `peer` failed (timeout, disconnect, no room to store it):
+    /// another peer may be asked later. A fetch of `origin` from another peer goes on.
+    pub fn failed(&mut self, origin: &RegionId, peer: P) {
+        if self.fetching.get(origin) == Some(&peer) {
+            self.fetching.remove(origin);
+        }
+    }
+
+    /// Whether a fetch of `origin` from `peer` is under way.
+    pub fn fetching_from(&self, origin: &RegionId, peer: P) -> bool {
+        self.fetching.get(origin) == Some(&peer)
     }
 
     /// `peer` is gone: its fetches end and its heads are forgotten.
-    pub fn peer_gone(&mut self, peer: &PeerId) {
+    pub fn peer_gone(&mut self, peer: &P) {
         self.fetching.retain(|_, p| p != peer);
         self.peer_heads.retain(|(p, _), _| p != peer);
     }
@@ -91,7 +110,7 @@ impl CatchUp {
     /// How many batches this node lacks of what its peers said they hold, summed over origins
     /// (`held` says how far this node holds an origin).
     pub fn behind(&self, held: impl Fn(&RegionId) -> u64) -> u64 {
-        let mut best: HashMap<&RegionId, u64> = HashMap::new();
+        let mut best: BTreeMap<&RegionId, u64> = BTreeMap::new();
         for ((_, origin), sequence) in &self.peer_heads {
             let entry = best.entry(origin).or_insert(0);
             *entry = (*entry).max(*sequence);
@@ -110,6 +129,7 @@ impl CatchUp {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use libp2p::PeerId;
 
     fn r(text: &str) -> RegionId {
         text.parse().unwrap()
@@ -148,7 +168,7 @@ mod tests {
     #[test]
     fn a_gone_peer_ends_its_fetches() {
         let a = PeerId::random();
-        let mut c = CatchUp::default();
+        let mut c = CatchUp::<PeerId>::default();
         assert!(c.peer_holds(a, r("FR"), 3, 0));
         c.peer_gone(&a);
         assert_eq!(c.in_flight(), 0);

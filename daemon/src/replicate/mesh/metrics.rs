@@ -1,12 +1,15 @@
 //! The cluster mesh's metric families (`enmesh_mesh_*`), registered by [`crate::telemetry`].
 //!
-//! Labels are static reasons and paths only (closed sets); nothing here names a peer.
+//! Labels are static reasons and paths only (closed sets: [`super::admission::Refused::reason`],
+//! [`super::state::Blocked::reason`], [`Path`], the batch checks' reasons); nothing here names a
+//! peer.
 
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
+use super::state::Path;
 use crate::telemetry::{PathLabel, ReasonLabel, gauge_value};
 
 /// The mesh's families. Cloning shares the counters.
@@ -97,8 +100,8 @@ impl MeshMetrics {
     }
 
     /// Counts `batches` batches holding `keys` keys stored, arrived by `path`.
-    pub fn received(&self, path: &'static str, batches: usize, keys: usize) {
-        let label = PathLabel { path };
+    pub fn received(&self, path: Path, batches: usize, keys: usize) {
+        let label = PathLabel { path: path.label() };
         self.received
             .get_or_create(&label)
             .inc_by(u64::try_from(batches).unwrap_or(u64::MAX));

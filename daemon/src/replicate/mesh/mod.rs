@@ -4,25 +4,34 @@
 //! request-response sync protocol. A node that was down or cut off catches up the same way from
 //! whichever admitted peers are up (heads exchange), since every batch is signed by its origin.
 //!
-//! Parts: [`wire`] (messages and codec), [`behaviour`] (the swarm and gossipsub tuning),
-//! [`admission`] (certificate exchange and who is admitted), [`ledger`] (checking, storing and
-//! serving batches through the store), [`catchup`] (which origin to fetch from whom), and the
-//! actor ([`Mesh::run`]) that drives them.
+//! Parts: [`state`] (the pure state machine that makes every decision: admission bookkeeping,
+//! announcements and verdicts, catch-up paging, serving, discovery and redial, with the heads in
+//! memory), [`catchup`] (which origin to fetch from whom, part of the state), [`admission`]
+//! (certificate chain checks), [`frame`] (messages and their bounded length-prefixed codec),
+//! [`behaviour`] (the swarm and gossipsub tuning), [`ledger`] (checking, storing and serving
+//! batches through the store), [`storing`] (the `mesh_store` worker and blocking reads),
+//! [`metrics`], the actor ([`Mesh::run`], I/O only) that translates libp2p to and from the state
+//! machine, and `sim` (a deterministic simulator of many nodes on the same state machine; tests
+//! only).
 //!
 //! The mesh never announces a batch it did not cut itself (it reads only this node's own
-//! `a2a/<cluster>` feed head), serves only signed batches as their origin signed them, never uses or answers anything from a peer before that
-//! peer's certificate chain passed the PKI verifier, and never stores a batch that failed
-//! [`crate::replicate::received::check_batch`].
+//! `a2a/<cluster>` feed head), serves only signed batches as their origin signed them, never
+//! uses or answers anything from a peer before that peer's certificate chain passed the PKI
+//! verifier, and never stores a batch that failed [`crate::replicate::received::check_batch`].
 
 mod actor;
 pub mod admission;
 pub mod behaviour;
 pub mod catchup;
+pub mod frame;
 pub mod ledger;
 pub mod metrics;
-pub mod wire;
+#[cfg(test)]
+pub mod sim;
+pub mod state;
+pub mod storing;
 
-pub use actor::{Mesh, MeshHandle, MeshStatus, start};
+pub use actor::{Libp2p, Mesh, MeshHandle, MeshStatus, start};
 
 use crate::store::StoreError;
 use libp2p::Multiaddr;
