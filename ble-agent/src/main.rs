@@ -420,13 +420,24 @@ fn scan(args: ScanArgs) -> anyhow::Result<()> {
     );
     let mut ingest = Ingest::new(&store, DEFAULT_MAX_RECORDS);
     let report = source::ingest_all(&mut source, &mut ingest)?;
+    // Position 0 is the error that ended the scan (no D-Bus, no adapter, BlueZ gone): what was
+    // heard before it is stored, and the command fails with it.
+    let mut ended = None;
     for (position, reason) in &report.skipped {
-        eprintln!("{position}: {reason}");
+        if *position == 0 {
+            ended = Some(reason);
+        } else {
+            eprintln!("advertisement {position}: {reason}");
+        }
     }
     print(&serde_json::json!({
         "sightings": report.written.sightings,
         "skipped": report.skipped_count,
-    }))
+    }))?;
+    match ended {
+        Some(reason) => anyhow::bail!("{reason}"),
+        None => Ok(()),
+    }
 }
 
 #[cfg(not(feature = "scan"))]
