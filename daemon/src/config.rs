@@ -148,6 +148,64 @@ pub enum ConfigError {
         /// `file` or `directory`.
         want: &'static str,
     },
+    /// A field that only applies to other peer formats.
+    #[error("{field}: not a field of format \"{format}\"")]
+    NotForFormat {
+        /// The field, e.g. `peers[0].verification_keys`.
+        field: String,
+        /// The peer's format.
+        format: &'static str,
+    },
+    /// Two fields of one table that exclude each other (or a field its mode does not take).
+    #[error("{field}: not allowed with {other}")]
+    Conflict {
+        /// The refused field.
+        field: String,
+        /// What it conflicts with.
+        other: String,
+    },
+    /// A field this table needs.
+    #[error("{field}: missing")]
+    Missing {
+        /// The field, e.g. `peers[0].replication`.
+        field: String,
+    },
+    /// A name of the wrong shape.
+    #[error("{field}: {value:?} is not {want}")]
+    BadName {
+        /// The field.
+        field: String,
+        /// The refused text.
+        value: String,
+        /// What is accepted.
+        want: &'static str,
+    },
+    /// A value that must be unique repeats.
+    #[error("{field}: {value:?} repeats an earlier entry")]
+    Duplicate {
+        /// The field.
+        field: String,
+        /// The repeated value.
+        value: String,
+    },
+    /// A number outside its allowed range (in a list of tables).
+    #[error("{field}: {value} is out of range {min}..={max}")]
+    OutOfRangeNamed {
+        /// The field, e.g. `peers[1].page_keys`.
+        field: String,
+        /// The refused value.
+        value: u64,
+        /// The smallest allowed value.
+        min: u64,
+        /// The largest allowed value.
+        max: u64,
+    },
+    /// A text field that must not be empty (in a list of tables).
+    #[error("{field}: must not be empty")]
+    EmptyNamed {
+        /// The field.
+        field: String,
+    },
     /// `init` would overwrite an existing file.
     #[error("{path} already exists (use --force to overwrite it)")]
     Exists {
@@ -191,6 +249,132 @@ pub struct Config {
     pub peers: Vec<PeerConfig>,
     /// `[mesh]`: the cluster mesh (absent: this node does not join one).
     pub mesh: Option<MeshSettings>,
+    /// `[[health_authorities]]`: verification servers whose certificates authorise uploads.
+    pub health_authorities: Vec<HealthAuthorityConfig>,
+    /// `[[peers]]` with `format = "gaen-export"`: GAEN export indexes this backend imports.
+    pub gaen_export_peers: Vec<GaenExportPeer>,
+    /// `[[peers]]` with `format = "google-federation"`: Google federation servers pulled.
+    pub federation_peers: Vec<FederationPeer>,
+    /// `[federation]`: the Google federation server (`/Federation/Fetch`), if served.
+    pub federation: Option<FederationServerConfig>,
+}
+
+/// One `[[health_authorities]]` table: a verification server this key server trusts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthAuthorityConfig {
+    /// A name for logs.
+    pub name: String,
+    /// The `iss` of its certificates.
+    pub issuer: String,
+    /// The `aud` its certificates carry for this key server.
+    pub audience: String,
+    /// Its public keys: (`kid`, P-256 public key PEM file).
+    pub keys: Vec<(String, PathBuf)>,
+    /// A JWKS file with more keys, if any.
+    pub jwks_file: Option<PathBuf>,
+}
+
+/// One export verification key of a `gaen-export` peer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExportVerificationKey {
+    /// `verification_key_id` its signatures carry.
+    pub key_id: String,
+    /// `verification_key_version`.
+    pub key_version: String,
+    /// The P-256 public key PEM file.
+    pub public_key: PathBuf,
+}
+
+/// A `[[peers]]` table with `format = "gaen-export"`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GaenExportPeer {
+    /// The URL of its `index.txt`; file names are resolved against its directory.
+    pub index_url: Uri,
+    /// The region its keys are stored as.
+    pub region: RegionId,
+    /// The keys one of whose signatures each file must carry.
+    pub verification_keys: Vec<ExportVerificationKey>,
+    /// For an `https://` index (required there): a PEM file of the root certificates the
+    /// server's chain must lead to.
+    pub ca_file: Option<PathBuf>,
+    /// Time between two reads of the index.
+    pub poll: Duration,
+}
+
+/// A `[[peers]]` table with `format = "google-federation"`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FederationPeer {
+    /// The federation server's URL (`http://` or `https://`).
+    pub url: Uri,
+    /// The region its keys are stored as.
+    pub region: RegionId,
+    /// `includeRegions` of each fetch.
+    pub include_regions: Vec<String>,
+    /// `excludeRegions` of each fetch.
+    pub exclude_regions: Vec<String>,
+    /// A file holding the bearer token sent as `authorization`, if the server wants one.
+    pub token_file: Option<PathBuf>,
+    /// For `https://`: a PEM file of the root certificates the server's chain must lead to.
+    /// Without it the server must be a node of `region` on this node's CA tree, and this node
+    /// presents its own certificate (mTLS).
+    pub ca_file: Option<PathBuf>,
+    /// Time between two syncs.
+    pub poll: Duration,
+    /// `maxExposureKeys` per fetch (1..=500).
+    pub page_keys: u32,
+}
+
+/// How the `/Federation/Fetch` listener speaks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FederationTls {
+    /// TLS with the node's own certificate of the CA tree (the default).
+    Node,
+    /// TLS with a certificate chain and key from PEM files (e.g. one a Google puller's system
+    /// roots trust).
+    Files {
+        /// The certificate chain, leaf first.
+        cert_file: PathBuf,
+        /// Its private key (PKCS#8, SEC1 or PKCS#1).
+        key_file: PathBuf,
+    },
+    /// Plain h2c, for a listener behind a TLS-terminating proxy: bearer tokens only.
+    None,
+}
+
+/// `[federation]`: serving `/Federation/Fetch` to Google-server pullers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FederationServerConfig {
+    /// Its own listen address.
+    pub listen: SocketAddr,
+    /// TLS on it (`tls`, `cert_file`, `key_file`). With TLS a client may present a certificate
+    /// of the CA tree, which authorises a puller configured by `region`.
+    pub tls: FederationTls,
+    /// Keys younger than this are not served yet (Google: the open 1-hour window).
+    pub settle: Duration,
+    /// The pullers allowed, each with its bearer token.
+    pub pullers: Vec<FederationPullerConfig>,
+}
+
+/// How a federation puller is authorised.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PullerAuth {
+    /// `token_file`: the file holding its bearer token.
+    Token(PathBuf),
+    /// `region`: a node of this region on the CA tree, by its client certificate (mTLS).
+    Region(RegionId),
+}
+
+/// One `[[federation.pullers]]` table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FederationPullerConfig {
+    /// A name for logs and metrics.
+    pub name: String,
+    /// How it proves who it is.
+    pub auth: PullerAuth,
+    /// Regions it may ask for (empty: any).
+    pub include_regions: Vec<String>,
+    /// Regions always excluded for it.
+    pub exclude_regions: Vec<String>,
 }
 
 /// `[node]`.
@@ -285,6 +469,13 @@ pub struct ExportConfig {
 pub struct UploadConfig {
     /// How long a one-time upload code stays valid.
     pub code_ttl: Duration,
+    /// The file holding the AES-256 key (base64 of 32 bytes) that seals revision tokens; `None`:
+    /// a random key per start (tokens then do not survive a restart).
+    pub revision_key_file: Option<PathBuf>,
+    /// The key id written into revision tokens.
+    pub revision_key_id: String,
+    /// The AAD that binds revision tokens to this deployment.
+    pub revision_aad: String,
 }
 
 /// `[admin]`.
@@ -332,6 +523,12 @@ pub enum FeedFormat {
     Enmesh,
     /// The EFGS REST interop format.
     Efgs,
+    /// GAEN export files listed by an `index.txt` (Google's export-importer).
+    #[serde(rename = "gaen-export")]
+    GaenExport,
+    /// Google's `/Federation/Fetch` gRPC.
+    #[serde(rename = "google-federation")]
+    GoogleFederation,
 }
 
 /// The file's shape, before validation.
@@ -358,6 +555,64 @@ mod file {
         #[serde(default)]
         pub peers: Vec<Peer>,
         pub mesh: Option<Mesh>,
+        #[serde(default)]
+        pub health_authorities: Vec<HealthAuthority>,
+        pub federation: Option<Federation>,
+    }
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct HealthAuthority {
+        pub name: String,
+        pub issuer: String,
+        pub audience: String,
+        #[serde(default)]
+        pub keys: Vec<HaKey>,
+        pub jwks_file: Option<PathBuf>,
+    }
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct HaKey {
+        pub kid: String,
+        pub public_key: PathBuf,
+    }
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct ExportKey {
+        pub key_id: String,
+        pub key_version: String,
+        pub public_key: PathBuf,
+    }
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Federation {
+        pub listen: String,
+        pub tls: Option<String>,
+        pub cert_file: Option<PathBuf>,
+        pub key_file: Option<PathBuf>,
+        #[serde(default = "default_settle_secs")]
+        pub settle_secs: u64,
+        #[serde(default)]
+        pub pullers: Vec<Puller>,
+    }
+
+    fn default_settle_secs() -> u64 {
+        3600
+    }
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Puller {
+        pub name: String,
+        pub token_file: Option<PathBuf>,
+        pub region: Option<String>,
+        #[serde(default)]
+        pub include_regions: Vec<String>,
+        #[serde(default)]
+        pub exclude_regions: Vec<String>,
     }
 
     #[derive(Deserialize)]
@@ -493,6 +748,15 @@ mod file {
     #[serde(deny_unknown_fields)]
     pub struct Upload {
         pub code_ttl_secs: u64,
+        pub revision_key_file: Option<PathBuf>,
+        #[serde(default = "default_revision_key_id")]
+        pub revision_key_id: String,
+        #[serde(default)]
+        pub revision_aad: String,
+    }
+
+    fn default_revision_key_id() -> String {
+        "v1".to_owned()
     }
 
     #[derive(Deserialize)]
@@ -508,8 +772,18 @@ mod file {
     pub struct Peer {
         pub url: String,
         pub region: String,
-        pub replication: Replication,
+        pub replication: Option<Replication>,
         pub format: FeedFormat,
+        #[serde(default)]
+        pub verification_keys: Vec<ExportKey>,
+        pub poll_secs: Option<u64>,
+        #[serde(default)]
+        pub include_regions: Vec<String>,
+        #[serde(default)]
+        pub exclude_regions: Vec<String>,
+        pub token_file: Option<PathBuf>,
+        pub ca_file: Option<PathBuf>,
+        pub page_keys: Option<u64>,
     }
 }
 
@@ -651,6 +925,41 @@ impl Config {
                 *path = base.join(&*path);
             }
         }
+        let resolve = |path: &mut PathBuf| {
+            if path.is_relative() {
+                *path = base.join(&*path);
+            }
+        };
+        self.upload.revision_key_file.iter_mut().for_each(resolve);
+        for ha in &mut self.health_authorities {
+            ha.keys.iter_mut().for_each(|(_, p)| resolve(p));
+            ha.jwks_file.iter_mut().for_each(resolve);
+        }
+        for peer in &mut self.gaen_export_peers {
+            peer.verification_keys
+                .iter_mut()
+                .for_each(|k| resolve(&mut k.public_key));
+            peer.ca_file.iter_mut().for_each(resolve);
+        }
+        for peer in &mut self.federation_peers {
+            peer.token_file.iter_mut().for_each(resolve);
+            peer.ca_file.iter_mut().for_each(resolve);
+        }
+        if let Some(fed) = &mut self.federation {
+            if let FederationTls::Files {
+                cert_file,
+                key_file,
+            } = &mut fed.tls
+            {
+                resolve(cert_file);
+                resolve(key_file);
+            }
+            for p in &mut fed.pullers {
+                if let PullerAuth::Token(path) = &mut p.auth {
+                    resolve(path);
+                }
+            }
+        }
     }
 
     fn validate(f: file::File) -> Result<Self, ConfigError> {
@@ -772,20 +1081,301 @@ impl Config {
                 1,
                 30 * 86_400,
             )?),
+            revision_key_file: f.upload.revision_key_file,
+            revision_key_id: export_key_name(
+                "upload.revision_key_id".to_owned(),
+                f.upload.revision_key_id,
+            )?,
+            revision_aad: f.upload.revision_aad,
         };
-        let peers = f
-            .peers
+        let mut peers = Vec::new();
+        let mut gaen_export_peers = Vec::new();
+        let mut federation_peers = Vec::new();
+        for (i, p) in f.peers.into_iter().enumerate() {
+            let url = peer_url(format!("peers[{i}].url"), &p.url)?;
+            let peer_region = region(format!("peers[{i}].region"), &p.region)?;
+            let field = |name: &str| format!("peers[{i}].{name}");
+            let only_for = |name: &str, present: bool, format: &'static str| {
+                if present {
+                    Err(ConfigError::NotForFormat {
+                        field: field(name),
+                        format,
+                    })
+                } else {
+                    Ok(())
+                }
+            };
+            match p.format {
+                FeedFormat::Enmesh | FeedFormat::Efgs => {
+                    let format = if p.format == FeedFormat::Enmesh {
+                        "enmesh"
+                    } else {
+                        "efgs"
+                    };
+                    only_for("verification_keys", !p.verification_keys.is_empty(), format)?;
+                    only_for("poll_secs", p.poll_secs.is_some(), format)?;
+                    only_for("token_file", p.token_file.is_some(), format)?;
+                    only_for("ca_file", p.ca_file.is_some(), format)?;
+                    only_for("page_keys", p.page_keys.is_some(), format)?;
+                    only_for("include_regions", !p.include_regions.is_empty(), format)?;
+                    only_for("exclude_regions", !p.exclude_regions.is_empty(), format)?;
+                    let replication = p.replication.ok_or_else(|| ConfigError::Missing {
+                        field: field("replication"),
+                    })?;
+                    peers.push(PeerConfig {
+                        url,
+                        region: peer_region,
+                        replication,
+                        format: p.format,
+                    });
+                }
+                FeedFormat::GaenExport => {
+                    const F: &str = "gaen-export";
+                    only_for("replication", p.replication.is_some(), F)?;
+                    only_for("token_file", p.token_file.is_some(), F)?;
+                    only_for("page_keys", p.page_keys.is_some(), F)?;
+                    only_for("include_regions", !p.include_regions.is_empty(), F)?;
+                    match (url.scheme_str(), &p.ca_file) {
+                        (Some("https"), None) => {
+                            return Err(ConfigError::Missing {
+                                field: field("ca_file"),
+                            });
+                        }
+                        (Some("http"), Some(_)) => {
+                            return Err(ConfigError::Conflict {
+                                field: field("ca_file"),
+                                other: format!("the http:// URL of {}", field("url")),
+                            });
+                        }
+                        _ => {}
+                    }
+                    only_for("exclude_regions", !p.exclude_regions.is_empty(), F)?;
+                    if p.verification_keys.is_empty() {
+                        return Err(ConfigError::Missing {
+                            field: field("verification_keys"),
+                        });
+                    }
+                    let verification_keys = p
+                        .verification_keys
+                        .into_iter()
+                        .enumerate()
+                        .map(|(k, key)| {
+                            let name = |n: &str| format!("peers[{i}].verification_keys[{k}].{n}");
+                            Ok(ExportVerificationKey {
+                                key_id: export_key_name(name("key_id"), key.key_id)?,
+                                key_version: export_key_name(name("key_version"), key.key_version)?,
+                                public_key: key.public_key,
+                            })
+                        })
+                        .collect::<Result<_, ConfigError>>()?;
+                    gaen_export_peers.push(GaenExportPeer {
+                        ca_file: p.ca_file,
+                        index_url: url,
+                        region: peer_region,
+                        verification_keys,
+                        poll: Duration::from_secs(in_range_named(
+                            field("poll_secs"),
+                            p.poll_secs.unwrap_or(900),
+                            1,
+                            86_400,
+                        )?),
+                    });
+                }
+                FeedFormat::GoogleFederation => {
+                    const F: &str = "google-federation";
+                    only_for("replication", p.replication.is_some(), F)?;
+                    only_for("verification_keys", !p.verification_keys.is_empty(), F)?;
+                    let include_regions =
+                        federation_regions(&field("include_regions"), p.include_regions)?;
+                    let exclude_regions =
+                        federation_regions(&field("exclude_regions"), p.exclude_regions)?;
+                    if p.ca_file.is_some() && url.scheme_str() != Some("https") {
+                        return Err(ConfigError::Conflict {
+                            field: field("ca_file"),
+                            other: format!("the http:// URL of {}", field("url")),
+                        });
+                    }
+                    federation_peers.push(FederationPeer {
+                        url,
+                        region: peer_region,
+                        include_regions,
+                        exclude_regions,
+                        token_file: p.token_file,
+                        ca_file: p.ca_file,
+                        poll: Duration::from_secs(in_range_named(
+                            field("poll_secs"),
+                            p.poll_secs.unwrap_or(900),
+                            1,
+                            86_400,
+                        )?),
+                        page_keys: u32::try_from(in_range_named(
+                            field("page_keys"),
+                            p.page_keys.unwrap_or(500),
+                            1,
+                            500,
+                        )?)
+                        .unwrap_or(500),
+                    });
+                }
+            }
+        }
+        let health_authorities = f
+            .health_authorities
             .into_iter()
             .enumerate()
-            .map(|(i, p)| {
-                Ok(PeerConfig {
-                    url: peer_url(format!("peers[{i}].url"), &p.url)?,
-                    region: region(format!("peers[{i}].region"), &p.region)?,
-                    replication: p.replication,
-                    format: p.format,
+            .map(|(i, h)| {
+                let field = |n: &str| format!("health_authorities[{i}].{n}");
+                if h.keys.is_empty() && h.jwks_file.is_none() {
+                    return Err(ConfigError::Missing {
+                        field: field("keys"),
+                    });
+                }
+                Ok(HealthAuthorityConfig {
+                    name: non_empty_named(field("name"), h.name)?,
+                    issuer: non_empty_named(field("issuer"), h.issuer)?,
+                    audience: non_empty_named(field("audience"), h.audience)?,
+                    keys: h
+                        .keys
+                        .into_iter()
+                        .enumerate()
+                        .map(|(k, key)| {
+                            Ok((
+                                non_empty_named(
+                                    format!("health_authorities[{i}].keys[{k}].kid"),
+                                    key.kid,
+                                )?,
+                                key.public_key,
+                            ))
+                        })
+                        .collect::<Result<_, ConfigError>>()?,
+                    jwks_file: h.jwks_file,
                 })
             })
-            .collect::<Result<_, ConfigError>>()?;
+            .collect::<Result<Vec<_>, ConfigError>>()?;
+        for (i, h) in health_authorities.iter().enumerate() {
+            if health_authorities[..i].iter().any(|o| o.issuer == h.issuer) {
+                return Err(ConfigError::Duplicate {
+                    field: format!("health_authorities[{i}].issuer"),
+                    value: h.issuer.clone(),
+                });
+            }
+        }
+        let federation = f
+            .federation
+            .map(|fed| {
+                let listen = address("federation.listen", &fed.listen)?;
+                for (other, addr) in [
+                    ("http.listen", http.listen),
+                    ("grpc.listen", grpc.listen),
+                    ("admin.listen", admin.listen),
+                ] {
+                    if listen == addr && addr.port() != 0 {
+                        return Err(ConfigError::AddressClash {
+                            field: "federation.listen",
+                            other,
+                            addr,
+                        });
+                    }
+                }
+                let tls = match (fed.tls.as_deref(), fed.cert_file, fed.key_file) {
+                    (None | Some("node"), None, None) => FederationTls::Node,
+                    (Some("none"), None, None) => FederationTls::None,
+                    (Some("files"), Some(cert_file), Some(key_file)) => FederationTls::Files {
+                        cert_file,
+                        key_file,
+                    },
+                    (Some("files"), cert, _) => {
+                        return Err(ConfigError::Missing {
+                            field: if cert.is_none() {
+                                "federation.cert_file".to_owned()
+                            } else {
+                                "federation.key_file".to_owned()
+                            },
+                        });
+                    }
+                    (None | Some("node" | "none"), cert, _) => {
+                        return Err(ConfigError::Conflict {
+                            field: if cert.is_some() {
+                                "federation.cert_file".to_owned()
+                            } else {
+                                "federation.key_file".to_owned()
+                            },
+                            other: format!(
+                                "federation.tls = {:?}",
+                                fed.tls.as_deref().unwrap_or("node")
+                            ),
+                        });
+                    }
+                    (Some(other), _, _) => {
+                        return Err(ConfigError::BadName {
+                            field: "federation.tls".to_owned(),
+                            value: other.to_owned(),
+                            want: "\"node\", \"files\" or \"none\"",
+                        });
+                    }
+                };
+                let pullers = fed
+                    .pullers
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, p)| {
+                        let field = |n: &str| format!("federation.pullers[{i}].{n}");
+                        let auth = match (p.token_file, p.region) {
+                            (Some(path), None) => PullerAuth::Token(path),
+                            (None, Some(text)) => {
+                                if tls == FederationTls::None {
+                                    return Err(ConfigError::Conflict {
+                                        field: field("region"),
+                                        other: "federation.tls = \"none\" (no client certificates)"
+                                            .to_owned(),
+                                    });
+                                }
+                                PullerAuth::Region(text.parse().map_err(|reason| {
+                                    ConfigError::Region {
+                                        field: field("region"),
+                                        reason,
+                                    }
+                                })?)
+                            }
+                            (Some(_), Some(_)) => {
+                                return Err(ConfigError::Conflict {
+                                    field: field("region"),
+                                    other: field("token_file"),
+                                });
+                            }
+                            (None, None) => {
+                                return Err(ConfigError::Missing {
+                                    field: field("token_file (or region)"),
+                                });
+                            }
+                        };
+                        Ok(FederationPullerConfig {
+                            name: non_empty_named(field("name"), p.name)?,
+                            auth,
+                            include_regions: federation_regions(
+                                &field("include_regions"),
+                                p.include_regions,
+                            )?,
+                            exclude_regions: federation_regions(
+                                &field("exclude_regions"),
+                                p.exclude_regions,
+                            )?,
+                        })
+                    })
+                    .collect::<Result<_, ConfigError>>()?;
+                Ok(FederationServerConfig {
+                    listen,
+                    tls,
+                    settle: Duration::from_secs(in_range(
+                        "federation.settle_secs",
+                        fed.settle_secs,
+                        0,
+                        86_400,
+                    )?),
+                    pullers,
+                })
+            })
+            .transpose()?;
         let mesh = f
             .mesh
             .map(|m| {
@@ -813,7 +1403,74 @@ impl Config {
             feed,
             peers,
             mesh,
+            health_authorities,
+            gaen_export_peers,
+            federation_peers,
+            federation,
         })
+    }
+}
+
+/// A GAEN verification key id or version: 1..=64 of `[a-zA-Z0-9_]` (formats.md §d.2).
+fn export_key_name(field: String, value: String) -> Result<String, ConfigError> {
+    if !value.is_empty()
+        && value.len() <= 64
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+    {
+        Ok(value)
+    } else {
+        Err(ConfigError::BadName {
+            field,
+            value,
+            want: "1 to 64 of a-z, A-Z, 0-9, _",
+        })
+    }
+}
+
+/// Federation region codes: 1..=5 ASCII letters, digits or `-`, upper-cased (as the Google
+/// server keeps them).
+fn federation_regions(field: &str, values: Vec<String>) -> Result<Vec<String>, ConfigError> {
+    values
+        .into_iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let up = v.to_ascii_uppercase();
+            if !up.is_empty()
+                && up.len() <= 5
+                && up.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            {
+                Ok(up)
+            } else {
+                Err(ConfigError::BadName {
+                    field: format!("{field}[{i}]"),
+                    value: v,
+                    want: "1 to 5 of A-Z, 0-9, -",
+                })
+            }
+        })
+        .collect()
+}
+
+fn in_range_named(field: String, value: u64, min: u64, max: u64) -> Result<u64, ConfigError> {
+    if (min..=max).contains(&value) {
+        Ok(value)
+    } else {
+        Err(ConfigError::OutOfRangeNamed {
+            field,
+            value,
+            min,
+            max,
+        })
+    }
+}
+
+fn non_empty_named(field: String, value: String) -> Result<String, ConfigError> {
+    if value.trim().is_empty() {
+        Err(ConfigError::EmptyNamed { field })
+    } else {
+        Ok(value)
     }
 }
 

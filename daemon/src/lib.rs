@@ -5,7 +5,8 @@
 //! `clock`, `telemetry`, `shutdown`, `worker` (the one shape of background work) and `wire` under
 //! them; `demo` drives a node through its public interfaces.
 //! `replicate` moves batches between backends (`received` checks, `partial` gRPC pull streams
-//! across clusters, `mesh` gossip inside a cluster). The audit log arrives with its issue.
+//! across clusters, `mesh` gossip inside a cluster, `gaen_export` and `federation` for Google's
+//! key-server stack, wired by `interop`). The audit log arrives with its issue.
 
 #![cfg_attr(
     not(test),
@@ -21,6 +22,7 @@ pub mod crl_reload;
 pub mod demo;
 pub mod exports;
 pub mod ingest;
+pub mod interop;
 pub mod node;
 pub mod phone_feed;
 pub mod pki;

@@ -97,6 +97,9 @@ pub enum NodeError {
         /// Its index in `[[peers]]`.
         index: usize,
     },
+    /// A part of the Google key-server stack could not start.
+    #[error(transparent)]
+    Interop(#[from] crate::interop::InteropError),
     /// A stage did not stop within its deadline.
     #[error(transparent)]
     Shutdown(#[from] ShutdownError),
@@ -169,6 +172,7 @@ pub struct NodeHandle {
     exporter: ExporterHandle,
     batcher: BatcherHandle,
     mesh: Option<MeshHandle>,
+    federation_addr: Option<SocketAddr>,
     workers: Workers,
     tasks: Vec<JoinHandle<Result<(), NodeError>>>,
 }
@@ -187,6 +191,11 @@ impl NodeHandle {
     /// Where the backend-to-backend gRPC server (mTLS) listens.
     pub fn grpc_addr(&self) -> SocketAddr {
         self.grpc_addr
+    }
+
+    /// Where the `/Federation/Fetch` server listens, if `[federation]` is configured.
+    pub fn federation_addr(&self) -> Option<SocketAddr> {
+        self.federation_addr
     }
 
     /// Cuts every pending batch now, ignoring the window.
@@ -351,14 +360,18 @@ pub async fn start(
         config.node.cluster.clone(),
         metrics.clone(),
     );
-    let routes = ingest::routes(IngestState {
-        store: store.clone(),
-        metrics: metrics.clone(),
-        clock: clock.clone(),
-        region: config.node.region.clone(),
-        validation: ValidationConfig::default(),
-        batcher: Some(batcher.clone()),
-    })
+    let certified = crate::interop::certified(&config, &store).await?;
+    let routes = ingest::routes_with(
+        IngestState {
+            store: store.clone(),
+            metrics: metrics.clone(),
+            clock: clock.clone(),
+            region: config.node.region.clone(),
+            validation: ValidationConfig::default(),
+            batcher: Some(batcher.clone()),
+        },
+        certified,
+    )
     .merge(phone_feed::routes(
         store.clone(),
         clock.clone(),
@@ -388,6 +401,11 @@ pub async fn start(
         &config, &trust, &store, &clock, &metrics, &actors, &mut tasks,
     )?;
 
+    let federation_addr = crate::interop::start(
+        &config, &store, &clock, &metrics, &trust, &actors, &runner, &servers, &mut tasks,
+    )
+    .await?;
+
     let admin_routes = admin::routes(admin::AdminState {
         store: store.clone(),
         clock: clock.clone(),
@@ -409,6 +427,7 @@ pub async fn start(
         exporter,
         batcher,
         mesh,
+        federation_addr,
         workers,
         tasks,
     })

@@ -24,6 +24,8 @@ use tracing_subscriber::EnvFilter;
 use crate::api::request_metrics::HttpMetrics;
 use crate::batch::metrics::BatchMetrics;
 use crate::ingest::metrics::IngestMetrics;
+use crate::replicate::federation::metrics::FederationMetrics;
+use crate::replicate::gaen_export::metrics::ImportMetrics;
 use crate::replicate::mesh::metrics::MeshMetrics;
 use crate::replicate::partial::metrics::PartialMetrics;
 use crate::retention::RetentionMetrics;
@@ -182,6 +184,8 @@ struct MetricsInner {
     retention: RetentionMetrics,
     partial: PartialMetrics,
     mesh: MeshMetrics,
+    import: ImportMetrics,
+    federation: FederationMetrics,
     workers: WorkerMetrics,
 }
 
@@ -196,6 +200,8 @@ impl Metrics {
         let http = HttpMetrics::register(&mut registry);
         let partial = PartialMetrics::register(&mut registry, keys_stored.clone());
         let mesh = MeshMetrics::register(&mut registry);
+        let import = ImportMetrics::register(&mut registry, keys_stored.clone());
+        let federation = FederationMetrics::register(&mut registry, keys_stored.clone());
         let workers = WorkerMetrics::register(&mut registry);
         Self {
             inner: Arc::new(MetricsInner {
@@ -207,6 +213,8 @@ impl Metrics {
                 retention,
                 partial,
                 mesh,
+                import,
+                federation,
                 workers,
             }),
         }
@@ -245,6 +253,16 @@ impl Metrics {
     /// The cluster mesh's families.
     pub fn mesh(&self) -> &MeshMetrics {
         &self.inner.mesh
+    }
+
+    /// The GAEN export importer's families.
+    pub fn import(&self) -> &ImportMetrics {
+        &self.inner.import
+    }
+
+    /// Google federation's families (puller and server side).
+    pub fn federation(&self) -> &FederationMetrics {
+        &self.inner.federation
     }
 
     /// The background workers' families.

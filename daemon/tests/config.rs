@@ -1,7 +1,9 @@
 //! Config loading: the example is valid and documented, and every kind of bad field is refused
 //! with a message that names it.
 
-use enmesh_daemon::config::{Config, ConfigError, EXAMPLE, FeedFormat, Replication, init_command};
+use enmesh_daemon::config::{
+    Config, ConfigError, EXAMPLE, FederationTls, FeedFormat, PullerAuth, Replication, init_command,
+};
 use std::path::Path;
 use std::time::Duration;
 
@@ -361,4 +363,102 @@ fn bad_mesh_addresses_are_refused() {
         "{EXAMPLE}\n[mesh]\nlisten = \"/ip4/0.0.0.0/tcp/0\"\nport = 1\n"
     ));
     assert_mentions(&msg, &["port"]);
+}
+
+#[test]
+fn federation_tls_and_puller_auth_are_validated_and_name_their_field() {
+    let fed = |server: &str, puller: &str| {
+        format!(
+            "{EXAMPLE}\n[federation]\nlisten = \"127.0.0.1:8444\"\n{server}\n\
+             [[federation.pullers]]\nname = \"p\"\n{puller}\n"
+        )
+    };
+    let token = "token_file = \"/t\"";
+    let ok = Config::from_toml(&fed("", "region = \"FR\"")).unwrap();
+    let f = ok.federation.unwrap();
+    assert_eq!(f.tls, FederationTls::Node);
+    assert_eq!(f.pullers[0].auth, PullerAuth::Region("FR".parse().unwrap()));
+    let ok = Config::from_toml(&fed(
+        "tls = \"files\"\ncert_file = \"/c\"\nkey_file = \"/k\"",
+        token,
+    ))
+    .unwrap();
+    assert!(matches!(
+        ok.federation.unwrap().tls,
+        FederationTls::Files { .. }
+    ));
+    for (server, puller, want) in [
+        ("tls = \"files\"", token, "federation.cert_file: missing"),
+        (
+            "tls = \"files\"\ncert_file = \"/c\"",
+            token,
+            "federation.key_file: missing",
+        ),
+        (
+            "cert_file = \"/c\"",
+            token,
+            "federation.cert_file: not allowed with federation.tls = \"node\"",
+        ),
+        ("tls = \"tls13\"", token, "federation.tls: \"tls13\" is not"),
+        (
+            "tls = \"none\"",
+            "region = \"FR\"",
+            "federation.pullers[0].region: not allowed with federation.tls = \"none\"",
+        ),
+        (
+            "",
+            "region = \"FR\"\ntoken_file = \"/t\"",
+            "federation.pullers[0].region: not allowed with federation.pullers[0].token_file",
+        ),
+        (
+            "",
+            "",
+            "federation.pullers[0].token_file (or region): missing",
+        ),
+        ("", "region = \"ZZ\"", "federation.pullers[0].region:"),
+    ] {
+        assert_mentions(&refused(&fed(server, puller)), &[want]);
+    }
+    let peer = |url: &str| {
+        format!(
+            "{EXAMPLE}\n[[peers]]\nurl = \"{url}\"\nregion = \"CH\"\nformat = \"google-federation\"\n\
+             ca_file = \"/roots.pem\"\n"
+        )
+    };
+    let ok = Config::from_toml(&peer("https://f.example:8444")).unwrap();
+    assert_eq!(
+        ok.federation_peers[0].ca_file.as_deref(),
+        Some(Path::new("/roots.pem"))
+    );
+    assert_mentions(
+        &refused(&peer("http://f.example:8444")),
+        &["peers[0].ca_file: not allowed with the http:// URL of peers[0].url"],
+    );
+    // gaen-export: https:// needs ca_file, http:// takes none.
+    let export = |url: &str, ca: &str| {
+        format!(
+            "{EXAMPLE}\n[[peers]]\nurl = \"{url}\"\nregion = \"AT\"\nformat = \"gaen-export\"\n{ca}\n\
+             [[peers.verification_keys]]\nkey_id = \"232\"\nkey_version = \"v2\"\npublic_key = \"/k.pem\"\n"
+        )
+    };
+    let ok = Config::from_toml(&export(
+        "https://cdn.example/i/index.txt",
+        "ca_file = \"/r.pem\"",
+    ))
+    .unwrap();
+    assert_eq!(
+        ok.gaen_export_peers[0].ca_file.as_deref(),
+        Some(Path::new("/r.pem"))
+    );
+    assert_mentions(
+        &refused(&export("https://cdn.example/i/index.txt", "")),
+        &["peers[0].ca_file: missing"],
+    );
+    assert_mentions(
+        &refused(&export(
+            "http://cdn.example/i/index.txt",
+            "ca_file = \"/r.pem\"",
+        )),
+        &["peers[0].ca_file: not allowed with the http:// URL of peers[0].url"],
+    );
 }

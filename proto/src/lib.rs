@@ -9,3 +9,10 @@ pub mod v1 {
     #![allow(missing_docs, clippy::all, clippy::pedantic)]
     tonic::include_proto!("enmesh.v1");
 }
+
+/// Google's key-server federation contract (formats.md §f.1): package-less, so the method path is
+/// `/Federation/Fetch`. Wire types and the generated client and server only.
+pub mod federation {
+    #![allow(missing_docs, clippy::all, clippy::pedantic)]
+    tonic::include_proto!("_");
+}

@@ -56,7 +56,7 @@ pub async fn story(
     let fr = region("FR")?;
     let t = Instant::now();
 
-    // 8. The meeting, two days ago at noon (UTC).
+    // 9. The meeting, two days ago at noon (UTC).
     let meeting = (now / 86_400 - 2) * 86_400 + 12 * 3600;
     let mut rng = sim::rng(SEED);
     let people = [
@@ -118,7 +118,7 @@ pub async fn story(
     }
     let count = |i: usize| observed.iter().filter(|o| o.observer == i).count();
     println!(
-        "\n8. Edge: a seeded simulation (seed {SEED}) of 5 people in FR, two days ago: the local and \
+        "\n9. Edge: a seeded simulation (seed {SEED}) of 5 people in FR, two days ago: the local and \
          a traveller from DE sit 1.2 m apart in a café for 25 min; bystanders are at a station and \
          at the café after the two left. Each agent logs what it hears: local {} sightings, \
          traveller {}, bystanders {}/{}/{} ({} ms)",
@@ -130,7 +130,7 @@ pub async fn story(
         t.elapsed().as_millis()
     );
 
-    // 9. The traveller tests positive at home in DE and uploads, having visited FR.
+    // 10. The traveller tests positive at home in DE and uploads, having visited FR.
     let (de_site, de) = fleet.get("DE")?;
     let token = crate::admin::token::load(&de_site.config.node.data_dir)
         .map_err(|e| unexpected("operator token", e.to_string()))?;
@@ -163,14 +163,14 @@ pub async fn story(
     .map_err(|e| agent_error("upload")(&e))?;
     let uploaded = Instant::now();
     println!(
-        "9. The traveller tests positive at home in DE: DE issues a code, the traveller's agent \
+        "10. The traveller tests positive at home in DE: DE issues a code, the traveller's agent \
          uploads its {} keys with visitedRegions [\"FR\"] (POST /v1/publish): 200, {} inserted, in {} ms",
         outcome.keys,
         outcome.inserted.unwrap_or(0),
         t.elapsed().as_millis()
     );
 
-    // 10. The keys reach FR over the EU mesh.
+    // 11. The keys reach FR over the EU mesh.
     let (fr_site, fr_node) = fleet.get("FR")?;
     let keys: Vec<drive::AppKey> = traveller
         .identity
@@ -188,11 +188,11 @@ pub async fn story(
     .await?
     .ok_or_else(|| unexpected("edge", "FR never served the traveller's keys"))?;
     println!(
-        "10. FR's public feed serves the traveller's keys {} ms after the upload (EU mesh)",
+        "11. FR's public feed serves the traveller's keys {} ms after the upload (EU mesh)",
         uploaded.elapsed().as_millis()
     );
 
-    // 11. The export window closes; the local's agent downloads FR's signed exports and matches.
+    // 12. The export window closes; the local's agent downloads FR's signed exports and matches.
     clock.advance_millis(
         u64::try_from(fr_site.config.export.period.as_millis()).unwrap_or(u64::MAX) + 1000,
     );
@@ -225,7 +225,7 @@ pub async fn story(
     let fetched: usize = reports.iter().map(|r| r.fetched).sum();
     let got: usize = reports.iter().map(|r| r.keys).sum();
     println!(
-        "11. The local's agent follows FR (home; also where it was seen): downloads {fetched} export \
+        "12. The local's agent follows FR (home; also where it was seen): downloads {fetched} export \
          file(s) from FR, ECDSA signature checked with FR's export key, {got} keys; matches them \
          against its contact log ({} ms):",
         t.elapsed().as_millis()
@@ -259,7 +259,7 @@ pub async fn story(
         again.iter().map(|r| r.fetched).sum::<usize>()
     );
 
-    // 12. A bystander who never came close reads FR's chunked feed: nothing.
+    // 13. A bystander who never came close reads FR's chunked feed: nothing.
     let feed_config = AgentConfig::from_toml(&config_text("feed"), &agents)
         .map_err(|e| agent_error("agent config")(&e))?;
     let bystander = stores
@@ -274,7 +274,7 @@ pub async fn story(
         ));
     }
     println!(
-        "12. A bystander who was never close downloads FR's chunked feed ({} chunks, {} keys) and \
+        "13. A bystander who was never close downloads FR's chunked feed ({} chunks, {} keys) and \
          matches: no exposure, not notified ({} ms)",
         reports.iter().map(|r| r.fetched).sum::<usize>(),
         reports.iter().map(|r| r.keys).sum::<usize>(),

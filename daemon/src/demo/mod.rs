@@ -8,6 +8,7 @@
 
 pub mod drive;
 pub mod edge;
+pub mod file_federation;
 pub mod fleet;
 pub mod run;
 pub mod sites;

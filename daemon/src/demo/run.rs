@@ -109,7 +109,10 @@ pub async fn run(dir: Option<&Path>) -> Result<(), DemoError> {
                 meshed.as_millis()
             );
             match script(&fleet, clock.as_ref(), &shared).await {
-                Ok(()) => super::edge::story(&fleet, clock.as_ref(), &shared, dir).await,
+                Ok(()) => match super::file_federation::step(&fleet, dir, &shared).await {
+                    Ok(()) => super::edge::story(&fleet, clock.as_ref(), &shared, dir).await,
+                    failed => failed,
+                },
                 failed => failed,
             }
         }

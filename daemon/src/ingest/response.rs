@@ -16,6 +16,9 @@ use serde::Serialize;
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PublishResponse {
+    /// A revision token listing the upload's keys (certificate uploads only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revision_token: Option<String>,
     /// Keys stored by this upload (on a retry: by the original upload).
     pub inserted_exposures: u32,
     /// Random base64 of 1024..2048 bytes, so response sizes say nothing.
@@ -87,6 +90,53 @@ impl PublishError {
                 violations: Vec::new(),
             },
         }
+    }
+
+    /// 401 `health_authority_verification_certificate_invalid`, naming the check that failed
+    /// (`rule`) in the one violation listed.
+    pub fn certificate_invalid(rule: &'static str, error: String) -> Self {
+        Self {
+            status: StatusCode::UNAUTHORIZED,
+            body: ErrorBody {
+                code: "health_authority_verification_certificate_invalid",
+                violations: vec![ViolationBody {
+                    rule,
+                    key_index: None,
+                    message: error.clone(),
+                }],
+                error,
+            },
+        }
+    }
+
+    /// 400 with a revision code (`missing_revision_token`, `invalid_revision_token`,
+    /// `key_already_revised`, `invalid_report_type_transition`).
+    pub fn revision(code: &'static str, error: String) -> Self {
+        Self {
+            status: StatusCode::BAD_REQUEST,
+            body: ErrorBody {
+                code,
+                error,
+                violations: Vec::new(),
+            },
+        }
+    }
+
+    /// 401 `unknown_health_authority_id`: the certificate's issuer is not trusted here.
+    pub fn unknown_health_authority(error: String) -> Self {
+        Self {
+            status: StatusCode::UNAUTHORIZED,
+            body: ErrorBody {
+                code: "unknown_health_authority_id",
+                error,
+                violations: Vec::new(),
+            },
+        }
+    }
+
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        self.status
     }
 
     /// 500 `internal_error` (the cause goes to the log, not to the client).

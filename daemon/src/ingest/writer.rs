@@ -37,6 +37,9 @@ pub struct Job {
     pub visited: Vec<RegionId>,
     /// Receive time, unix seconds.
     pub now: u64,
+    /// `Some(expiry)` when a verification certificate (whose hash is `code`) authorises the
+    /// upload instead of an issued code.
+    pub certificate_expiry: Option<u64>,
     /// Where the answer goes.
     pub reply: oneshot::Sender<Result<Result<Committed, UploadRefusal>, SharedStoreError>>,
 }
@@ -77,7 +80,9 @@ async fn run(store: Arc<Store>, mut inbox: mpsc::Receiver<Job>) {
                     now: job.now,
                 })
                 .collect();
-            let results = store.commit_uploads(&commits);
+            let certified: Vec<Option<u64>> =
+                group.iter().map(|job| job.certificate_expiry).collect();
+            let results = store.commit_uploads_certified(&commits, &certified);
             (group, results)
         })
         .await;

@@ -16,7 +16,7 @@ use rustls::{
     CertificateError, ClientConfig, DigitallySignedStruct, DistinguishedName, OtherError,
     ServerConfig, SignatureScheme,
 };
-use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use std::sync::Arc;
 use thiserror::Error;
 
@@ -216,6 +216,106 @@ pub fn client_config(
         .with_client_auth_cert(credential.chain().to_vec(), credential.private_key())?;
     config.alpn_protocols = vec![b"h2".to_vec()];
     Ok(config)
+}
+
+/// A client verifier that lets a client connect without a certificate, and checks with
+/// [`Verifier`] every chain a client does present (the federation listener: Google pullers
+/// authenticate with a bearer token, enmesh nodes with their chain).
+#[derive(Debug)]
+struct OptionalClientVerifier(EnmeshClientVerifier);
+
+impl ClientCertVerifier for OptionalClientVerifier {
+    fn offer_client_auth(&self) -> bool {
+        true
+    }
+
+    fn client_auth_mandatory(&self) -> bool {
+        false
+    }
+
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        self.0.root_hint_subjects()
+    }
+
+    fn verify_client_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        self.0.verify_client_cert(end_entity, intermediates, now)
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.supported_verify_schemes()
+    }
+}
+
+/// A server configuration (TLS 1.2/1.3, ALPN `h2`) that presents `chain` with `key` and lets
+/// a client connect with no certificate or with a chain that `verifier` accepts (checked again
+/// per request to learn who it is).
+pub fn optional_client_server_config(
+    verifier: Arc<Verifier>,
+    chain: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+) -> Result<ServerConfig, TlsError> {
+    let mut config = ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()?
+        .with_client_cert_verifier(Arc::new(OptionalClientVerifier(EnmeshClientVerifier::new(
+            verifier,
+        ))))
+        .with_single_cert(chain, key)?;
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    Ok(config)
+}
+
+/// A client configuration (TLS 1.2/1.3, ALPN `alpn`, no client certificate) that accepts a
+/// server chain leading to one of `roots` (web PKI rules, server name checked): for servers
+/// outside the CA tree, such as a Google federation server (`h2`) or an export CDN
+/// (`http/1.1`).
+pub fn roots_client_config(
+    roots: rustls::RootCertStore,
+    alpn: &[u8],
+) -> Result<ClientConfig, TlsError> {
+    let mut config = ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![alpn.to_vec()];
+    Ok(config)
+}
+
+/// The certificates of a PEM file as a root store (at least one must be usable).
+pub fn read_roots(path: &std::path::Path) -> Result<rustls::RootCertStore, String> {
+    use rustls_pki_types::pem::PemObject;
+    let certs = CertificateDer::pem_file_iter(path)
+        .map_err(|e| e.to_string())?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| e.to_string())?;
+    let mut roots = rustls::RootCertStore::empty();
+    let (added, _) = roots.add_parsable_certificates(certs);
+    if added == 0 {
+        return Err("no usable certificate".to_owned());
+    }
+    Ok(roots)
 }
 
 /// Why a TLS configuration could not be built or a server was refused.

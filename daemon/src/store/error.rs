@@ -61,6 +61,13 @@ pub enum StoreError {
         /// The batch's sequence.
         sequence: u64,
     },
+    /// An import source's state changed since it was read: a second writer of one stream,
+    /// which the node never starts.
+    #[error("the import state of {stream} changed since it was read")]
+    ImportStateMoved {
+        /// The source's stream name.
+        stream: String,
+    },
 }
 
 /// A store result.

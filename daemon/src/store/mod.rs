@@ -79,6 +79,13 @@ use record::{
     encode, from_wire, id32,
 };
 
+/// `meta` key of an import source's state: `import_state\0 ‖ stream`.
+fn import_state_key(stream: &str) -> Vec<u8> {
+    let mut key = b"import_state\0".to_vec();
+    key.extend_from_slice(stream.as_bytes());
+    key
+}
+
 /// The newest schema this build reads and writes.
 pub const SCHEMA_VERSION: u32 = 1;
 
@@ -498,6 +505,46 @@ impl Store {
         self.write(batch)?;
         *clock = next_clock;
         Ok(Ok(()))
+    }
+
+    /// Stores keys imported from `origin` by a non-enmesh source (a GAEN export index, a Google
+    /// federation server) together with the source's new opaque `state` (its cursor: the last
+    /// imported file name, a federation fetch state) in one atomic write, so a crash keeps both
+    /// or neither. `stream` names the source (`gaen-export/<url>`, `google-federation/<url>`).
+    /// `expect` must be the state held now (`None`: none yet), else nothing is written and
+    /// [`StoreError::ImportStateMoved`] is returned: two writers of one stream cannot both win.
+    pub fn commit_import(
+        &self,
+        origin: &RegionId,
+        stream: &str,
+        keys: &[DiagnosisKey],
+        expect: Option<&[u8]>,
+        state: &[u8],
+        now: u64,
+    ) -> Result<()> {
+        let mut clock = self.lock();
+        let held = self.import_state(stream)?;
+        if held.as_deref() != expect {
+            return Err(StoreError::ImportStateMoved {
+                stream: stream.to_owned(),
+            });
+        }
+        let (unix_secs, first_seq, next_clock) = clock.allocate(now, keys.len());
+        let mut batch = WriteBatch::default();
+        self.put_remote_keys(&mut batch, origin, keys, unix_secs, first_seq)?;
+        batch.put_cf(self.cf(META)?, import_state_key(stream), state);
+        batch.put_cf(self.cf(META)?, META_CLOCK, next_clock.to_bytes());
+        self.write(batch)?;
+        *clock = next_clock;
+        Ok(())
+    }
+
+    /// The state last committed by [`Self::commit_import`] for `stream`.
+    pub fn import_state(&self, stream: &str) -> Result<Option<Vec<u8>>> {
+        Ok(self
+            .db
+            .get_pinned_cf(self.cf(META)?, import_state_key(stream))?
+            .map(|v| v.to_vec()))
     }
 
     /// Adds `keys` from `origin` to `write` in `remote`, at `unix_secs` from `first_seq` on.

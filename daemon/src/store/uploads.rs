@@ -62,6 +62,19 @@ impl Store {
         &self,
         uploads: &[UploadCommit<'_>],
     ) -> Result<Vec<std::result::Result<Committed, UploadRefusal>>> {
+        self.commit_uploads_certified(uploads, &[])
+    }
+
+    /// [`Self::commit_uploads`] where some uploads are authorised by a verification
+    /// certificate instead of an issued code: `certified[i] = Some(expiry)` makes upload `i`'s
+    /// code hash (the hash of its certificate) a code valid until `expiry` if the store does not
+    /// hold it yet, created in the same write that uses it. So a certificate authorises one key
+    /// set, and a retry of the same certificate with the same keys is answered as a retry.
+    pub fn commit_uploads_certified(
+        &self,
+        uploads: &[UploadCommit<'_>],
+        certified: &[Option<u64>],
+    ) -> Result<Vec<std::result::Result<Committed, UploadRefusal>>> {
         let mut clock = self.lock();
         let codes = self.cf(CODES)?;
         let local = self.cf(LOCAL)?;
@@ -71,7 +84,8 @@ impl Store {
         let mut touched: HashMap<CodeHash, CodeRecord> = HashMap::new();
         let mut batch = WriteBatch::default();
         let mut results = Vec::with_capacity(uploads.len());
-        for upload in uploads {
+        for (i, upload) in uploads.iter().enumerate() {
+            let certificate_expiry = certified.get(i).copied().flatten();
             let key_count = match u32::try_from(upload.keys.len()) {
                 Ok(n) => n,
                 Err(_) => {
@@ -83,10 +97,16 @@ impl Store {
                 Some(record) => record.clone(),
                 None => match self.db.get_pinned_cf(codes, upload.code.0)? {
                     Some(value) => decode(CODES, &upload.code.0, &value)?,
-                    None => {
-                        results.push(Err(UploadRefusal::CodeUnknown));
-                        continue;
-                    }
+                    None => match certificate_expiry {
+                        Some(expires_unix_secs) => CodeRecord {
+                            expires_unix_secs,
+                            used: None,
+                        },
+                        None => {
+                            results.push(Err(UploadRefusal::CodeUnknown));
+                            continue;
+                        }
+                    },
                 },
             };
             if let Some(used) = &record.used {

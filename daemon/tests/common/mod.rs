@@ -2,6 +2,8 @@
 
 #![allow(dead_code)] // each test file uses a part
 
+pub mod files;
+
 use enmesh_protocol::region::RegionId;
 use std::time::Duration;
 

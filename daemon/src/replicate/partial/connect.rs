@@ -51,6 +51,17 @@ pub async fn replication_client(
     url: &Uri,
     tls: Arc<rustls::ClientConfig>,
 ) -> Result<ReplicationClient<Channel>, ConnectError> {
+    Ok(ReplicationClient::new(tls_channel(url, tls).await?)
+        .max_decoding_message_size(MAX_MESSAGE_BYTES)
+        .max_encoding_message_size(MAX_MESSAGE_BYTES))
+}
+
+/// A gRPC channel to `url` (host and port; `https` scheme or not) over TLS configured by `tls`,
+/// the server name being the URL's host. Also the federation puller's `https://` channel.
+pub async fn tls_channel(
+    url: &Uri,
+    tls: Arc<rustls::ClientConfig>,
+) -> Result<Channel, ConnectError> {
     let host = url
         .host()
         .ok_or_else(|| ConnectError::NoHost(url.clone()))?
@@ -81,16 +92,13 @@ pub async fn replication_client(
             Ok::<_, std::io::Error>(TokioIo::new(tls))
         }
     });
-    let channel = endpoint
+    endpoint
         .connect_with_connector(dial)
         .await
         .map_err(|source| ConnectError::Connect {
             url: url.clone(),
             source,
-        })?;
-    Ok(ReplicationClient::new(channel)
-        .max_decoding_message_size(MAX_MESSAGE_BYTES)
-        .max_encoding_message_size(MAX_MESSAGE_BYTES))
+        })
 }
 
 /// `host:port`, with brackets around an IPv6 host.
