@@ -30,6 +30,17 @@ pub const DEFAULT_TX_POWER_DBM: i8 = -8;
 const IDENTITY_KEY: &[u8] = b"self";
 const IDENTITY_VERSION: u8 = 1;
 
+/// Why the agent's identity could not be loaded or made.
+#[derive(Debug, thiserror::Error)]
+pub enum IdentityError {
+    /// The data directory failed or holds a damaged identity.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The OS random number generator failed; no identity was made.
+    #[error("the OS random number generator failed: {0}; no identity was made")]
+    Random(String),
+}
+
 /// A source of random bytes.
 pub type Fill<'a> = &'a mut dyn FnMut(&mut [u8]);
 
@@ -198,17 +209,27 @@ impl Identity {
         self.teks.retain(|day, _| *day >= first);
     }
 
-    /// Loads the identity stored in `store`, or makes and stores a new one.
-    pub fn load_or_create(store: &Store, now_secs: u64, country: u16) -> Result<Self, StoreError> {
+    /// Loads the identity stored in `store`, or makes and stores a new one from the OS random
+    /// number generator. If the generator fails, nothing is stored: an identity of predictable
+    /// keys would be worse than none.
+    pub fn load_or_create(
+        store: &Store,
+        now_secs: u64,
+        country: u16,
+    ) -> Result<Self, IdentityError> {
         if let Some(bytes) = store.get(CF_IDENTITY, IDENTITY_KEY)? {
-            return Self::decode(&bytes).ok_or_else(|| store.corrupt("identity"));
+            return Ok(Self::decode(&bytes).ok_or_else(|| store.corrupt("identity"))?);
         }
+        let mut failure = None;
         let mut os = |buf: &mut [u8]| {
-            // The OS RNG failing is not recoverable for a key generator; an all-zero key would
-            // be worse than stopping, so the bytes stay as they are only if it never fails.
-            let _ = getrandom::fill(buf);
+            if let Err(e) = getrandom::fill(buf) {
+                failure.get_or_insert(e);
+            }
         };
         let identity = Self::generate(&mut os, now_secs, DEFAULT_TX_POWER_DBM, country);
+        if let Some(e) = failure {
+            return Err(IdentityError::Random(e.to_string()));
+        }
         identity.save(store)?;
         Ok(identity)
     }
