@@ -148,6 +148,14 @@ pub enum ConfigError {
         /// `file` or `directory`.
         want: &'static str,
     },
+    /// A field that needs another one (e.g. `efgs_gateway.tls_key` with `tls_cert`).
+    #[error("{field}: requires {needs}")]
+    Requires {
+        /// The field.
+        field: String,
+        /// What it needs.
+        needs: &'static str,
+    },
     /// A field that only applies to other peer formats.
     #[error("{field}: not a field of format \"{format}\"")]
     NotForFormat {
@@ -249,6 +257,10 @@ pub struct Config {
     pub peers: Vec<PeerConfig>,
     /// `[mesh]`: the cluster mesh (absent: this node does not join one).
     pub mesh: Option<MeshSettings>,
+    /// `[efgs_gateway]`: the EFGS-compatible gateway API (absent: none).
+    pub efgs_gateway: Option<EfgsGatewayConfig>,
+    /// `[efgs_client]`: how this node talks to `format = "efgs"` peers.
+    pub efgs_client: Option<EfgsClientConfig>,
     /// `[[health_authorities]]`: verification servers whose certificates authorise uploads.
     pub health_authorities: Vec<HealthAuthorityConfig>,
     /// `[[peers]]` with `format = "gaen-export"`: GAEN export indexes this backend imports.
@@ -375,6 +387,57 @@ pub struct FederationPullerConfig {
     pub include_regions: Vec<String>,
     /// Regions always excluded for it.
     pub exclude_regions: Vec<String>,
+}
+
+/// `[efgs_gateway]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EfgsGatewayConfig {
+    /// The mTLS listener of the gateway API.
+    pub listen: SocketAddr,
+    /// The certificate (PEM) that signs audit entries (RSA or ECDSA P-256).
+    pub signing_cert: PathBuf,
+    /// Its private key (PKCS#8 or PKCS#1 PEM).
+    pub signing_key: PathBuf,
+    /// The TLS server certificate chain (PEM); the node's certificate when absent.
+    pub tls_cert: Option<PathBuf>,
+    /// Its key; required with `tls_cert`.
+    pub tls_key: Option<PathBuf>,
+    /// Roots (PEM) that callback servers' certificates must chain to; no callbacks without it.
+    pub callback_ca: Option<PathBuf>,
+    /// Time between callback rounds.
+    pub callback_interval: Duration,
+    /// Admit callback URLs on loopback/private addresses (labs and tests only).
+    pub allow_private_callbacks: bool,
+    /// The members.
+    pub members: Vec<EfgsMemberConfig>,
+}
+
+/// One `[[efgs_gateway.members]]` table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EfgsMemberConfig {
+    /// The member's country (ISO 3166 alpha-2).
+    pub country: enmesh_protocol::region::Country,
+    /// Its mTLS client certificates (PEM files).
+    pub authentication_certs: Vec<PathBuf>,
+    /// Its batch signing certificates (PEM files).
+    pub signing_certs: Vec<PathBuf>,
+}
+
+/// `[efgs_client]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EfgsClientConfig {
+    /// The batch signing certificate (PEM).
+    pub signing_cert: PathBuf,
+    /// Its private key.
+    pub signing_key: PathBuf,
+    /// The TLS client certificate chain (PEM); the node's certificate when absent.
+    pub tls_cert: Option<PathBuf>,
+    /// Its key; required with `tls_cert`.
+    pub tls_key: Option<PathBuf>,
+    /// Roots (PEM) of the EFGS server certificate; the CA tree (a node's gateway) when absent.
+    pub server_ca: Option<PathBuf>,
+    /// Time between rounds.
+    pub interval: Duration,
 }
 
 /// `[node]`.
@@ -555,9 +618,32 @@ mod file {
         #[serde(default)]
         pub peers: Vec<Peer>,
         pub mesh: Option<Mesh>,
+        pub efgs_gateway: Option<EfgsGateway>,
+        pub efgs_client: Option<EfgsClient>,
         #[serde(default)]
         pub health_authorities: Vec<HealthAuthority>,
         pub federation: Option<Federation>,
+    }
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct EfgsGateway {
+        pub listen: String,
+        pub signing_cert: PathBuf,
+        pub signing_key: PathBuf,
+        pub tls_cert: Option<PathBuf>,
+        pub tls_key: Option<PathBuf>,
+        pub callback_ca: Option<PathBuf>,
+        #[serde(default = "default_callback_interval_secs")]
+        pub callback_interval_secs: u64,
+        #[serde(default)]
+        pub allow_private_callbacks: bool,
+        #[serde(default)]
+        pub members: Vec<EfgsMember>,
+    }
+
+    fn default_callback_interval_secs() -> u64 {
+        300
     }
 
     #[derive(Deserialize)]
@@ -601,6 +687,32 @@ mod file {
 
     fn default_settle_secs() -> u64 {
         3600
+    }
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct EfgsMember {
+        pub country: String,
+        #[serde(default)]
+        pub authentication_certs: Vec<PathBuf>,
+        #[serde(default)]
+        pub signing_certs: Vec<PathBuf>,
+    }
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct EfgsClient {
+        pub signing_cert: PathBuf,
+        pub signing_key: PathBuf,
+        pub tls_cert: Option<PathBuf>,
+        pub tls_key: Option<PathBuf>,
+        pub server_ca: Option<PathBuf>,
+        #[serde(default = "default_efgs_interval_secs")]
+        pub interval_secs: u64,
+    }
+
+    fn default_efgs_interval_secs() -> u64 {
+        300
     }
 
     #[derive(Deserialize)]
@@ -907,6 +1019,41 @@ impl Config {
         if self.node.data_dir.exists() {
             check_path("node.data_dir", &self.node.data_dir, true)?;
         }
+        if let Some(g) = &self.efgs_gateway {
+            check_path("efgs_gateway.signing_cert", &g.signing_cert, false)?;
+            check_path("efgs_gateway.signing_key", &g.signing_key, false)?;
+            for (field, path) in [
+                ("efgs_gateway.tls_cert", &g.tls_cert),
+                ("efgs_gateway.tls_key", &g.tls_key),
+                ("efgs_gateway.callback_ca", &g.callback_ca),
+            ] {
+                if let Some(path) = path {
+                    check_path(field, path, false)?;
+                }
+            }
+            for member in &g.members {
+                for path in member
+                    .authentication_certs
+                    .iter()
+                    .chain(&member.signing_certs)
+                {
+                    check_path("efgs_gateway.members", path, false)?;
+                }
+            }
+        }
+        if let Some(c) = &self.efgs_client {
+            check_path("efgs_client.signing_cert", &c.signing_cert, false)?;
+            check_path("efgs_client.signing_key", &c.signing_key, false)?;
+            for (field, path) in [
+                ("efgs_client.tls_cert", &c.tls_cert),
+                ("efgs_client.tls_key", &c.tls_key),
+                ("efgs_client.server_ca", &c.server_ca),
+            ] {
+                if let Some(path) = path {
+                    check_path(field, path, false)?;
+                }
+            }
+        }
         Ok(())
     }
 
@@ -920,7 +1067,24 @@ impl Config {
             &mut pki.node_key,
             &mut self.export.signing_key,
         ];
-        for path in paths.into_iter().chain(pki.crl_dir.as_mut()) {
+        let mut extra: Vec<&mut PathBuf> = Vec::new();
+        if let Some(g) = self.efgs_gateway.as_mut() {
+            extra.extend([&mut g.signing_cert, &mut g.signing_key]);
+            extra.extend(g.tls_cert.as_mut());
+            extra.extend(g.tls_key.as_mut());
+            extra.extend(g.callback_ca.as_mut());
+            for m in &mut g.members {
+                extra.extend(m.authentication_certs.iter_mut());
+                extra.extend(m.signing_certs.iter_mut());
+            }
+        }
+        if let Some(c) = self.efgs_client.as_mut() {
+            extra.extend([&mut c.signing_cert, &mut c.signing_key]);
+            extra.extend(c.tls_cert.as_mut());
+            extra.extend(c.tls_key.as_mut());
+            extra.extend(c.server_ca.as_mut());
+        }
+        for path in paths.into_iter().chain(pki.crl_dir.as_mut()).chain(extra) {
             if path.is_relative() {
                 *path = base.join(&*path);
             }
@@ -1390,6 +1554,27 @@ impl Config {
                 })
             })
             .transpose()?;
+        let efgs_gateway = f
+            .efgs_gateway
+            .map(|g| validate_efgs_gateway(g, &[http.listen, grpc.listen, admin.listen]))
+            .transpose()?;
+        let efgs_client = f.efgs_client.map(validate_efgs_client).transpose()?;
+        for (i, peer) in peers.iter().enumerate() {
+            if peer.format == FeedFormat::Efgs {
+                if efgs_client.is_none() {
+                    return Err(ConfigError::Requires {
+                        field: format!("peers[{i}].format"),
+                        needs: "an [efgs_client] table (format = \"efgs\")",
+                    });
+                }
+                if peer.url.scheme_str() != Some("https") {
+                    return Err(ConfigError::Url {
+                        field: format!("peers[{i}].url"),
+                        value: peer.url.to_string(),
+                    });
+                }
+            }
+        }
         Ok(Self {
             node,
             http,
@@ -1403,12 +1588,106 @@ impl Config {
             feed,
             peers,
             mesh,
+            efgs_gateway,
+            efgs_client,
             health_authorities,
             gaen_export_peers,
             federation_peers,
             federation,
         })
     }
+}
+
+fn paired(section: &str, cert: &Option<PathBuf>, key: &Option<PathBuf>) -> Result<(), ConfigError> {
+    match (cert, key) {
+        (Some(_), None) => Err(ConfigError::Requires {
+            field: format!("{section}.tls_cert"),
+            needs: "tls_key",
+        }),
+        (None, Some(_)) => Err(ConfigError::Requires {
+            field: format!("{section}.tls_key"),
+            needs: "tls_cert",
+        }),
+        _ => Ok(()),
+    }
+}
+
+fn validate_efgs_gateway(
+    g: file::EfgsGateway,
+    others: &[SocketAddr],
+) -> Result<EfgsGatewayConfig, ConfigError> {
+    let listen = address("efgs_gateway.listen", &g.listen)?;
+    for (other, addr) in ["http.listen", "grpc.listen", "admin.listen"]
+        .into_iter()
+        .zip(others)
+    {
+        if *addr == listen && listen.port() != 0 {
+            return Err(ConfigError::AddressClash {
+                field: "efgs_gateway.listen",
+                other,
+                addr: listen,
+            });
+        }
+    }
+    paired("efgs_gateway", &g.tls_cert, &g.tls_key)?;
+    let members = g
+        .members
+        .into_iter()
+        .enumerate()
+        .map(|(i, m)| {
+            let field = format!("efgs_gateway.members[{i}].country");
+            let country = enmesh_protocol::region::Country::from_alpha2(&m.country)
+                .filter(|_| m.country.len() == 2)
+                .ok_or_else(|| ConfigError::Region {
+                    field: field.clone(),
+                    reason: RegionError::UnknownCountry(m.country.clone()),
+                })?;
+            if m.authentication_certs.is_empty() && m.signing_certs.is_empty() {
+                return Err(ConfigError::Requires {
+                    field: format!("efgs_gateway.members[{i}]"),
+                    needs: "authentication_certs or signing_certs",
+                });
+            }
+            Ok(EfgsMemberConfig {
+                country,
+                authentication_certs: m.authentication_certs,
+                signing_certs: m.signing_certs,
+            })
+        })
+        .collect::<Result<_, ConfigError>>()?;
+    Ok(EfgsGatewayConfig {
+        listen,
+        signing_cert: g.signing_cert,
+        signing_key: g.signing_key,
+        tls_cert: g.tls_cert,
+        tls_key: g.tls_key,
+        callback_ca: g.callback_ca,
+        callback_interval: Duration::from_secs(in_range(
+            "efgs_gateway.callback_interval_secs",
+            g.callback_interval_secs,
+            1,
+            86_400,
+        )?),
+        allow_private_callbacks: g.allow_private_callbacks,
+        members,
+    })
+}
+
+fn validate_efgs_client(c: file::EfgsClient) -> Result<EfgsClientConfig, ConfigError> {
+    paired("efgs_client", &c.tls_cert, &c.tls_key)?;
+    Ok(EfgsClientConfig {
+        signing_cert: c.signing_cert,
+        signing_key: c.signing_key,
+        tls_cert: c.tls_cert,
+        tls_key: c.tls_key,
+        server_ca: c.server_ca,
+        interval: Duration::from_secs(in_range(
+            "efgs_client.interval_secs",
+            c.interval_secs,
+            1,
+            86_400,
+        )?),
+    })
 }
 
 /// A GAEN verification key id or version: 1..=64 of `[a-zA-Z0-9_]` (formats.md §d.2).

@@ -97,6 +97,9 @@ pub enum NodeError {
         /// Its index in `[[peers]]`.
         index: usize,
     },
+    /// The EFGS gateway or client could not start.
+    #[error("efgs: {0}")]
+    Efgs(#[from] crate::efgs::run::EfgsStartError),
     /// A part of the Google key-server stack could not start.
     #[error(transparent)]
     Interop(#[from] crate::interop::InteropError),
@@ -172,6 +175,7 @@ pub struct NodeHandle {
     exporter: ExporterHandle,
     batcher: BatcherHandle,
     mesh: Option<MeshHandle>,
+    efgs_gateway: Option<crate::efgs::run::GatewayHandle>,
     federation_addr: Option<SocketAddr>,
     workers: Workers,
     tasks: Vec<JoinHandle<Result<(), NodeError>>>,
@@ -216,6 +220,11 @@ impl NodeHandle {
     /// The node's identity and verifier.
     pub fn trust(&self) -> &Trust {
         &self.trust
+    }
+
+    /// The EFGS gateway, if `[efgs_gateway]` is configured.
+    pub fn efgs_gateway(&self) -> Option<&crate::efgs::run::GatewayHandle> {
+        self.efgs_gateway.as_ref()
     }
 
     /// The cluster mesh, if `[mesh]` is configured.
@@ -401,6 +410,35 @@ pub async fn start(
         &config, &trust, &store, &clock, &metrics, &actors, &mut tasks,
     )?;
 
+    let node_identity = trust.identity.clone();
+    let node_credential = node_identity.active(clock.unix_time());
+    let efgs_gateway = crate::efgs::run::start_gateway(
+        &config,
+        trust.verifier.clone(),
+        node_credential,
+        store.clone(),
+        clock.clone(),
+        crate::efgs::run::Stages {
+            servers: &servers,
+            actors: &runner,
+            tasks: &mut tasks,
+            metrics: metrics.clone(),
+        },
+    )
+    .await?;
+    crate::efgs::run::spawn_clients(
+        &config,
+        trust.verifier.clone(),
+        node_credential,
+        crate::efgs::client::ClientContext {
+            store: store.clone(),
+            clock: clock.clone(),
+            region: config.node.region.clone(),
+            metrics: metrics.clone(),
+        },
+        &runner,
+        &mut tasks,
+    )?;
     let federation_addr = crate::interop::start(
         &config, &store, &clock, &metrics, &trust, &actors, &runner, &servers, &mut tasks,
     )
@@ -427,6 +465,7 @@ pub async fn start(
         exporter,
         batcher,
         mesh,
+        efgs_gateway,
         federation_addr,
         workers,
         tasks,
@@ -489,6 +528,10 @@ fn spawn_consumers(
         metrics: metrics.clone(),
     };
     for (index, peer) in config.peers.iter().enumerate() {
+        if peer.format == crate::config::FeedFormat::Efgs {
+            // Served by an EFGS client (`efgs::run::spawn_clients`).
+            continue;
+        }
         let upstream =
             consumer::Upstream::from_config(peer, &config.node.region, &config.node.cluster)
                 .ok_or(NodeError::UnsupportedPeer { index })?;

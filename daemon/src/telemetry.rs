@@ -23,6 +23,7 @@ use tracing_subscriber::EnvFilter;
 
 use crate::api::request_metrics::HttpMetrics;
 use crate::batch::metrics::BatchMetrics;
+use crate::efgs::metrics::EfgsMetrics;
 use crate::ingest::metrics::IngestMetrics;
 use crate::replicate::federation::metrics::FederationMetrics;
 use crate::replicate::gaen_export::metrics::ImportMetrics;
@@ -184,6 +185,7 @@ struct MetricsInner {
     retention: RetentionMetrics,
     partial: PartialMetrics,
     mesh: MeshMetrics,
+    efgs: EfgsMetrics,
     import: ImportMetrics,
     federation: FederationMetrics,
     workers: WorkerMetrics,
@@ -200,6 +202,7 @@ impl Metrics {
         let http = HttpMetrics::register(&mut registry);
         let partial = PartialMetrics::register(&mut registry, keys_stored.clone());
         let mesh = MeshMetrics::register(&mut registry);
+        let efgs = EfgsMetrics::register(&mut registry, keys_stored.clone());
         let import = ImportMetrics::register(&mut registry, keys_stored.clone());
         let federation = FederationMetrics::register(&mut registry, keys_stored.clone());
         let workers = WorkerMetrics::register(&mut registry);
@@ -213,6 +216,7 @@ impl Metrics {
                 retention,
                 partial,
                 mesh,
+                efgs,
                 import,
                 federation,
                 workers,
@@ -253,6 +257,11 @@ impl Metrics {
     /// The cluster mesh's families.
     pub fn mesh(&self) -> &MeshMetrics {
         &self.inner.mesh
+    }
+
+    /// The EFGS gateway's and client's families.
+    pub fn efgs(&self) -> &EfgsMetrics {
+        &self.inner.efgs
     }
 
     /// The GAEN export importer's families.

@@ -233,7 +233,8 @@ fn bad_peers_are_refused() {
     let peer = |url: &str, region: &str, replication: &str| {
         format!(
             "{EXAMPLE}\n[[peers]]\nurl = \"https://a.example\"\nregion = \"FR\"\nreplication = \"a2a\"\nformat = \"efgs\"\n\
-             \n[[peers]]\nurl = \"{url}\"\nregion = \"{region}\"\nreplication = \"{replication}\"\nformat = \"enmesh\"\n"
+             \n[[peers]]\nurl = \"{url}\"\nregion = \"{region}\"\nreplication = \"{replication}\"\nformat = \"enmesh\"\n\
+             \n[efgs_client]\nsigning_cert = \"s.pem\"\nsigning_key = \"s.key\"\n"
         )
     };
     let ok = Config::from_toml(&peer("http://b.example:1", "IT", "partial")).unwrap();

@@ -14,6 +14,7 @@
 pub mod batch;
 pub mod bootstrap;
 pub mod cli;
+pub mod efgs;
 pub mod fields;
 pub mod files;
 pub mod identity;

@@ -39,6 +39,7 @@
 //! [`Store::local_keys_after`] (the batcher's read), never puts them in a batch, and never
 //! stores an upload code in clear.
 
+mod efgs;
 mod error;
 mod exports;
 mod layout;
@@ -61,6 +62,7 @@ use rocksdb::{
     ReadOptions, WriteBatch, WriteOptions,
 };
 
+pub use efgs::{MemberGroup, RemoteEntry, efgs_key_code, efgs_tag_code};
 pub use error::{NotTaken, Outcome, Result, StoreError, UploadRefusal};
 pub use exports::ExportFileId;
 pub use types::{
