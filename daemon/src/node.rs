@@ -288,7 +288,71 @@ pub async fn start(
     tracing::info!(region = %config.node.region, cluster = %config.node.cluster,
         data_dir = %config.node.data_dir.display(), "store open");
 
+    let servers = Shutdown::new();
     let actors = Shutdown::new();
+    match wire(config, clock, metrics, trust, store, &servers, &actors).await {
+        Ok(wired) => Ok(wired.into_handle(servers, actors)),
+        Err(err) => {
+            // Whatever started stops before the error is returned, so nothing of this attempt
+            // still holds the store (or a port) when the caller tries again.
+            for (stage, name) in [(servers, "servers"), (actors, "actors")] {
+                if let Err(drain) = stage.drain(STAGE_DEADLINE).await {
+                    tracing::warn!(stage = name, error = %drain, "stopping a failed start");
+                }
+            }
+            Err(err)
+        }
+    }
+}
+
+/// Everything of a started node but its two shutdown stages (which [`start`] owns, so that it
+/// can drain them if wiring fails half-way).
+struct Wired {
+    http_addr: SocketAddr,
+    admin_addr: SocketAddr,
+    grpc_addr: SocketAddr,
+    store: Arc<Store>,
+    trust: Trust,
+    exporter: ExporterHandle,
+    batcher: BatcherHandle,
+    mesh: Option<MeshHandle>,
+    efgs_gateway: Option<crate::efgs::run::GatewayHandle>,
+    federation_addr: Option<SocketAddr>,
+    workers: Workers,
+    tasks: Vec<JoinHandle<Result<(), NodeError>>>,
+}
+
+impl Wired {
+    fn into_handle(self, servers: Shutdown, actors: Shutdown) -> NodeHandle {
+        NodeHandle {
+            http_addr: self.http_addr,
+            admin_addr: self.admin_addr,
+            grpc_addr: self.grpc_addr,
+            store: self.store,
+            trust: self.trust,
+            servers,
+            actors,
+            exporter: self.exporter,
+            batcher: self.batcher,
+            mesh: self.mesh,
+            efgs_gateway: self.efgs_gateway,
+            federation_addr: self.federation_addr,
+            workers: self.workers,
+            tasks: self.tasks,
+        }
+    }
+}
+
+/// Starts every part of the node in `servers` and `actors`, in order.
+async fn wire(
+    config: Config,
+    clock: SharedClock,
+    metrics: Metrics,
+    trust: Trust,
+    store: Arc<Store>,
+    servers: &Shutdown,
+    actors: &Shutdown,
+) -> Result<Wired, NodeError> {
     let workers = Workers::new();
     let runner = Runner {
         stage: actors.signal(),
@@ -363,7 +427,6 @@ pub async fn start(
         &runner,
     );
 
-    let servers = Shutdown::new();
     let state = AppState::new(
         config.node.region.clone(),
         config.node.cluster.clone(),
@@ -454,14 +517,12 @@ pub async fn start(
         bind_and_serve(config.admin.listen, admin_routes, &servers).await?;
     tasks.push(serve_admin);
 
-    Ok(NodeHandle {
+    Ok(Wired {
         http_addr,
         admin_addr,
         grpc_addr,
         store,
         trust,
-        servers,
-        actors,
         exporter,
         batcher,
         mesh,
