@@ -1,5 +1,6 @@
-//! The README's demo command works: `enmesh demo` runs every step and exits 0, and every
-//! upload reaches exactly the regions it should, by the path it should.
+//! The README's demo command works: `enmesh demo` runs every step and exits 0, every upload
+//! reaches exactly the regions it should, by the path it should, and at the edge the local who
+//! sat next to the traveller is notified while the bystander is not.
 
 use std::process::Command;
 
@@ -31,6 +32,17 @@ fn demo_runs_every_step() {
         "gets the 14 keys",
         "signature verified with DE's export key",
         "8. File federation: GB (outside the mesh",
+        "9. Edge: a seeded simulation (seed 2026) of 5 people in FR",
+        "10. The traveller tests positive at home in DE",
+        "uploads its 14 keys with visitedRegions [\"FR\"] (POST /v1/publish): 200",
+        "11. FR's public feed serves the traveller's keys",
+        "12. The local's agent follows FR",
+        "ECDSA signature checked with FR's export key",
+        "{\"protocol\":\"gaen\",\"key\":\"",
+        "→ NOTIFIED: the local was exposed to the traveller's key of the meeting day for 2",
+        "Downloading again fetches 0 new file(s)",
+        "13. A bystander who was never close downloads FR's chunked feed",
+        "no exposure, not notified",
         "All 5 nodes stopped cleanly",
     ] {
         assert!(stdout.contains(step), "missing {step:?} in:\n{stdout}");

@@ -10,6 +10,9 @@
 //!    second traveller uploads at US-NY having visited IT: US-CA (mesh) and IT (partial) only.
 //! 6. As a phone: read DE's key feed, and — after jumping the clock past the export window — the
 //!    GAEN export file, verified with DE's export key as a phone's OS would.
+//! 7. At the edge ([`super::edge`]): simulated phones meet in FR; a traveller from DE uploads
+//!    at home, visited FR; the local's agent downloads FR's exports and is notified, a bystander
+//!    is not.
 //!
 //! Every step prints what it did and how long it took; then every node stops in order.
 
@@ -106,7 +109,10 @@ pub async fn run(dir: Option<&Path>) -> Result<(), DemoError> {
                 meshed.as_millis()
             );
             match script(&fleet, clock.as_ref(), &shared).await {
-                Ok(()) => super::file_federation::step(&fleet, dir, &shared).await,
+                Ok(()) => match super::file_federation::step(&fleet, dir, &shared).await {
+                    Ok(()) => super::edge::story(&fleet, clock.as_ref(), &shared, dir).await,
+                    failed => failed,
+                },
                 failed => failed,
             }
         }
