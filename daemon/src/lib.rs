@@ -20,6 +20,7 @@ pub mod clock;
 pub mod config;
 pub mod crl_reload;
 pub mod demo;
+pub mod embargo;
 pub mod exports;
 pub mod ingest;
 pub mod interop;
