@@ -502,22 +502,11 @@ async fn keys_still_valid_at_arrival_wait_for_their_expiry() {
     let old = key(1, ReportType::ConfirmedTest, None);
     let today = valid_key(2, T0, 144);
     let short = valid_key(3, T0, 4);
-    upload(
-        &node.store,
-        "code-1",
-        &[old.clone(), today.clone(), short.clone()],
-        &[],
-        T0 + 100,
-    );
+    upload(&node.store, "code-1", &[old, today, short], &[], T0 + 100);
     // Received from FR at T0 + 605 (chunk C0 + 1): an expired key and FR's today's key.
     let remote_old = key(4, ReportType::SelfReport, None);
     let remote_today = valid_key(5, T0, 144);
-    receive(
-        &node.store,
-        1,
-        &[remote_old.clone(), remote_today.clone()],
-        T0 + CHUNK + 5,
-    );
+    receive(&node.store, 1, &[remote_old, remote_today], T0 + CHUNK + 5);
 
     let at = |secs: u64| node.clock.set_millis(secs * 1000);
     // Expired keys are served at once, in the chunk of their arrival; the others nowhere.
@@ -575,7 +564,7 @@ async fn a_key_uploaded_after_its_expiry_is_served_at_once() {
     upload(
         &node.store,
         "code-1",
-        &[earlier_today.clone()],
+        std::slice::from_ref(&earlier_today),
         &[],
         T0 + 3600,
     );
