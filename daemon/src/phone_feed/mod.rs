@@ -196,7 +196,7 @@ pub struct ChunkKeys {
 /// chunk's window and is not after `now`), local and remote, in arrival order.
 ///
 /// Such keys arrived in `[start − MAX_EMBARGO_SECS, min(end, now + 1))`; that range is read page
-/// by page ([`PAGE_KEYS`] at a time) and only the chunk's keys are kept.
+/// by page (`PAGE_KEYS` at a time) and only the chunk's keys are kept.
 pub fn chunk_keys_of(store: &Store, chunk: &Chunk, now: u64) -> Result<ChunkKeys, StoreError> {
     let from = chunk.start.saturating_sub(MAX_EMBARGO_SECS);
     let until = chunk.end.min(now.saturating_add(1));
