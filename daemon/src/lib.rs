@@ -21,6 +21,7 @@ pub mod config;
 pub mod crl_reload;
 pub mod demo;
 pub mod efgs;
+pub mod embargo;
 pub mod exports;
 pub mod ingest;
 pub mod interop;

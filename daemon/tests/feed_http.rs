@@ -1,6 +1,8 @@
 //! The public feed over real HTTP (127.0.0.1:0) on a real RocksDB store: uploaded and remotely
-//! received keys land in the chunk of their arrival, as JSON and protobuf; the index; complete
-//! and open chunks; the 400/404/406 cases; no field beyond the key's own leaks.
+//! received keys land in the chunk of their release (their arrival when they had expired), as
+//! JSON and protobuf; keys still valid at arrival are embargoed until their expiry, local and
+//! remote alike; the index; complete and open chunks; the 400/404/406 cases; no field beyond the
+//! key's own leaks.
 
 use enmesh_protocol::feed::Feed;
 use std::net::SocketAddr;
@@ -11,7 +13,7 @@ use axum::body::Bytes;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use enmesh_daemon::api::{self, AppState};
-use enmesh_daemon::clock::ManualClock;
+use enmesh_daemon::clock::{Clock as _, ManualClock};
 use enmesh_daemon::phone_feed::{self, FeedSettings, chunk::ChunkLength};
 use enmesh_daemon::shutdown::Shutdown;
 use enmesh_daemon::store::{BatchId, CodeHash, Cursor, Store, UploadId};
@@ -52,12 +54,16 @@ struct Node {
 }
 
 async fn start() -> Node {
+    start_with(Duration::from_secs(14 * 86_400)).await
+}
+
+async fn start_with(retention: Duration) -> Node {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(Store::open(&dir.path().join("db")).unwrap());
     let clock = ManualClock::at_millis(T0 * 1000);
     let settings = FeedSettings {
         chunk: ChunkLength::new(Duration::from_secs(CHUNK)),
-        retention: Duration::from_secs(14 * 86_400),
+        retention,
     };
     let routes = phone_feed::routes(store.clone(), clock.clone(), settings);
     let state = AppState::new("DE".parse().unwrap(), "EU".parse().unwrap(), Metrics::new());
@@ -435,4 +441,136 @@ async fn bad_requests_get_json_errors() {
         assert_eq!(body["error"], *code, "{path}");
         assert!(body["message"].as_str().unwrap().len() > 10);
     }
+}
+
+/// A key valid over `[start, start + period · 600)`.
+fn valid_key(n: u8, start_secs: u64, period: u32) -> DiagnosisKey {
+    DiagnosisKey {
+        rolling_start: IntervalNumber(u32::try_from(start_secs / 600).unwrap()),
+        rolling_period: RollingPeriod::new(period).unwrap(),
+        ..key(n, ReportType::ConfirmedTest, None)
+    }
+}
+
+/// Every served chunk (oldest within retention to the open one, listed or not) and the key
+/// bytes it serves now; and the index's (id, complete) list.
+async fn everything_served(node: &Node, retention: u64) -> (Vec<(u64, Vec<[u8; 16]>)>, Vec<u64>) {
+    let now = node.clock.now_secs();
+    let index = json(&get(node.addr, "/v1/keys", None).await);
+    let listed: Vec<u64> = index["chunks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_u64().unwrap())
+        .collect();
+    let mut served = Vec::new();
+    for id in (now - retention) / CHUNK..=now / CHUNK {
+        let reply = get(node.addr, &format!("/v1/keys/{id}"), None).await;
+        assert_eq!(reply.status, StatusCode::OK, "chunk {id}");
+        let chunk = json(&reply);
+        let keys: Vec<[u8; 16]> = chunk["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| {
+                STANDARD
+                    .decode(k["key"].as_str().unwrap())
+                    .unwrap()
+                    .try_into()
+                    .unwrap()
+            })
+            .collect();
+        // The index lists exactly the chunks that serve keys.
+        assert_eq!(
+            listed.contains(&id),
+            !keys.is_empty(),
+            "chunk {id} at {now}"
+        );
+        if !keys.is_empty() {
+            served.push((id, keys));
+        }
+    }
+    (served, listed)
+}
+
+#[tokio::test]
+async fn keys_still_valid_at_arrival_wait_for_their_expiry() {
+    const RETENTION: u64 = 2 * 86_400;
+    let node = start_with(Duration::from_secs(RETENTION)).await;
+    // Uploaded at T0 + 100: yesterday's key (expired), today's key (valid until T0 + 1 day) and a
+    // key valid until T0 + 2400 (the start of chunk C0 + 4).
+    let old = key(1, ReportType::ConfirmedTest, None);
+    let today = valid_key(2, T0, 144);
+    let short = valid_key(3, T0, 4);
+    upload(&node.store, "code-1", &[old, today, short], &[], T0 + 100);
+    // Received from FR at T0 + 605 (chunk C0 + 1): an expired key and FR's today's key.
+    let remote_old = key(4, ReportType::SelfReport, None);
+    let remote_today = valid_key(5, T0, 144);
+    receive(&node.store, 1, &[remote_old, remote_today], T0 + CHUNK + 5);
+
+    let at = |secs: u64| node.clock.set_millis(secs * 1000);
+    // Expired keys are served at once, in the chunk of their arrival; the others nowhere.
+    let before_short = vec![(C0, vec![old.key.0]), (C0 + 1, vec![remote_old.key.0])];
+    for now in [T0 + CHUNK + 5, T0 + 2 * CHUNK, T0 + 2399] {
+        at(now);
+        let (served, _) = everything_served(&node, RETENTION).await;
+        assert_eq!(served, before_short, "at T0 + {}", now - T0);
+    }
+
+    // At T0 + 2400 the short key's validity ended: it is released into the chunk starting then,
+    // which is open (no-cache) and not complete.
+    at(T0 + 2400);
+    let (served, _) = everything_served(&node, RETENTION).await;
+    let mut with_short = before_short.clone();
+    with_short.push((C0 + 4, vec![short.key.0]));
+    assert_eq!(served, with_short);
+    let reply = get(node.addr, &format!("/v1/keys/{}", C0 + 4), None).await;
+    assert_eq!(reply.cache, "no-cache");
+    assert_eq!(json(&reply)["chunk"]["complete"], false);
+
+    // Today's keys (local and remote) stay embargoed until the end of the day...
+    at(T0 + 86_399);
+    let (served, _) = everything_served(&node, RETENTION).await;
+    assert_eq!(served, with_short);
+
+    // ...and then appear exactly once, in the chunk starting at their expiry.
+    at(T0 + 86_400);
+    let (served, listed) = everything_served(&node, RETENTION).await;
+    let mut all = with_short.clone();
+    all.push((C0 + 144, vec![today.key.0, remote_today.key.0]));
+    assert_eq!(served, all);
+    assert_eq!(listed, [C0, C0 + 1, C0 + 4, C0 + 144]);
+
+    // Once settled, that chunk is complete and cacheable until retention deletes its oldest key
+    // by arrival (today's key, which arrived at T0 + 100), not until its start + retention.
+    let settled = T0 + 86_400 + CHUNK + 10;
+    at(settled);
+    let reply = get(node.addr, &format!("/v1/keys/{}", C0 + 144), None).await;
+    assert_eq!(json(&reply)["chunk"]["complete"], true);
+    assert_eq!(
+        reply.cache,
+        format!("public, max-age={}", T0 + 100 + RETENTION - settled)
+    );
+    let (served, _) = everything_served(&node, RETENTION).await;
+    assert_eq!(served, all);
+}
+
+#[tokio::test]
+async fn a_key_uploaded_after_its_expiry_is_served_at_once() {
+    let node = start().await;
+    // A key of the first 20 minutes of T0's day, uploaded at T0 + 1 hour: long expired.
+    let earlier_today = valid_key(7, T0, 2);
+    node.clock.set_millis((T0 + 3600) * 1000);
+    upload(
+        &node.store,
+        "code-1",
+        std::slice::from_ref(&earlier_today),
+        &[],
+        T0 + 3600,
+    );
+    let chunk = json(&get(node.addr, &format!("/v1/keys/{}", C0 + 6), None).await);
+    let keys = chunk["keys"].as_array().unwrap();
+    assert_eq!(keys.len(), 1);
+    assert_eq!(keys[0]["key"], STANDARD.encode(earlier_today.key.0));
+    assert_eq!(keys[0]["rollingPeriod"], 2);
 }

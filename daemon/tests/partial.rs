@@ -2,7 +2,8 @@
 //! TLS: a traveller's keys reach the visited region only; a consumer may pull only its own
 //! region's feed; a client without a valid chain never gets past the handshake; a tampered
 //! batch from a hostile producer is refused, counted, and leaves the cursor where it was; no
-//! node re-federates what it received.
+//! node re-federates what it received; a pulled key still valid at upload reaches the phone feed
+//! only after its expiry, as the uploading region's own feed does.
 
 mod common;
 
@@ -14,7 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use enmesh_daemon::admin::token;
-use enmesh_daemon::clock::SystemClock;
+use enmesh_daemon::clock::{OffsetClock, SharedClock, SystemClock};
 use enmesh_daemon::config::{FeedFormat, PeerConfig, Replication};
 use enmesh_daemon::demo::drive;
 use enmesh_daemon::demo::sites::{self, Site, SiteOptions};
@@ -376,4 +377,92 @@ async fn tampered_and_forged_batches_are_refused_counted_and_leave_the_cursor() 
     a.shutdown().await.unwrap();
     stop.trigger();
     let _ = serving.await;
+}
+
+/// Every key (base64) the public feed at `http` serves now, over all listed chunks, repeats kept.
+async fn served_keys(http: SocketAddr) -> Vec<String> {
+    let json = |path: String| async move {
+        let answer = enmesh_daemon::api::client::get(http, &path).await.unwrap();
+        assert_eq!(answer.status, 200, "{path}");
+        serde_json::from_slice::<serde_json::Value>(&answer.body).unwrap()
+    };
+    let index = json("/v1/keys".to_owned()).await;
+    let mut keys = Vec::new();
+    for chunk in index["chunks"].as_array().unwrap() {
+        let chunk = json(format!("/v1/keys/{}", chunk["id"])).await;
+        for key in chunk["keys"].as_array().unwrap() {
+            keys.push(key["key"].as_str().unwrap().to_owned());
+        }
+    }
+    keys
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pulled_key_still_valid_at_upload_waits_for_its_expiry() {
+    let dir = tempfile::tempdir().unwrap();
+    let sites = three_sites(dir.path());
+    // Both nodes read one clock that the test can move a day ahead.
+    let clock = OffsetClock::new();
+    let shared: SharedClock = clock.clone();
+    let b = node::start(
+        site(&sites, "US-CA").config.clone(),
+        shared.clone(),
+        Metrics::new(),
+    )
+    .await
+    .unwrap();
+    let a = node::start(
+        pulls_from(site(&sites, "DE"), "US-CA", b.grpc_addr()),
+        shared.clone(),
+        Metrics::new(),
+    )
+    .await
+    .unwrap();
+
+    // A traveller's 14 past keys (expired) and today's key, still in use.
+    let now = shared.now_secs();
+    let expired = drive::traveller_keys(now).unwrap();
+    let today = enmesh_protocol::interval::IntervalNumber::from_unix_seconds(now)
+        .unwrap()
+        .day_start();
+    let todays: drive::AppKey = ([0x5a; 16], 144, today.0);
+    let mut keys = expired.clone();
+    keys.push(todays);
+    let token = token::load(&site(&sites, "US-CA").config.node.data_dir).unwrap();
+    drive::upload(b.http_addr(), b.admin_addr(), &token, &keys, &["DE"], now)
+        .await
+        .unwrap();
+
+    let mut want: Vec<String> = expired.iter().map(drive::key_text).collect();
+    want.sort_unstable();
+    let sorted = |mut keys: Vec<String>| {
+        keys.sort_unstable();
+        keys
+    };
+    // DE received all 15 keys, but phones in both regions see the expired ones only.
+    eventually("all 15 keys stored at DE", || async {
+        a.store()
+            .keys_arrived(0, u64::MAX, None, 100)
+            .unwrap()
+            .entries
+            .len()
+            == 15
+    })
+    .await;
+    for node in [&a, &b] {
+        assert_eq!(sorted(served_keys(node.http_addr()).await), want);
+    }
+
+    // Past the end of today's key's validity it appears, once, in both feeds.
+    let expiry = (u64::from(today.0) + 144) * 600;
+    clock.advance_millis((expiry + 1 - shared.now_secs()) * 1000);
+    want.push(drive::key_text(&todays));
+    want.sort_unstable();
+    for node in [&a, &b] {
+        assert_eq!(sorted(served_keys(node.http_addr()).await), want);
+    }
+
+    for node in [a, b] {
+        node.shutdown().await.unwrap();
+    }
 }

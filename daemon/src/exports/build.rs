@@ -10,8 +10,9 @@ use enmesh_protocol::export::{
 use enmesh_protocol::keys::{DiagnosisKey, ReportType};
 use p256::ecdsa::SigningKey;
 
-use super::window::{ExportWindow, MAX_EMBARGO_SECS};
+use super::window::ExportWindow;
 use super::{ExportSettings, ExportsError};
+use crate::embargo::MAX_EMBARGO_SECS;
 use crate::store::Store;
 
 /// Keys read from the store per page.

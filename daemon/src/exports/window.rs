@@ -3,12 +3,12 @@
 //! Windows are `[n · P, (n + 1) · P)` of arrival time (unix seconds), `P` = `export.period`,
 //! which divides a day, so windows align to UTC days.
 //!
-//! **Embargo rule.** A key that arrived at `a` and is valid until `v` (the end of its last
-//! interval, exclusive) goes into the first window whose end `e` satisfies both `e > a` (it has
-//! arrived) and `e ≥ v` (it is no longer valid when the window is exported). Windows are only
-//! exported after they end, so no file ever carries a key that is still in use. `v` is capped at
-//! `a + MAX_EMBARGO_SECS` (a valid key is never valid for more than a day past its upload), so a
-//! window's keys all arrived in `[start − MAX_EMBARGO_SECS, end)`, which bounds the read.
+//! **Embargo rule.** A key released at `r` ([`crate::embargo::release_time`]: its arrival `a`,
+//! or the end of its validity when it was still valid at arrival) goes into the first window
+//! whose end `e` satisfies both `e > a` (it has arrived) and `e ≥ r` (it is no longer valid when
+//! the window is exported). Windows are only exported after they end, so no file ever carries a
+//! key that is still in use. A key is released at most [`MAX_EMBARGO_SECS`](crate::embargo::MAX_EMBARGO_SECS) after it arrived, so
+//! a window's keys all arrived in `[start − MAX_EMBARGO_SECS, end)`, which bounds the read.
 //!
 //! This module is pure: no clock, no store.
 
@@ -16,9 +16,7 @@ use std::time::Duration;
 
 use enmesh_protocol::keys::DiagnosisKey;
 
-/// The longest embargo: one day of validity (144 intervals), plus slack for a key whose rolling
-/// start is up to an hour ahead of its arrival.
-pub const MAX_EMBARGO_SECS: u64 = 86_400 + 3_600;
+use crate::embargo::release_time;
 
 /// The length of every export window, in seconds (at least 1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,14 +45,12 @@ impl ExportPeriod {
     /// The window whose export carries `key`, which arrived at `arrival_unix_secs`
     /// (the embargo rule of this module's doc).
     pub fn release_window(self, key: &DiagnosisKey, arrival_unix_secs: u64) -> ExportWindow {
-        let valid_until = key
-            .publishable_from()
-            .min(arrival_unix_secs.saturating_add(MAX_EMBARGO_SECS));
+        let release = release_time(key, arrival_unix_secs);
         let by_arrival = self.window_of(arrival_unix_secs);
-        // The first window with end ≥ valid_until is the one holding valid_until − 1.
-        let by_validity = self.window_of(valid_until.saturating_sub(1));
-        if by_validity.start > by_arrival.start {
-            by_validity
+        // The first window with end ≥ release is the one holding release − 1.
+        let by_release = self.window_of(release.saturating_sub(1));
+        if by_release.start > by_arrival.start {
+            by_release
         } else {
             by_arrival
         }
@@ -73,6 +69,7 @@ pub struct ExportWindow {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::embargo::MAX_EMBARGO_SECS;
     use enmesh_protocol::gaen::Tek;
     use enmesh_protocol::interval::{IntervalNumber, RollingPeriod};
     use enmesh_protocol::keys::{ReportType, TransmissionRisk};

@@ -62,7 +62,7 @@ fn report_type_name(report_type: ReportType) -> &'static str {
 pub struct JsonChunkInfo {
     /// The chunk number (`start / chunkSeconds`).
     pub id: u64,
-    /// First second of the arrival window.
+    /// First second of the window (release time, see `crate::embargo`).
     pub start: u64,
     /// First second after it.
     pub end: u64,

@@ -1,14 +1,16 @@
-//! Chunk arithmetic of the public feed: which window of arrival time a chunk id names, which
+//! Chunk arithmetic of the public feed: which window of release time a chunk id names, which
 //! chunks exist at a given time, and which of them are complete.
 //!
-//! A chunk is the window `[id · L, (id + 1) · L)` of arrival time (unix seconds), where `L` is
+//! A chunk is the window `[id · L, (id + 1) · L)` of release time (unix seconds, see
+//! [`crate::embargo`]: the arrival, or the expiry of a key still valid at arrival), where `L` is
 //! `feed.chunk` and divides a day, so chunks align to UTC days. The id is the chunk number
 //! `start / L`. This module is pure: it never reads a clock or the store.
 
 use std::time::Duration;
 
 /// Seconds after a chunk's end before it counts as complete: an upload that read the clock just
-/// before the end may still be committing into it.
+/// before the end may still be committing into it. Keys released into a chunk by the embargo
+/// arrived earlier still (release is never before arrival), so they need no longer.
 pub const SETTLE_SECS: u64 = 10;
 
 /// The length of every chunk, in seconds (at least 1).
@@ -26,12 +28,12 @@ impl ChunkLength {
         self.0
     }
 
-    /// The chunk that holds arrival time `unix_secs`.
+    /// The chunk that holds (release) time `unix_secs`.
     pub fn chunk_of(self, unix_secs: u64) -> ChunkId {
         ChunkId(unix_secs / self.0)
     }
 
-    /// The arrival window of chunk `id`; `None` if it lies beyond the u64 range.
+    /// The window of chunk `id`; `None` if it lies beyond the u64 range.
     pub fn window(self, id: ChunkId) -> Option<Chunk> {
         let start = id.0.checked_mul(self.0)?;
         let end = start.checked_add(self.0)?;
@@ -43,7 +45,7 @@ impl ChunkLength {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ChunkId(pub u64);
 
-/// One chunk: its id and the arrival window `[start, end)` it covers.
+/// One chunk: its id and the release-time window `[start, end)` it covers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Chunk {
     /// The chunk number.

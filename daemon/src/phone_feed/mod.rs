@@ -1,23 +1,31 @@
 //! The public key feed for phones: `GET /v1/keys` (the chunk index) and `GET /v1/keys/{chunk}`
 //! (the keys of one chunk), as JSON by default or protobuf (`Accept: application/x-protobuf`).
 //!
-//! A chunk is a window of arrival time of `feed.chunk` seconds; its id is the chunk number
+//! A chunk is a window of `feed.chunk` seconds; its id is the chunk number
 //! `start / chunk_seconds` (see [`chunk`]). A chunk holds every key, local or remote, whose
-//! arrival time lies in its window, in arrival order. The index lists the chunks within retention
-//! that hold keys; the chunk holding `now`, and one that ended less than
-//! [`chunk::SETTLE_SECS`] ago, are `complete: false` and served with `Cache-Control: no-cache`;
-//! complete chunks are cacheable until retention would delete their oldest keys (at most a day).
+//! **release time** lies in its window, in arrival order, from that release time on. The release
+//! time is the one rule of [`crate::embargo`], the same the GAEN export files use: a key that had
+//! expired when it arrived is released on arrival; a key still valid at upload (today's key) is
+//! embargoed until its validity ends (formats.md §e.6), so no phone ever sees a key in use.
 //!
-//! Keys are served as they arrived: the embargo of keys still valid at upload applies to the GAEN
-//! export files ([`crate::exports`]), not to this feed.
+//! The index lists the chunks within retention that hold released keys. Every key released into
+//! a chunk arrived before the chunk's end (release is never before arrival), so the settle time
+//! after the end is the same as for arrival-time chunks: the chunk holding `now`, and one that
+//! ended less than [`chunk::SETTLE_SECS`] ago, are `complete: false` and served with
+//! `Cache-Control: no-cache`; after that no key can be released into it any more, and it is
+//! cacheable until retention would delete its oldest key (by arrival, so an embargoed key counts
+//! from before the chunk started; at most a day).
 //!
 //! This module never serves anything but keys (no origin region, no visited list, no upload
-//! data) and never reads more than one chunk for a request (the store is read page by page).
+//! data), never serves a key before its release time, and never holds more than one chunk's keys
+//! for a request: the store is read page by page over the arrival range that can release into the
+//! chunk (`[start − MAX_EMBARGO_SECS, end)`); the index keeps only chunk ids.
 
 pub mod accept;
 pub mod body;
 pub mod chunk;
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -26,11 +34,13 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use enmesh_protocol::keys::DiagnosisKey;
 use prost::Message;
 use thiserror::Error;
 
 use crate::clock::SharedClock;
 use crate::config::Config;
+use crate::embargo::{MAX_EMBARGO_SECS, release_time};
 use crate::store::{Store, StoreError};
 use accept::Format;
 use chunk::{Chunk, ChunkId, ChunkLength};
@@ -137,7 +147,11 @@ pub fn routes(store: Arc<Store>, clock: SharedClock, settings: FeedSettings) -> 
         .with_state(state)
 }
 
-/// The chunks within retention that hold keys at `now`, oldest first: one seek per chunk found.
+/// The chunks within retention that hold keys released at `now`, oldest first.
+///
+/// Keys released into the served chunks arrived at most [`MAX_EMBARGO_SECS`] before the oldest
+/// one, so this reads every key that arrived in `[oldest start − MAX_EMBARGO_SECS, now]`, page by
+/// page, keeping only the set of chunk ids (at most the chunks within retention).
 pub fn chunks_with_keys(
     store: &Store,
     settings: &FeedSettings,
@@ -148,35 +162,61 @@ pub fn chunks_with_keys(
     let (Some(first), Some(last)) = (length.window(oldest), length.window(open)) else {
         return Ok(Vec::new());
     };
-    let mut chunks = Vec::new();
-    let mut from = first.start;
-    while from < last.end {
-        let page = store.keys_arrived(from, last.end, None, 1)?;
-        let Some(entry) = page.entries.first() else {
-            break;
-        };
-        let Some(found) = length.window(length.chunk_of(entry.at.unix_secs)) else {
-            break;
-        };
-        from = found.end;
-        chunks.push(found);
-    }
-    Ok(chunks)
-}
-
-/// Every key that arrived in `chunk`, in arrival order, read page by page.
-pub fn chunk_keys_of(
-    store: &Store,
-    chunk: &Chunk,
-) -> Result<Vec<enmesh_protocol::keys::DiagnosisKey>, StoreError> {
-    let mut keys = Vec::new();
+    let mut ids = BTreeSet::new();
+    let from = first.start.saturating_sub(MAX_EMBARGO_SECS);
+    // A released key arrived at or before `now`.
+    let until = last.end.min(now.saturating_add(1));
     let mut after = None;
     loop {
-        let page = store.keys_arrived(chunk.start, chunk.end, after, PAGE_KEYS)?;
-        keys.extend(page.entries.into_iter().map(|e| e.key));
+        let page = store.keys_arrived(from, until, after, PAGE_KEYS)?;
+        for entry in &page.entries {
+            let release = release_time(&entry.key, entry.at.unix_secs);
+            if release <= now && release >= first.start {
+                ids.insert(length.chunk_of(release));
+            }
+        }
         match page.next {
             Some(next) => after = Some(next),
-            None => return Ok(keys),
+            None => break,
+        }
+    }
+    Ok(ids.into_iter().filter_map(|id| length.window(id)).collect())
+}
+
+/// The keys one chunk serves at a given time.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ChunkKeys {
+    /// The keys released in the chunk by then, in arrival order.
+    pub keys: Vec<DiagnosisKey>,
+    /// The earliest arrival among them (retention deletes that key first).
+    pub oldest_arrival: Option<u64>,
+}
+
+/// Every key released in `chunk` by `now` (its release time, [`release_time`], lies in the
+/// chunk's window and is not after `now`), local and remote, in arrival order.
+///
+/// Such keys arrived in `[start − MAX_EMBARGO_SECS, min(end, now + 1))`; that range is read page
+/// by page (`PAGE_KEYS` at a time) and only the chunk's keys are kept.
+pub fn chunk_keys_of(store: &Store, chunk: &Chunk, now: u64) -> Result<ChunkKeys, StoreError> {
+    let from = chunk.start.saturating_sub(MAX_EMBARGO_SECS);
+    let until = chunk.end.min(now.saturating_add(1));
+    let mut out = ChunkKeys::default();
+    let mut after = None;
+    loop {
+        let page = store.keys_arrived(from, until, after, PAGE_KEYS)?;
+        for entry in page.entries {
+            let release = release_time(&entry.key, entry.at.unix_secs);
+            if release <= now && (chunk.start..chunk.end).contains(&release) {
+                out.oldest_arrival = Some(
+                    out.oldest_arrival
+                        .map_or(entry.at.unix_secs, |t| t.min(entry.at.unix_secs)),
+                );
+                out.keys.push(entry.key);
+            }
+        }
+        match page.next {
+            Some(next) => after = Some(next),
+            None => return Ok(out),
         }
     }
 }
@@ -254,12 +294,16 @@ async fn chunk_keys(
             open: open.0,
         })?;
     let store = state.store.clone();
-    let keys = tokio::task::spawn_blocking(move || chunk_keys_of(&store, &chunk)).await??;
+    let ChunkKeys {
+        keys,
+        oldest_arrival,
+    } = tokio::task::spawn_blocking(move || chunk_keys_of(&store, &chunk, now)).await??;
 
     let cache = if chunk.complete_at(now) {
-        // Cacheable until retention deletes the chunk's oldest keys (start + retention).
-        let age = chunk
-            .start
+        // Cacheable until retention deletes the chunk's oldest key (its arrival + retention;
+        // an embargoed key arrived before the chunk started).
+        let age = oldest_arrival
+            .unwrap_or(chunk.start)
             .saturating_add(retention)
             .saturating_sub(now)
             .min(MAX_AGE_CAP_SECS);

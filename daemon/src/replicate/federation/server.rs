@@ -12,9 +12,10 @@
 //! A page holds local keys only (a key received from another backend is never served, whatever
 //! `onlyLocalProvenance` says), in arrival order after the request's key cursor, at most
 //! `maxExposureKeys` (capped at 500). Keys that arrived less than `settle` ago are not served
-//! (Google never serves the open 1-hour window), and a page stops before the first key still
-//! valid at `now` (the embargo of formats.md §e.6: it and every later key wait until it expired),
-//! so the cursor never passes a key that was held back. `partialResponse` is true when the page
+//! (Google never serves the open 1-hour window), and a page stops before the first key not yet
+//! released at `now` (the embargo of formats.md §e.6, by the rule of [`crate::embargo`] that the
+//! phone feed and the export files use: it and every later key wait until it expired), so the
+//! cursor never passes a key that was held back. `partialResponse` is true when the page
 //! filled up; `nextFetchState.keyCursor` names the last key examined. Revised keys are not
 //! served (enmesh stores no revisions): `revisedKeyCursor` is echoed.
 //!
@@ -40,6 +41,7 @@ use tonic::{Request, Response, Status};
 
 use super::cursor::{self, MAX_PAGE_KEYS};
 use crate::clock::SharedClock;
+use crate::embargo;
 use crate::pki::verify::Verifier;
 use crate::shutdown::ShutdownSignal;
 use crate::store::{KeySource, Store};
@@ -218,7 +220,9 @@ impl FederationService {
                     Status::internal("store read failed")
                 })?;
             for entry in &page.entries {
-                if entry.source == KeySource::Local && entry.key.still_valid_at(now) {
+                if entry.source == KeySource::Local
+                    && !embargo::released_at(&entry.key, entry.at.unix_secs, now)
+                {
                     break 'read;
                 }
                 after = Some(entry.at);
