@@ -35,7 +35,7 @@ fn demo_runs_every_step() {
         "9. Edge: a seeded simulation (seed 2026) of 5 people in FR",
         "10. The traveller tests positive at home in DE",
         "uploads its 14 keys with visitedRegions [\"FR\"] (POST /v1/publish): 200",
-        "11. FR's public feed serves the traveller's keys",
+        "11. FR's public feed serves the traveller's 13 expired keys",
         "12. The local's agent follows FR",
         "ECDSA signature checked with FR's export key",
         "{\"protocol\":\"gaen\",\"key\":\"",
