@@ -25,7 +25,6 @@ use std::sync::Arc;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use enmesh_protocol::keys::VerifiedReportType;
-use p256::ecdsa::signature::Verifier as _;
 use p256::ecdsa::{Signature, VerifyingKey};
 use p256::pkcs8::DecodePublicKey as _;
 use serde::Deserialize;
@@ -220,8 +219,16 @@ pub fn verify(
         .ok_or(CertificateError::UnknownKey(kid))?;
     let signature = Signature::from_slice(&part(s64)?).map_err(|_| CertificateError::Signature)?;
     let signed = &token[..h64.len() + 1 + c64.len()];
-    key.verify(signed.as_bytes(), &signature)
-        .map_err(|_| CertificateError::Signature)?;
+    // The keys are parsed and held as p256 keys; the signature check itself runs in ring's
+    // assembly-backed ECDSA (about 70 µs here against 355 µs for p256's, which made certificate
+    // uploads a third as fast as code uploads). Same curve, same fixed r||s form.
+    let sec1 = key.to_sec1_point(false);
+    ring::signature::UnparsedPublicKey::new(
+        &ring::signature::ECDSA_P256_SHA256_FIXED,
+        sec1.as_bytes(),
+    )
+    .verify(signed.as_bytes(), &signature.to_bytes())
+    .map_err(|_| CertificateError::Signature)?;
     // From here on the claims are the authority's.
     let audience_ok = match &claims.aud {
         Some(Audience::One(a)) => a == &authority.audience,
