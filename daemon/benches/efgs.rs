@@ -126,7 +126,7 @@ async fn run() {
     let uploads: usize = env_or("EFGS_UPLOADS", UPLOADS);
     let day_keys: u32 = env_or("DAY_KEYS", DAY_KEYS);
     assert!(
-        uploads > 0 && day_keys > 0 && day_keys % FILL_CHUNK == 0,
+        uploads > 0 && day_keys > 0 && day_keys.is_multiple_of(FILL_CHUNK),
         "EFGS_UPLOADS > 0 and DAY_KEYS a positive multiple of {FILL_CHUNK}"
     );
     let dir = tempfile::tempdir().unwrap();
