@@ -5,8 +5,15 @@
 //! - `download`: one UTC day holding 1,000,000 keys, downloaded by following `nextBatchTag`
 //!   from the first batch to `null` (200 batches of 5,000), protobuf decoded; prints the time.
 //!
+//! Each part runs on its own fresh node: the store's arrival clock never goes back (a key
+//! committed after today's uploads arrives today, whatever `now` it is given), so yesterday's
+//! day can only be filled on a store that holds nothing newer.
+//!
 //! A bench binary (`harness = false`) because the goals are a p99 and one wall time, which
-//! criterion does not report. `cargo bench -p enmesh-daemon --bench efgs`.
+//! criterion does not report. `cargo bench -p enmesh-daemon --bench efgs`; scaled down (e.g. to
+//! check it end to end in a debug build) with `EFGS_UPLOADS=<batches>` and
+//! `DAY_KEYS=<keys, a multiple of 20,000>`:
+//! `EFGS_UPLOADS=10 DAY_KEYS=100000 cargo bench --profile dev -p enmesh-daemon --bench efgs`.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -25,8 +32,20 @@ use enmesh_protocol::feed::Feed;
 use enmesh_protocol::region::Country;
 use std::time::{Duration, Instant};
 
+/// Upload batches timed (`EFGS_UPLOADS`).
 const UPLOADS: usize = 60;
+/// Keys of the downloaded day (`DAY_KEYS`).
 const DAY_KEYS: u32 = 1_000_000;
+/// Keys per store write of the day's fill (one write every simulated minute).
+const FILL_CHUNK: u32 = 20_000;
+
+/// The value of environment variable `name`, or `default`.
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
 
 fn main() {
     if std::env::args().any(|a| a == "--list") {
@@ -41,11 +60,18 @@ fn main() {
     rt.block_on(run());
 }
 
-async fn run() {
-    enmesh_daemon::pki::tls::install_default_provider();
-    let dir = tempfile::tempdir().unwrap();
+/// A node of region DE with an `[efgs_gateway]` whose one member is DE, its member client and
+/// the member's batch signer. `dir` must be fresh.
+struct Bench {
+    node: node::NodeHandle,
+    member: Member,
+    signer: CmsSigner,
+    clock: std::sync::Arc<ManualClock>,
+}
+
+async fn start(dir: &std::path::Path) -> Bench {
     let sites = sites::prepare(
-        dir.path(),
+        dir,
         &[("EU".parse().unwrap(), vec![common::region("DE")])],
         &SiteOptions {
             batch_window_ms: 1000,
@@ -55,9 +81,9 @@ async fn run() {
         },
     )
     .unwrap();
-    let auth = Cert::make(dir.path(), "de-auth", "DE", true);
-    let sign = Cert::make(dir.path(), "de-sign", "DE", false);
-    let audit = Cert::make(dir.path(), "audit", "DE", true);
+    let auth = Cert::make(dir, "de-auth", "DE", true);
+    let sign = Cert::make(dir, "de-sign", "DE", false);
+    let audit = Cert::make(dir, "audit", "DE", true);
     let mut config = sites[0].config.clone();
     config.efgs_gateway = Some(EfgsGatewayConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
@@ -87,10 +113,37 @@ async fn run() {
         &std::fs::read(&sign.key).unwrap(),
     )
     .unwrap();
+    Bench {
+        node,
+        member,
+        signer,
+        clock,
+    }
+}
 
+async fn run() {
+    enmesh_daemon::pki::tls::install_default_provider();
+    let uploads: usize = env_or("EFGS_UPLOADS", UPLOADS);
+    let day_keys: u32 = env_or("DAY_KEYS", DAY_KEYS);
+    assert!(
+        uploads > 0 && day_keys > 0 && day_keys.is_multiple_of(FILL_CHUNK),
+        "EFGS_UPLOADS > 0 and DAY_KEYS a positive multiple of {FILL_CHUNK}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    upload(&dir.path().join("upload"), uploads).await;
+    download(&dir.path().join("download"), day_keys).await;
+}
+
+async fn upload(dir: &std::path::Path, uploads: usize) {
+    let Bench {
+        node,
+        member,
+        signer,
+        clock,
+    } = start(dir).await;
     // Upload: prepare every batch first (keys, body, signature), then time the requests only.
     let now = clock.now_secs();
-    let batches: Vec<(String, String, Vec<u8>)> = (0..UPLOADS)
+    let batches: Vec<(String, String, Vec<u8>)> = (0..uploads)
         .map(|b| {
             let keys: Vec<Key> = (0..5000)
                 .map(|i| Key::new("DE", (b * 5000 + i) as u32, now))
@@ -117,13 +170,25 @@ async fn run() {
         latencies.last().unwrap().as_secs_f64() * 1e3,
     );
 
-    // Download: a day of 1 M keys from other regions (yesterday, so every slot has ended).
+    node.shutdown().await.unwrap();
+}
+
+async fn download(dir: &std::path::Path, day_keys: u32) {
+    let Bench {
+        node,
+        member,
+        clock,
+        ..
+    } = start(dir).await;
+    // A day of keys from another region (yesterday, so every slot has ended), stored before
+    // anything else: the store holds nothing newer, so they keep yesterday's arrival times.
+    let now = clock.now_secs();
     let yesterday = now - now % 86_400 - 86_400;
     let store = node.store().clone();
     let fill = Instant::now();
     tokio::task::spawn_blocking(move || {
-        for (chunk, start) in (0..DAY_KEYS).step_by(20_000).enumerate() {
-            let keys: Vec<_> = (start..start + 20_000)
+        for (chunk, start) in (0..day_keys).step_by(FILL_CHUNK as usize).enumerate() {
+            let keys: Vec<_> = (start..start + FILL_CHUNK)
                 .map(|i| common::key(b'F', i))
                 .collect();
             let cursor = Cursor {
@@ -145,7 +210,15 @@ async fn run() {
     })
     .await
     .unwrap();
-    eprintln!("stored {DAY_KEYS} keys in {:?}", fill.elapsed());
+    eprintln!("stored {day_keys} keys in {:?}", fill.elapsed());
+    let held = node
+        .store()
+        .keys_arrived(yesterday, yesterday + 86_400, None, 1)
+        .unwrap();
+    assert!(
+        !held.entries.is_empty(),
+        "the fill's keys did not arrive yesterday (did something newer reach the store first?)"
+    );
     let date = {
         let t = time::OffsetDateTime::from_unix_timestamp(yesterday as i64).unwrap();
         format!("{:04}-{:02}-{:02}", t.year(), u8::from(t.month()), t.day())
@@ -163,7 +236,7 @@ async fn run() {
         }
     }
     let took = started.elapsed();
-    assert_eq!(total, DAY_KEYS as usize);
+    assert_eq!(total, day_keys as usize);
     println!(
         "efgs/download day of {total} keys by tag chaining: {batches} batches in {:.2} s",
         took.as_secs_f64()

@@ -285,6 +285,56 @@ async fn upload_statuses_follow_the_gateway_checks_in_order() {
     gw.node.shutdown().await.unwrap();
 }
 
+/// The checks before the insert (decoding, the CMS) run outside the upload lock; the tag and the
+/// key records are still taken once when the same upload, or overlapping ones, arrive at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_uploads_take_a_tag_and_a_key_record_once() {
+    let gw = Gateway::start().await;
+    let dir = gw.dir.path();
+    let now = gw.clock.now_secs();
+    let member = gw.member(Some(&gw.de_auth));
+
+    // The same upload four times at once: one 201, three 409 (never a 207).
+    let mut batch = keys("DE", 0, 300, now);
+    // Visited lists that name the same regions differently are one list: FR and MT.
+    batch[1].visited = vec!["MT".into(), "FR".into(), "DE".into()];
+    batch[2].visited = vec!["FR".into(), "MT".into(), "FR".into()];
+    let sig = openssl_sign(dir, &gw.de_sign, &batch_bytes(&batch));
+    let sends = (0..4).map(|_| {
+        let (member, sig, body) = (member.clone(), sig.clone(), pb_encode(&batch));
+        tokio::spawn(async move { member.upload("same", &sig, PB, body).await.status })
+    });
+    let mut statuses = Vec::new();
+    for send in sends.collect::<Vec<_>>() {
+        statuses.push(send.await.unwrap());
+    }
+    statuses.sort_unstable();
+    assert_eq!(statuses, [201, 409, 409, 409]);
+    let stored = gw.node.store().local_keys_after(None, 100_000).unwrap();
+    assert_eq!(stored.len(), 300);
+    for entry in &stored {
+        let visited: BTreeSet<String> = entry.visited.iter().map(ToString::to_string).collect();
+        assert_eq!(visited, BTreeSet::from(["FR".to_owned(), "MT".to_owned()]));
+    }
+
+    // Two tags sharing 100 key records at once: one 201, one 207, no record stored twice.
+    let a_keys = keys("DE", 1000, 200, now);
+    let b_keys = keys("DE", 1100, 200, now);
+    let uploads = [("a", a_keys), ("b", b_keys)].map(|(tag, k)| {
+        let sig = openssl_sign(dir, &gw.de_sign, &batch_bytes(&k));
+        let (member, body) = (member.clone(), pb_encode(&k));
+        tokio::spawn(async move { member.upload(tag, &sig, PB, body).await.status })
+    });
+    let mut statuses = Vec::new();
+    for upload in uploads {
+        statuses.push(upload.await.unwrap());
+    }
+    statuses.sort_unstable();
+    assert_eq!(statuses, [201, 207]);
+    assert_eq!(gw.local_count(), 300 + 200);
+    gw.node.shutdown().await.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_kept_alive_connection_loses_its_member_when_the_certificate_expires() {
     let gw = Gateway::start().await;

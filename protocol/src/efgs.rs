@@ -61,25 +61,35 @@ impl EfgsKey {
 
     /// The gateway's dedup key: lowercase hex SHA-256 of [`Self::signing_record`].
     pub fn dedup_hash(&self) -> String {
-        hex_encode(&Sha256::digest(self.signing_record().as_bytes()))
+        record_dedup_hash(&self.signing_record())
     }
+}
+
+/// [`EfgsKey::dedup_hash`] from the key's record, for a caller that holds it already.
+pub fn record_dedup_hash(record: &str) -> String {
+    hex_encode(&Sha256::digest(record.as_bytes()))
 }
 
 /// The bytes a batch signature covers: every key's record, sorted by `base64(record)` compared
 /// as ASCII (Java `String.compareTo`), concatenated raw (not their base64).
 pub fn batch_signing_bytes(keys: &[EfgsKey]) -> Vec<u8> {
-    let mut records: Vec<(String, String)> = keys
+    let records: Vec<String> = keys.iter().map(EfgsKey::signing_record).collect();
+    records_signing_bytes(&records)
+}
+
+/// [`batch_signing_bytes`] from the keys' records ([`EfgsKey::signing_record`], in any order),
+/// so a caller that needs the records too (the gateway's dedup hashes) builds each once.
+pub fn records_signing_bytes(records: &[String]) -> Vec<u8> {
+    let mut sorted: Vec<(String, &str)> = records
         .iter()
-        .map(|key| {
-            let record = key.signing_record();
-            (STANDARD.encode(&record), record)
-        })
+        .map(|record| (STANDARD.encode(record), record.as_str()))
         .collect();
-    records.sort_unstable();
-    records
-        .into_iter()
-        .flat_map(|(_, record)| record.into_bytes())
-        .collect()
+    sorted.sort_unstable();
+    let mut out = Vec::with_capacity(records.iter().map(String::len).sum());
+    for (_, record) in sorted {
+        out.extend_from_slice(record.as_bytes());
+    }
+    out
 }
 
 /// Java's `String.getBytes(US_ASCII)`: ASCII characters as themselves, anything else as `?`.

@@ -38,7 +38,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use batches::{BatchTag, Day, GatewayBatch, NotServed};
-use enmesh_protocol::efgs::{EfgsKey, batch_signing_bytes};
+use enmesh_protocol::efgs::{EfgsKey, batch_signing_bytes, record_dedup_hash};
 use enmesh_protocol::keys::DiagnosisKey;
 use enmesh_protocol::region::{Country, RegionId};
 use listen::MemberConn;
@@ -68,7 +68,9 @@ pub struct Gateway {
     pub callbacks: callbacks::Registry,
     /// The node's metrics (uploads accepted/refused with an `efgs_*` rule, keys stored).
     pub metrics: crate::telemetry::Metrics,
-    /// Serialises the check-and-commit of uploads (a batchTag is accepted once).
+    /// Serialises the dedup lookup and commit of uploads (a key record is taken once; the
+    /// batchTag is re-checked atomically by the commit). The checks before it (decoding, key
+    /// validation, the CMS) run outside it, so uploads of several members verify in parallel.
     upload_lock: Mutex<()>,
 }
 
@@ -187,10 +189,9 @@ fn header_text<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
-/// The visited regions of one key: its `visitedCountries` that are countries, without `home`.
-fn visited_regions(key: &EfgsKey, home: &RegionId) -> Vec<RegionId> {
-    let mut out: Vec<RegionId> = key
-        .visited_countries
+/// The visited regions of a `visitedCountries` list: its countries, without `home`.
+fn visited_regions(visited_countries: &[String], home: &RegionId) -> Vec<RegionId> {
+    let mut out: Vec<RegionId> = visited_countries
         .iter()
         .filter_map(|c| Country::from_alpha2(c))
         .map(RegionId::country)
@@ -212,13 +213,17 @@ async fn upload_handler(
         Err(e) => return e.into_response(),
     };
     let span = tracing::info_span!("efgs_upload", country = %identity.country.alpha2());
-    let _enter = span.enter();
     let started = std::time::Instant::now();
     let gw = gateway.clone();
-    let result =
-        tokio::task::spawn_blocking(move || commit_upload(&gw, &identity, &headers, &body))
-            .await
-            .unwrap_or_else(|_| Err(UploadError::Store("upload task failed".into())));
+    let blocking_span = span.clone();
+    let result = tokio::task::spawn_blocking(move || {
+        let _enter = blocking_span.enter();
+        commit_upload(&gw, &identity, &headers, &body)
+    })
+    .await
+    .unwrap_or_else(|_| Err(UploadError::Store("upload task failed".into())));
+    // Entered only after the await: a guard held across it would mark other tasks' events.
+    let _enter = span.enter();
     match result {
         Ok((tag, count, kind)) => {
             gateway.metrics.efgs().upload_accepted(kind, count as u64);
@@ -261,12 +266,9 @@ fn commit_upload(
         content_type: header_text(headers, header::CONTENT_TYPE.as_str()),
         body,
     };
-    let _serial = gateway
-        .upload_lock
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner);
     let country = caller.country.alpha2();
     let now = gateway.clock.now_secs();
+    // Steps 0–10 outside the lock: a tag accepted meanwhile is refused by the commit (409).
     let accepted = upload::check_upload(&request, &gateway.members, now, |tag| {
         gateway
             .store
@@ -274,12 +276,26 @@ fn commit_upload(
             .map_err(|e| e.to_string())
     })?;
     let code = efgs_tag_code(country, &accepted.tag);
-    // 11. The insert: a key whose record is stored already makes the upload a 207, nothing stored.
     let key_codes: Vec<_> = accepted
-        .keys
+        .records
         .iter()
-        .map(|k| efgs_key_code(&k.dedup_hash()))
+        .map(|record| efgs_key_code(&record_dedup_hash(record)))
         .collect();
+    // 11. The insert: a key whose record is stored already makes the upload a 207, nothing
+    // stored. The lookup and the commit are one step for concurrent uploads.
+    let _serial = gateway
+        .upload_lock
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner);
+    // 2. again, now that no other upload can commit: the same tag sent twice at once is one
+    // 201 and one 409 (not a 207 for the keys the first one stored).
+    if gateway
+        .store
+        .efgs_tag_seen(&code)
+        .map_err(|e| UploadError::Store(e.to_string()))?
+    {
+        return Err(UploadError::TagExists(accepted.tag));
+    }
     let stored = gateway
         .store
         .efgs_codes_seen(&key_codes)
@@ -294,16 +310,24 @@ fn commit_upload(
     let local = origin.country_part() == gateway.region.country_part()
         && caller.ca_tree.as_ref().is_none_or(|r| r == &gateway.region);
     let result = if local {
-        // Group the keys by visited list; one upload record per list.
-        let mut groups: BTreeMap<Vec<String>, (Vec<RegionId>, Vec<DiagnosisKey>)> = BTreeMap::new();
+        // Group the keys by visited list as sent; one upload record per distinct list of
+        // regions (lists that differ only in order, repeats, non-countries or home merge).
+        let mut by_list: BTreeMap<&[String], Vec<DiagnosisKey>> = BTreeMap::new();
         for (efgs, key) in accepted.keys.iter().zip(&accepted.translated) {
-            let visited = visited_regions(efgs, &gateway.region);
+            by_list
+                .entry(efgs.visited_countries.as_slice())
+                .or_default()
+                .push(*key);
+        }
+        let mut groups: BTreeMap<Vec<String>, (Vec<RegionId>, Vec<DiagnosisKey>)> = BTreeMap::new();
+        for (list, keys) in by_list {
+            let visited = visited_regions(list, &gateway.region);
             let name = visited.iter().map(ToString::to_string).collect();
             groups
                 .entry(name)
                 .or_insert_with(|| (visited, Vec::new()))
                 .1
-                .push(*key);
+                .extend(keys);
         }
         let groups: Vec<MemberGroup<'_>> = groups
             .values()

@@ -16,7 +16,7 @@ use crate::efgs::cms::{CmsError, Detached};
 use crate::efgs::dsos::{TranslateError, key_from_efgs};
 use crate::efgs::wire::{self, Media, WireError};
 use crate::pki::efgs::{MemberCertKind, MemberIdentity, MemberRejection, Members};
-use enmesh_protocol::efgs::{EfgsKey, TRANSMISSION_RISK_NOT_PROVIDED, batch_signing_bytes};
+use enmesh_protocol::efgs::{EfgsKey, TRANSMISSION_RISK_NOT_PROVIDED, records_signing_bytes};
 use enmesh_protocol::keys::DiagnosisKey;
 use rustls_pki_types::CertificateDer;
 use thiserror::Error;
@@ -52,6 +52,9 @@ pub struct Accepted {
     pub keys: Vec<EfgsKey>,
     /// The same keys in enmesh's model, in the same order.
     pub translated: Vec<DiagnosisKey>,
+    /// Their canonical records ([`EfgsKey::signing_record`]), in the same order: built once
+    /// for the signature and reused for the dedup hashes.
+    pub records: Vec<String>,
     /// Who signed the batch.
     pub signer: MemberIdentity,
 }
@@ -224,7 +227,8 @@ pub fn check_upload(
             signer.country.alpha2()
         )));
     }
-    cms.verify(&batch_signing_bytes(&keys))
+    let records: Vec<String> = keys.iter().map(EfgsKey::signing_record).collect();
+    cms.verify(&records_signing_bytes(&records))
         .map_err(|e| invalid(&e))?;
     // 10. The caller.
     let country = request.caller.country.alpha2();
@@ -239,6 +243,7 @@ pub fn check_upload(
         tag: tag.to_owned(),
         keys,
         translated,
+        records,
         signer,
     })
 }
