@@ -33,23 +33,34 @@ pub enum TekmacError {
 /// `.transmissionRisk` if `include_transmission_risk`, sorted by the base64 key text (ties by the
 /// whole entry), joined with `,`.
 pub fn tekmac_cleartext(keys: &[UploadKey], include_transmission_risk: bool) -> String {
-    let mut entries: Vec<(String, String)> = keys
+    use std::fmt::Write as _;
+    // (length of the key text, entry): the entry starts with the key text.
+    let mut entries: Vec<(usize, String)> = keys
         .iter()
         .map(|k| {
-            let key = k.key.to_base64().into_owned();
-            let mut entry = format!("{key}.{}.{}", k.rolling_start, k.rolling_period);
+            let key = k.key.to_base64();
+            let mut entry = String::with_capacity(key.len() + 24);
+            entry.push_str(&key);
+            // Writing into a `String` cannot fail.
+            let _ = write!(entry, ".{}.{}", k.rolling_start, k.rolling_period);
             if include_transmission_risk {
-                entry.push_str(&format!(".{}", k.transmission_risk));
+                let _ = write!(entry, ".{}", k.transmission_risk);
             }
-            (key, entry)
+            (key.len(), entry)
         })
         .collect();
-    entries.sort();
-    entries
-        .into_iter()
-        .map(|(_, entry)| entry)
-        .collect::<Vec<_>>()
-        .join(",")
+    // Ties are whole equal entries, so an unstable sort gives the same text.
+    entries.sort_unstable_by(|(a_len, a), (b_len, b)| {
+        a.get(..*a_len).cmp(&b.get(..*b_len)).then_with(|| a.cmp(b))
+    });
+    let mut text = String::with_capacity(entries.iter().map(|(_, e)| e.len() + 1).sum());
+    for (i, (_, entry)) in entries.iter().enumerate() {
+        if i > 0 {
+            text.push(',');
+        }
+        text.push_str(entry);
+    }
+    text
 }
 
 /// An HMAC-SHA256 instance keyed with `key`.

@@ -141,16 +141,18 @@ pub fn routes_with(state: IngestState, certified: Option<Certified>) -> Router {
         .with_state(Shared {
             state,
             writer,
-            certified,
+            certified: certified.map(Arc::new),
         })
 }
 
-/// The route's state: the caller's plus the writer's queue and the certificate path.
+/// The route's state: the caller's plus the writer's queue and the certificate path. Cloned
+/// for every request, so the certificate path (authorities and token ciphers) sits behind an
+/// `Arc`.
 #[derive(Clone)]
 struct Shared {
     state: IngestState,
     writer: WriterHandle,
-    certified: Option<Certified>,
+    certified: Option<Arc<Certified>>,
 }
 
 /// The handler: one span per upload, recording its outcome.
@@ -168,7 +170,7 @@ async fn publish(
         visited = tracing::field::Empty,
         outcome = tracing::field::Empty,
     );
-    let result = handle(&state, &writer, certified.as_ref(), &body)
+    let result = handle(&state, &writer, certified.as_deref(), &body)
         .instrument(span.clone())
         .await;
     let outcome = match &result {
