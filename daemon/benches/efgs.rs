@@ -12,7 +12,8 @@
 //! A bench binary (`harness = false`) because the goals are a p99 and one wall time, which
 //! criterion does not report. `cargo bench -p enmesh-daemon --bench efgs`; scaled down (e.g. to
 //! check it end to end in a debug build) with `EFGS_UPLOADS=<batches>` and
-//! `DAY_KEYS=<keys, a multiple of 20,000>`:
+//! `DAY_KEYS=<keys, a multiple of 20,000>` (`EFGS_SERIES=1` also prints every upload's latency in
+//! order):
 //! `EFGS_UPLOADS=10 DAY_KEYS=100000 cargo bench --profile dev -p enmesh-daemon --bench efgs`.
 
 #[path = "../tests/common/mod.rs"]
@@ -158,6 +159,13 @@ async fn upload(dir: &std::path::Path, uploads: usize) {
         let answer = member.upload(&tag, &sig, PB, body).await;
         latencies.push(started.elapsed());
         assert_eq!(answer.status, 201, "{}", answer.message());
+    }
+    if std::env::var_os("EFGS_SERIES").is_some() {
+        let series: Vec<String> = latencies
+            .iter()
+            .map(|l| format!("{:.0}", l.as_secs_f64() * 1e3))
+            .collect();
+        println!("efgs/upload latencies in order (ms): {}", series.join(" "));
     }
     latencies.sort();
     let at =
