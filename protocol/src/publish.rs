@@ -53,14 +53,11 @@ pub fn tekmac_cleartext(keys: &[UploadKey], include_transmission_risk: bool) -> 
     entries.sort_unstable_by(|(a_len, a), (b_len, b)| {
         a.get(..*a_len).cmp(&b.get(..*b_len)).then_with(|| a.cmp(b))
     });
-    let mut text = String::with_capacity(entries.iter().map(|(_, e)| e.len() + 1).sum());
-    for (i, (_, entry)) in entries.iter().enumerate() {
-        if i > 0 {
-            text.push(',');
-        }
-        text.push_str(entry);
-    }
-    text
+    entries
+        .iter()
+        .map(|(_, entry)| entry.as_str())
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// An HMAC-SHA256 instance keyed with `key`.
