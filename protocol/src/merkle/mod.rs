@@ -5,10 +5,13 @@
 //! be passed off as a node. Generation recurses over a slice of leaf hashes exactly as the RFC's
 //! `MTH`, `PATH` and `PROOF` definitions do; verification follows the RFC's step lists. Nothing
 //! here stores leaves durably or trusts a proof it has not checked, and no input size (up to
-//! `u64::MAX`) can make it panic: bad proofs are errors that name the cause.
+//! `u64::MAX`) can make it panic: bad proofs are errors that name the cause. [`subtrees`] gives
+//! the same roots and proofs for a log too large for memory, from stored perfect-subtree hashes.
 
 use sha2::{Digest, Sha256};
 use thiserror::Error;
+
+pub mod subtrees;
 
 /// Prefix of a leaf hash input (RFC 9162 §2.1.1).
 const LEAF_PREFIX: u8 = 0x00;
@@ -129,6 +132,16 @@ pub enum MerkleError {
         first: Hash,
         /// The second root.
         second: Hash,
+    },
+    /// A tree's right edge was rebuilt from the wrong number of subtree hashes.
+    #[error("a tree of {size} leaves has an edge of {needed} subtrees, {len} were given")]
+    EdgeLength {
+        /// The tree size.
+        size: u64,
+        /// How many hashes its edge has.
+        needed: usize,
+        /// How many were given.
+        len: usize,
     },
     /// Equal tree sizes or an empty first tree need an empty consistency proof.
     #[error("consistency proof for these sizes must be empty, it has {len} entries")]
