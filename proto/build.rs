@@ -4,6 +4,7 @@
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let files = [
         "proto/enmesh/v1/enmesh.proto",
+        "proto/enmesh/v1/audit.proto",
         "proto/federation/federation.proto",
     ];
     let fds = protox::compile(files, ["proto"])?;

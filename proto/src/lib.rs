@@ -1,6 +1,7 @@
-//! The enmesh backend API, package `enmesh.v1`: signed key batches, the feed pull stream, uploads.
+//! The enmesh backend API, package `enmesh.v1`: signed key batches, the feed pull stream, uploads,
+//! and the replication log's entries and `Audit` service (`audit.proto`).
 //!
-//! Generated from `proto/enmesh/v1/enmesh.proto` at build time (protox + tonic-prost-build).
+//! Generated from `proto/enmesh/v1/*.proto` at build time (protox + tonic-prost-build).
 //! This crate holds wire types only: it never validates, signs or stores anything. Checking a
 //! batch is the daemon's `pki` module's job; key rules live in `enmesh-protocol`.
 
