@@ -243,6 +243,8 @@ pub struct Config {
     pub pki: PkiConfig,
     /// `[retention]`: how long anything is kept.
     pub retention: RetentionConfig,
+    /// `[audit]`: the replication log's checkpoints.
+    pub audit: AuditConfig,
     /// `[batching]`: how batches are cut.
     pub batching: BatchingConfig,
     /// `[export]`: signing of GAEN export files.
@@ -499,6 +501,13 @@ pub struct RetentionConfig {
     pub sweep_interval: Duration,
 }
 
+/// `[audit]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditConfig {
+    /// Most time between two signed checkpoints of a growing log (1 s ..= 1 h; default 10 s).
+    pub checkpoint_interval: Duration,
+}
+
 /// `[batching]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BatchingConfig {
@@ -608,6 +617,8 @@ mod file {
         pub grpc: Grpc,
         pub pki: Pki,
         pub retention: Retention,
+        #[serde(default)]
+        pub audit: Audit,
         pub batching: Batching,
         pub export: Export,
         pub upload: Upload,
@@ -787,6 +798,25 @@ mod file {
 
     fn default_sweep_interval_secs() -> u64 {
         3600
+    }
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Audit {
+        #[serde(default = "default_checkpoint_secs")]
+        pub checkpoint_secs: u64,
+    }
+
+    impl Default for Audit {
+        fn default() -> Self {
+            Self {
+                checkpoint_secs: default_checkpoint_secs(),
+            }
+        }
+    }
+
+    fn default_checkpoint_secs() -> u64 {
+        10
     }
 
     #[derive(Deserialize)]
@@ -1190,6 +1220,14 @@ impl Config {
                 86_400,
             )?),
         };
+        let audit = AuditConfig {
+            checkpoint_interval: Duration::from_secs(in_range(
+                "audit.checkpoint_secs",
+                f.audit.checkpoint_secs,
+                1,
+                3600,
+            )?),
+        };
         let max_keys = in_range("batching.max_keys", f.batching.max_keys, 1, 1_000_000)?;
         if f.batching.min_keys > max_keys {
             return Err(ConfigError::AboveLimit {
@@ -1581,6 +1619,7 @@ impl Config {
             grpc,
             pki,
             retention,
+            audit,
             batching,
             export,
             upload,

@@ -6,7 +6,8 @@
 //! them; `demo` drives a node through its public interfaces.
 //! `replicate` moves batches between backends (`received` checks, `partial` gRPC pull streams
 //! across clusters, `mesh` gossip inside a cluster, `gaen_export` and `federation` for Google's
-//! key-server stack, wired by `interop`). The audit log arrives with its issue.
+//! key-server stack, wired by `interop`). `audit` is the replication log every one of them
+//! writes to through the store.
 
 #![cfg_attr(
     not(test),
@@ -15,6 +16,7 @@
 
 pub mod admin;
 pub mod api;
+pub mod audit;
 pub mod batch;
 pub mod clock;
 pub mod config;

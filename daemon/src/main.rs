@@ -12,7 +12,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use enmesh_daemon::clock::SystemClock;
 use enmesh_daemon::shutdown::wait_for_os_signal;
-use enmesh_daemon::{admin, config, demo, node, pki, telemetry};
+use enmesh_daemon::{admin, audit, config, demo, node, pki, telemetry};
 use std::path::{Path, PathBuf};
 
 /// enmesh: exposure-notification interoperability without a hub.
@@ -60,6 +60,11 @@ enum Command {
         #[command(subcommand)]
         command: pki::cli::PkiCommand,
     },
+    /// The auditor's commands: fetch and check a node's replication log (JSON out).
+    Audit {
+        #[command(subcommand)]
+        command: audit::client::AuditCommand,
+    },
 }
 
 fn main() -> std::process::ExitCode {
@@ -83,6 +88,7 @@ fn run(command: Command) -> anyhow::Result<()> {
         }
         Command::Admin { command } => run_admin(command)?,
         Command::Pki { command } => pki::cli::run(command)?,
+        Command::Audit { command } => run_audit(command)?,
     }
     Ok(())
 }
@@ -91,6 +97,11 @@ fn run(command: Command) -> anyhow::Result<()> {
 async fn run_demo(dir: Option<&Path>) -> anyhow::Result<()> {
     telemetry::init_tracing("warn")?;
     Ok(demo::run(dir).await?)
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn run_audit(command: audit::client::AuditCommand) -> anyhow::Result<()> {
+    Ok(audit::client::run(command).await?)
 }
 
 #[tokio::main(flavor = "current_thread")]

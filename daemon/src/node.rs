@@ -9,6 +9,8 @@
 
 use crate::admin::{self, token::TokenError};
 use crate::api::{self, AppState};
+use crate::audit::checkpoints::{self, Checkpointer};
+use crate::audit::service::AuditService;
 use crate::batch::{self, BatcherConfig, BatcherError, BatcherHandle};
 use crate::clock::SharedClock;
 use crate::config::Config;
@@ -415,10 +417,24 @@ async fn wire(
                 trust.verifier.clone(),
                 trust.crls.clone(),
                 mesh.clone(),
+                store.clone(),
+                clock.clone(),
             ),
         );
         tasks.push(actors.spawn(async move { Ok(reload.await?) }));
     }
+    let checkpointer = worker::spawn(
+        &runner,
+        Checkpointer::new(
+            store.clone(),
+            trust.identity.clone(),
+            checkpoints::origin(&config.node.cluster, &config.node.region),
+            config.audit.checkpoint_interval,
+            clock.clone(),
+            metrics.clone(),
+        ),
+    );
+    tasks.push(actors.spawn(async move { Ok(checkpointer.await?) }));
     let exporter = exports::spawn(
         ExportSettings::from_config(&config.export),
         exports::load_signing_key(&config.export.signing_key)?,
@@ -556,16 +572,23 @@ async fn bind_grpc(
     let service = server::PullServer::new(
         store.clone(),
         trust.verifier.clone(),
-        config.node.cluster.clone(),
+        &config.node,
         batcher.subscribe(),
         clock.clone(),
         metrics.clone(),
         runner.clone(),
     );
+    let audit = AuditService::new(
+        store.clone(),
+        trust.verifier.clone(),
+        clock.clone(),
+        metrics.clone(),
+    );
     let (stop, metrics) = (runner.stage.clone(), metrics.clone());
     let task = runner.stage.spawn(async move {
-        let service = server::service(service);
-        server::serve(listener, Arc::new(server_tls), service, metrics, stop).await?;
+        let routes =
+            tonic::service::Routes::new(server::service(service)).add_service(audit.server());
+        server::serve(listener, Arc::new(server_tls), routes, metrics, stop).await?;
         Ok(())
     });
     Ok((bound, task))

@@ -22,6 +22,7 @@ use thiserror::Error;
 use tracing_subscriber::EnvFilter;
 
 use crate::api::request_metrics::HttpMetrics;
+use crate::audit::metrics::AuditMetrics;
 use crate::batch::metrics::BatchMetrics;
 use crate::efgs::metrics::EfgsMetrics;
 use crate::ingest::metrics::IngestMetrics;
@@ -188,6 +189,7 @@ struct MetricsInner {
     efgs: EfgsMetrics,
     import: ImportMetrics,
     federation: FederationMetrics,
+    audit: AuditMetrics,
     workers: WorkerMetrics,
 }
 
@@ -205,6 +207,7 @@ impl Metrics {
         let efgs = EfgsMetrics::register(&mut registry, keys_stored.clone());
         let import = ImportMetrics::register(&mut registry, keys_stored.clone());
         let federation = FederationMetrics::register(&mut registry, keys_stored.clone());
+        let audit = AuditMetrics::register(&mut registry);
         let workers = WorkerMetrics::register(&mut registry);
         Self {
             inner: Arc::new(MetricsInner {
@@ -219,6 +222,7 @@ impl Metrics {
                 efgs,
                 import,
                 federation,
+                audit,
                 workers,
             }),
         }
@@ -272,6 +276,11 @@ impl Metrics {
     /// Google federation's families (puller and server side).
     pub fn federation(&self) -> &FederationMetrics {
         &self.inner.federation
+    }
+
+    /// The replication log's families.
+    pub fn audit(&self) -> &AuditMetrics {
+        &self.inner.audit
     }
 
     /// The background workers' families.

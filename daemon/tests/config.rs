@@ -86,15 +86,17 @@ fn every_example_field_has_a_comment_above_it() {
             );
         }
     }
-    assert_eq!(fields, 28);
+    assert_eq!(fields, 29);
 }
 
 #[test]
 fn optional_fields_take_their_defaults() {
     let text = example_with("max_body_bytes = 1048576\n", "")
         .replace("sweep_interval_secs = 3600\n", "")
+        .replace("checkpoint_secs = 10\n", "")
         .replace("crl_dir = \"/etc/enmesh/pki/crl\"\n", "");
     let config = Config::from_toml(&text).unwrap();
+    assert_eq!(config.audit.checkpoint_interval, Duration::from_secs(10));
     assert_eq!(config.http.max_body_bytes, 1 << 20);
     assert_eq!(config.retention.sweep_interval, Duration::from_secs(3600));
     assert_eq!(config.pki.crl_dir, None);
@@ -205,6 +207,11 @@ fn out_of_range_numbers_are_refused() {
             "crl_reload_secs = 60",
             "crl_reload_secs = 0",
             "pki.crl_reload_secs: 0 is out of range 1..=86400",
+        ),
+        (
+            "checkpoint_secs = 10",
+            "checkpoint_secs = 3601",
+            "audit.checkpoint_secs: 3601 is out of range 1..=3600",
         ),
     ] {
         assert_mentions(&refused(&example_with(from, to)), &[expected]);

@@ -284,7 +284,12 @@ async fn windows_are_exported_once_with_their_keys_padded_sorted_and_signed() {
     assert_eq!(fetch(&node, &name(T0, 1)).await.0, before);
 
     // Retention drops windows that started before the cutoff; they are not rebuilt.
-    assert_eq!(node.store.purge_exports_before(T0 + 2 * HOUR).unwrap(), 1);
+    assert_eq!(
+        node.store
+            .purge_exports_before(T0 + 2 * HOUR, T0 * 1000)
+            .unwrap(),
+        1
+    );
     assert_eq!(
         index(&node).await,
         [name(T0 + 2 * HOUR, 1), name(T0 + 23 * HOUR, 1)]

@@ -14,7 +14,7 @@ use enmesh_daemon::node::{self, NodeHandle};
 use enmesh_daemon::pki::files;
 use enmesh_daemon::pki::{CaKey, Credential, Validity, Verifier};
 use enmesh_daemon::replicate::mesh::MeshSettings;
-use enmesh_daemon::store::{KeySource, Store};
+use enmesh_daemon::store::{KeySource, OwnBatch, Store};
 use enmesh_daemon::telemetry::Metrics;
 use enmesh_daemon::wire::key_to_wire;
 use enmesh_proto::v1::BatchBody;
@@ -355,7 +355,16 @@ async fn a_batch_of_40_000_keys_replicates() {
     };
     let big = credential(&cluster.sites[0]).sign_batch(body.encode_to_vec());
     assert!(big.encoded_len() > 1024 * 1024);
-    store.append_batches(&[big], now_secs(), None).unwrap();
+    store
+        .append_batches(
+            &[OwnBatch {
+                signed: big,
+                padding: 0,
+            }],
+            now_secs(),
+            None,
+        )
+        .unwrap();
     upload(cluster.node(0), &[key(1, 50_000)]).await;
 
     wait_for("FR to fetch the big batch", || cluster.converged()).await;
@@ -483,7 +492,14 @@ async fn a_batch_claiming_another_origin_is_rejected_and_its_sender_penalised() 
     cluster
         .node(2)
         .store()
-        .append_batches(&[forged], now_secs(), None)
+        .append_batches(
+            &[OwnBatch {
+                signed: forged,
+                padding: 0,
+            }],
+            now_secs(),
+            None,
+        )
         .unwrap();
     // IT's next real batch makes its mesh publish both.
     upload(cluster.node(2), &[key(3, 1)]).await;

@@ -27,10 +27,13 @@ use enmesh_daemon::store::NotTaken;
 use enmesh_daemon::telemetry::Metrics;
 use enmesh_proto::v1::pull_response::Item;
 use enmesh_proto::v1::replication_server::Replication as ReplicationService;
-use enmesh_proto::v1::{BatchBody, PullRequest, PullResponse};
+use enmesh_proto::v1::{
+    AuditEntry, BatchBody, PullRequest, PullResponse, ReplicationPath, audit_entry,
+};
 use enmesh_protocol::region::{ClusterId, RegionId};
 use prost::Message;
 use rustls_pki_types::UnixTime;
+use sha2::{Digest, Sha256};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
@@ -106,6 +109,54 @@ async fn pull_as(
     client.pull(request).await.map(Response::into_inner)
 }
 
+/// Every entry of `store`'s replication log.
+fn audit_log(store: &enmesh_daemon::store::Store) -> Vec<Vec<u8>> {
+    let size = store.audit_head().0.0;
+    (0..size)
+        .step_by(1000)
+        .flat_map(|start| store.audit_entries(start, size).unwrap().unwrap())
+        .collect()
+}
+
+fn audit_events(store: &enmesh_daemon::store::Store) -> Vec<audit_entry::Event> {
+    audit_log(store)
+        .iter()
+        .filter_map(|bytes| AuditEntry::decode(bytes.as_slice()).unwrap().event)
+        .collect()
+}
+
+/// `(feed, sequence, batch id)` of each batch `store`'s node logged as served on a partial
+/// stream to the certificate `leaf`.
+fn served_to(store: &enmesh_daemon::store::Store, leaf: &[u8]) -> Vec<(String, u64, Vec<u8>)> {
+    let fingerprint = Sha256::digest(leaf).to_vec();
+    audit_events(store)
+        .into_iter()
+        .filter_map(|event| match event {
+            audit_entry::Event::BatchServed(served)
+                if served.path == i32::from(ReplicationPath::PartialStream)
+                    && served.peer.as_ref()?.certificate_sha256 == fingerprint =>
+            {
+                served.batch.map(|b| (b.feed, b.sequence, b.batch_id))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// `(feed, sequence, batch id)` of each batch `store`'s node logged as stored from `origin`.
+fn stored_from(store: &enmesh_daemon::store::Store, origin: &str) -> Vec<(String, u64, Vec<u8>)> {
+    audit_events(store)
+        .into_iter()
+        .filter_map(|event| match event {
+            audit_entry::Event::BatchStored(stored) => stored
+                .batch
+                .filter(|b| b.origin_region == origin)
+                .map(|b| (b.feed, b.sequence, b.batch_id)),
+            _ => None,
+        })
+        .collect()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_travellers_keys_reach_the_visited_region_and_no_other() {
     let dir = tempfile::tempdir().unwrap();
@@ -136,6 +187,23 @@ async fn a_travellers_keys_reach_the_visited_region_and_no_other() {
         drive::feed_keys(a.http_addr()).await.unwrap() == want
     })
     .await;
+    // The replication logs tell the same story from both ends: US-CA served each batch to DE's
+    // certificate, DE stored each from US-CA; neither log holds a key.
+    let de_leaf = credential(site(&sites, "DE")).chain()[0].to_vec();
+    eventually(
+        "US-CA's log of the batches DE stored, as served to DE",
+        || async {
+            let stored = stored_from(a.store(), "US-CA");
+            !stored.is_empty() && served_to(b.store(), &de_leaf) == stored
+        },
+    )
+    .await;
+    for store in [a.store(), b.store()] {
+        let log = audit_log(store).concat();
+        for key in &keys {
+            assert!(!log.windows(16).any(|w| w == key.0), "a key is in a log");
+        }
+    }
     // C (JP) had its stream open all along and receives nothing; nor does its feed show anything.
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(drive::feed_keys(c.http_addr()).await.unwrap().is_empty());
@@ -338,7 +406,9 @@ async fn tampered_and_forged_batches_are_refused_counted_and_leave_the_cursor() 
     let serving = tokio::spawn(server::serve(
         listener,
         Arc::new(server_tls),
-        enmesh_proto::v1::replication_server::ReplicationServer::new(hostile),
+        tonic::service::Routes::new(
+            enmesh_proto::v1::replication_server::ReplicationServer::new(hostile),
+        ),
         Metrics::new(),
         stop.signal(),
     ));
@@ -371,7 +441,15 @@ async fn tampered_and_forged_batches_are_refused_counted_and_leave_the_cursor() 
     )
     .unwrap();
     assert!(matches!(
-        a.store().commit_received(&third, 0, 0),
+        a.store().commit_received(
+            &third,
+            &enmesh_daemon::audit::Sender {
+                peer: third.signer().clone(),
+                path: enmesh_daemon::audit::Path::PartialStream,
+            },
+            0,
+            0
+        ),
         Ok(Err(NotTaken::NotNext { held: 1, .. }))
     ));
     a.shutdown().await.unwrap();

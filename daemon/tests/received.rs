@@ -3,13 +3,14 @@
 //! real certificates, and `Store::commit_received`: keys, relayed batch and cursor in one write,
 //! only in order, a refused batch leaving the cursor where it was.
 
+use enmesh_daemon::audit;
 use enmesh_daemon::pki::{NodeIdentity, Verifier, bootstrap};
 use enmesh_daemon::replicate::received::ReceivedBatch;
 use enmesh_daemon::replicate::received::{Source, check_batch};
 use enmesh_daemon::store::NotTaken;
 use enmesh_daemon::store::{BatchId, KeySource, Store};
 use enmesh_daemon::wire::key_to_wire;
-use enmesh_proto::v1::{BatchBody, SignedBatch};
+use enmesh_proto::v1::{BatchBody, ReplicationPath, SignedBatch};
 use enmesh_protocol::feed::Feed;
 use enmesh_protocol::gaen::Tek;
 use enmesh_protocol::interval::{IntervalNumber, RollingPeriod};
@@ -17,6 +18,7 @@ use enmesh_protocol::keys::{DiagnosisKey, ReportType, TransmissionRisk};
 use enmesh_protocol::region::{ClusterId, RegionId};
 use prost::Message;
 use rustls_pki_types::UnixTime;
+use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
 fn region(text: &str) -> RegionId {
@@ -275,6 +277,14 @@ fn bad_keys_and_chain_fields_are_refused() {
     }
 }
 
+/// The sender of a batch pulled on a partial stream from its signer.
+fn pulled(batch: &ReceivedBatch) -> audit::Sender {
+    audit::Sender {
+        peer: batch.signer().clone(),
+        path: audit::Path::PartialStream,
+    }
+}
+
 fn received(tree: &Tree, sequence: u64, previous: Option<BatchId>, keys: &[u32]) -> ReceivedBatch {
     let signed = tree.sign(
         "US-CA",
@@ -301,7 +311,7 @@ fn commit_received_keeps_keys_batch_and_cursor_together_and_in_order() {
     // A first batch may start anywhere (the producer may have retired older ones).
     let first = received(&tree, 5, Some(BatchId([1; 32])), &[1, 2]);
     store
-        .commit_received(&first, now + 60, now)
+        .commit_received(&first, &pulled(&first), now + 60, now)
         .unwrap()
         .unwrap();
     let cursor = store.cursor(&us, &partial).unwrap().unwrap();
@@ -316,12 +326,15 @@ fn commit_received_keeps_keys_batch_and_cursor_together_and_in_order() {
         received(&tree, 7, Some(first.id()), &[9]),
         received(&tree, 6, Some(BatchId([2; 32])), &[9]),
     ] {
-        let err = store.commit_received(&bad, now, now).unwrap().unwrap_err();
+        let err = store
+            .commit_received(&bad, &pulled(&bad), now, now)
+            .unwrap()
+            .unwrap_err();
         assert!(matches!(err, NotTaken::NotNext { held: 5, .. }), "{err}");
     }
     // A repeat is refused as already held.
     let err = store
-        .commit_received(&first, now, now)
+        .commit_received(&first, &pulled(&first), now, now)
         .unwrap()
         .unwrap_err();
     assert!(matches!(err, NotTaken::AlreadyHeld { .. }), "{err}");
@@ -332,7 +345,7 @@ fn commit_received_keeps_keys_batch_and_cursor_together_and_in_order() {
 
     let second = received(&tree, 6, Some(first.id()), &[3]);
     store
-        .commit_received(&second, now, now + 1)
+        .commit_received(&second, &pulled(&second), now, now + 1)
         .unwrap()
         .unwrap();
 
@@ -344,6 +357,30 @@ fn commit_received_keeps_keys_batch_and_cursor_together_and_in_order() {
         .collect();
     let remote = |n| (key(n), KeySource::Remote(us.clone()));
     assert_eq!(got, vec![remote(1), remote(2), remote(3)]);
+
+    // Each stored batch, and nothing refused, is in the replication log, naming the signer by
+    // its certificate's SHA-256.
+    assert_eq!(store.audit_head().0.0, 2);
+    let log = store.audit_entries(0, 2).unwrap().unwrap();
+    for (bytes, batch) in log.iter().zip([&first, &second]) {
+        let entry = enmesh_proto::v1::AuditEntry::decode(bytes.as_slice()).unwrap();
+        let Some(enmesh_proto::v1::audit_entry::Event::BatchStored(stored)) = entry.event else {
+            panic!("not a stored batch: {entry:?}");
+        };
+        let leaf = &batch.signed().signer_chain[0];
+        let peer = stored.peer.unwrap();
+        assert_eq!(peer.certificate_sha256, Sha256::digest(leaf).to_vec());
+        assert_eq!(
+            (peer.region.as_str(), peer.role.as_str()),
+            ("US-CA", "node")
+        );
+        let batch_ref = stored.batch.unwrap();
+        assert_eq!(
+            (batch_ref.sequence, batch_ref.batch_id),
+            (batch.sequence(), batch.id().0.to_vec())
+        );
+        assert_eq!(stored.path, i32::from(ReplicationPath::PartialStream));
+    }
 
     // The relayed batches are kept as signed, and only under their origin.
     let relayed = store.received_batches_after(&us, &partial, 0, 10).unwrap();

@@ -4,7 +4,7 @@
 
 use enmesh_daemon::retention::{DEFAULT_RETENTION_DAYS, RetentionReport, sweep};
 use enmesh_daemon::store::UploadRefusal;
-use enmesh_daemon::store::{BatchId, CodeHash, Cursor, KeySource, Store, UploadId};
+use enmesh_daemon::store::{BatchId, CodeHash, Cursor, KeySource, OwnBatch, Store, UploadId};
 use enmesh_proto::v1::{BatchBody, SignedBatch};
 use enmesh_protocol::feed::Feed;
 use enmesh_protocol::gaen::Tek;
@@ -53,7 +53,14 @@ fn append(store: &Store, feed: &str, t: u64) {
     let head = store.feed_head(&feed.parse::<Feed>().unwrap()).unwrap();
     let next = head.map_or(1, |h| h.sequence + 1);
     store
-        .append_batches(&[batch(feed, next, head.map(|h| h.batch_id))], t, None)
+        .append_batches(
+            &[OwnBatch {
+                signed: batch(feed, next, head.map(|h| h.batch_id)),
+                padding: 0,
+            }],
+            t,
+            None,
+        )
         .unwrap();
 }
 

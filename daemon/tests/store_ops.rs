@@ -5,15 +5,20 @@
 use enmesh_protocol::feed::Feed;
 use std::sync::{Arc, Barrier};
 
+use enmesh_daemon::audit;
+use enmesh_daemon::retention::sweep;
 use enmesh_daemon::store::NotTaken;
 use enmesh_daemon::store::UploadRefusal;
 use enmesh_daemon::store::{
-    Arrival, BatchId, CodeHash, Cursor, KeySource, SCHEMA_VERSION, Store, StoreError, UploadId,
+    Arrival, BatchId, CodeHash, Cursor, KeySource, OwnBatch, SCHEMA_VERSION, Store, StoreError,
+    UploadId,
 };
-use enmesh_proto::v1::{BatchBody, SignedBatch};
+use enmesh_daemon::store::{AuditProofError, AuditReadError};
+use enmesh_proto::v1::{AuditEntry, BatchBody, SignedBatch, audit_entry};
 use enmesh_protocol::gaen::Tek;
 use enmesh_protocol::interval::{IntervalNumber, RollingPeriod};
 use enmesh_protocol::keys::{DaysSinceOnset, DiagnosisKey, ReportType, TransmissionRisk};
+use enmesh_protocol::merkle::{self, Hash, LeafIndex, TreeSize};
 use enmesh_protocol::region::RegionId;
 use prost::Message;
 
@@ -62,6 +67,17 @@ fn all_public(store: &Store) -> Vec<enmesh_daemon::store::PublicEntry> {
         .keys_arrived(0, u64::MAX, None, usize::MAX)
         .unwrap()
         .entries
+}
+
+/// `batches` as this node's own cuts without padding.
+fn own(batches: &[SignedBatch]) -> Vec<OwnBatch> {
+    batches
+        .iter()
+        .map(|signed| OwnBatch {
+            signed: signed.clone(),
+            padding: 0,
+        })
+        .collect()
 }
 
 fn batch(feed: &str, sequence: u64, previous: Option<BatchId>, k: &[DiagnosisKey]) -> SignedBatch {
@@ -259,7 +275,7 @@ fn batches_append_with_the_position_atomically_and_read_back_by_sequence() {
     let b1 = batch("a2a/EU", 1, None, &keys(0..3));
     let f1 = batch("partial/FR", 1, None, &keys(0..1));
     store
-        .append_batches(&[b1.clone(), f1.clone()], NOW, Some(p1))
+        .append_batches(&own(&[b1.clone(), f1.clone()]), NOW, Some(p1))
         .unwrap();
     assert_eq!(store.batcher_position().unwrap(), Some(p1));
     let head = store.feed_head(&a2a).unwrap().unwrap();
@@ -270,7 +286,7 @@ fn batches_append_with_the_position_atomically_and_read_back_by_sequence() {
 
     let b2 = batch("a2a/EU", 2, Some(head.batch_id), &keys(3..5));
     store
-        .append_batches(std::slice::from_ref(&b2), NOW + 60, None)
+        .append_batches(&own(std::slice::from_ref(&b2)), NOW + 60, None)
         .unwrap();
     assert_eq!(
         store.batcher_position().unwrap(),
@@ -286,7 +302,7 @@ fn batches_append_with_the_position_atomically_and_read_back_by_sequence() {
     let b3 = batch("a2a/EU", 3, Some(BatchId::of_body(&b2.body)), &keys(5..6));
     let gap = batch("partial/FR", 3, None, &[]);
     let err = store
-        .append_batches(&[b3.clone(), gap], NOW + 120, Some(p2))
+        .append_batches(&own(&[b3.clone(), gap]), NOW + 120, Some(p2))
         .unwrap_err();
     assert!(
         matches!(
@@ -301,7 +317,7 @@ fn batches_append_with_the_position_atomically_and_read_back_by_sequence() {
     );
     let wrong_chain = batch("partial/FR", 2, Some(BatchId([0; 32])), &[]);
     let err = store
-        .append_batches(&[b3.clone(), wrong_chain], NOW + 120, Some(p2))
+        .append_batches(&own(&[b3.clone(), wrong_chain]), NOW + 120, Some(p2))
         .unwrap_err();
     assert!(
         matches!(err, StoreError::ChainBroken { sequence: 2, .. }),
@@ -472,7 +488,7 @@ fn reopening_keeps_everything_and_continues_the_counter() {
             .unwrap()
             .unwrap();
         store
-            .append_batches(&[batch("a2a/EU", 1, None, &k)], NOW, Some(position))
+            .append_batches(&own(&[batch("a2a/EU", 1, None, &k)]), NOW, Some(position))
             .unwrap();
         (
             outcome,
@@ -589,7 +605,155 @@ fn feed_ids_reject_nul_and_bad_lengths() {
         ..Default::default()
     };
     assert!(matches!(
-        store.append_batches(&[bad], 0, None),
+        store.append_batches(&own(&[bad]), 0, None),
         Err(StoreError::BadFeed(_))
     ));
+}
+
+/// The replication log as `(size, leaf hashes computed here from the entries served)`.
+fn audit_leaves(store: &Store) -> Vec<Hash> {
+    let (size, _) = store.audit_head();
+    store
+        .audit_entries(0, size.0)
+        .unwrap()
+        .unwrap()
+        .iter()
+        .map(|entry| merkle::leaf_hash(entry))
+        .collect()
+}
+
+fn audit_event(bytes: &[u8]) -> audit_entry::Event {
+    let entry = AuditEntry::decode(bytes).unwrap();
+    assert_eq!(entry.version, audit::ENTRY_VERSION);
+    entry.event.unwrap()
+}
+
+#[test]
+fn each_batch_cut_and_sweep_is_logged_in_its_own_write_and_the_log_survives_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    let b1 = batch("a2a/EU", 1, None, &keys(0..3));
+    let b2 = batch("a2a/EU", 2, Some(BatchId::of_body(&b1.body)), &keys(3..5));
+    {
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.audit_head(), (TreeSize(0), merkle::empty_root()));
+        let first = OwnBatch {
+            signed: b1.clone(),
+            padding: 1,
+        };
+        store.append_batches(&[first], NOW, None).unwrap();
+        assert_eq!(store.audit_head().0, TreeSize(1));
+        // A refused append (a gap) writes neither the batch nor its entry.
+        let gap = batch("a2a/EU", 5, None, &[]);
+        store.append_batches(&own(&[gap]), NOW, None).unwrap_err();
+        assert_eq!(store.audit_head().0, TreeSize(1));
+        store
+            .append_batches(&own(std::slice::from_ref(&b2)), NOW, None)
+            .unwrap();
+    }
+
+    let store = Store::open(dir.path()).unwrap();
+    let leaves = audit_leaves(&store);
+    assert_eq!(store.audit_head(), (TreeSize(2), merkle::root(&leaves)));
+    let entries = store.audit_entries(0, 2).unwrap().unwrap();
+    let cut = |bytes: &[u8]| match audit_event(bytes) {
+        audit_entry::Event::BatchCut(cut) => cut,
+        other => panic!("not a cut: {other:?}"),
+    };
+    let first = cut(&entries[0]);
+    assert_eq!((first.key_count, first.padding_count), (3, 1));
+    let batch_ref = first.batch.unwrap();
+    assert_eq!(
+        (batch_ref.origin_region.as_str(), batch_ref.feed.as_str()),
+        ("DE", "a2a/EU")
+    );
+    assert_eq!(
+        (batch_ref.sequence, batch_ref.batch_id),
+        (1, BatchId::of_body(&b1.body).0.to_vec())
+    );
+    assert_eq!(cut(&entries[1]).batch.unwrap().sequence, 2);
+
+    // Retention deletes the batches and logs one sweep with its exact counts.
+    let report = sweep(&store, NOW + 20 * 86_400, 14).unwrap();
+    assert_eq!(report.batches, 2);
+    let entries = store.audit_entries(2, 3).unwrap().unwrap();
+    let audit_entry::Event::RetentionSwept(swept) = audit_event(&entries[0]) else {
+        panic!("not a sweep");
+    };
+    assert_eq!(
+        swept.cutoff_unix_secs,
+        i64::try_from(NOW + 6 * 86_400).unwrap()
+    );
+    let batches = swept
+        .families
+        .iter()
+        .find(|f| f.column_family == "batches")
+        .unwrap();
+    assert_eq!(batches.deleted, 2);
+    // A sweep that deletes nothing logs nothing.
+    sweep(&store, NOW + 20 * 86_400, 14).unwrap();
+    assert_eq!(store.audit_head().0, TreeSize(3));
+
+    // No entry holds a key.
+    let log: Vec<u8> = store.audit_entries(0, 3).unwrap().unwrap().concat();
+    for key in keys(0..5) {
+        assert!(
+            !log.windows(16).any(|w| w == key.key.0),
+            "a key is in the log"
+        );
+    }
+}
+
+#[test]
+fn the_stored_logs_roots_and_proofs_are_rfc_9162s_at_every_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let peer = audit::Peer::unverified(Some(b"a leaf certificate"));
+    {
+        let store = Store::open(dir.path()).unwrap();
+        for n in 0..20u64 {
+            let entry = audit::peer_checked(&peer, audit::Path::Mesh, None, n);
+            // One to three entries per write, so writes straddle subtree boundaries.
+            let entries = vec![entry; usize::try_from(n % 3 + 1).unwrap()];
+            store.record(&entries).unwrap();
+        }
+    }
+    // Reopened: the frontier is rebuilt from the stored subtree hashes.
+    let store = Store::open(dir.path()).unwrap();
+    let leaves = audit_leaves(&store);
+    assert_eq!(leaves.len(), 39);
+    for size in 1..=leaves.len() {
+        let tree = TreeSize(size as u64);
+        let root = store.audit_root(tree).unwrap();
+        assert_eq!(root, merkle::root(&leaves[..size]), "root of {size}");
+        for (i, leaf) in leaves[..size].iter().enumerate() {
+            let index = LeafIndex(i as u64);
+            let proof = store.audit_inclusion_proof(index, tree).unwrap();
+            merkle::verify_inclusion(index, tree, leaf, &proof, &root).unwrap();
+        }
+        for first in 1..=size {
+            let older = TreeSize(first as u64);
+            let proof = store.audit_consistency_proof(older, tree).unwrap();
+            let older_root = merkle::root(&leaves[..first]);
+            merkle::verify_consistency(older, tree, &older_root, &root, &proof).unwrap();
+        }
+    }
+    // Questions about a tree the log does not have are the asker's error, not the store's.
+    let beyond = TreeSize(40);
+    assert!(matches!(
+        store.audit_root(beyond),
+        Err(AuditProofError::Request(_))
+    ));
+    assert!(matches!(
+        store.audit_inclusion_proof(LeafIndex(39), TreeSize(39)),
+        Err(AuditProofError::Request(_))
+    ));
+    assert!(matches!(
+        store.audit_entries(30, 41).unwrap(),
+        Err(AuditReadError::Range { size: 39, .. })
+    ));
+    // Appending after the reopen continues the same tree.
+    store
+        .record(&[audit::peer_checked(&peer, audit::Path::Mesh, None, 99)])
+        .unwrap();
+    let leaves = audit_leaves(&store);
+    assert_eq!(store.audit_head(), (TreeSize(40), merkle::root(&leaves)));
 }

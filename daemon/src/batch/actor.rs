@@ -25,7 +25,7 @@ use super::{BatcherError, Routing};
 use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::pki::NodeIdentity;
-use crate::store::{BatchId, FeedHead, Store};
+use crate::store::{BatchId, FeedHead, OwnBatch, Store};
 use crate::telemetry::Metrics;
 use crate::worker::{self, Runner, Ticker, Worker, WorkerState};
 use enmesh_protocol::feed::Feed;
@@ -312,7 +312,10 @@ impl Batcher {
                     batch_id: BatchId::of_body(&bytes),
                 }),
             );
-            signed.push(self.identity.sign_batch(bytes, now));
+            signed.push(OwnBatch {
+                signed: self.identity.sign_batch(bytes, now),
+                padding: u32::try_from(batch.keys.len() - batch.real_keys).unwrap_or(u32::MAX),
+            });
         }
         self.store
             .append_batches(&signed, now_ms / 1000, Some(cut.position))?;

@@ -149,7 +149,7 @@ pub fn export_ended_windows(
         let built = build::build_files(&keys, settings, signing_key, window)?;
         let names: Vec<String> = built.files.iter().map(|f| f.name.clone()).collect();
         let zips = built.files.into_iter().map(|f| f.zip).collect();
-        if store.put_export_window(window.start, window.end, zips)? {
+        if store.put_export_window(window.start, window.end, zips, now.saturating_mul(1000))? {
             tracing::info!(
                 window_start = window.start,
                 files = names.len(),

@@ -1,6 +1,6 @@
 //! The node's own identity: its Ed25519 key and certificate chain ([`Credential`]), and the next
-//! ones during a rotation ([`NodeIdentity`]). The same key is the batch signer, the mTLS identity
-//! and the libp2p PeerId.
+//! ones during a rotation ([`NodeIdentity`]). The same key is the batch signer, the mTLS identity,
+//! the libp2p PeerId and the signer of the replication log's checkpoints.
 //!
 //! This module loads and uses the node's own key; it never checks anyone's chain (the node checks
 //! its own with [`super::Verifier`] at start) and never writes or logs the private key.
@@ -10,6 +10,7 @@ use super::fields::{FieldsError, ed25519_key, parse_der, peer_id_of};
 use ed25519_dalek::Signer;
 use ed25519_dalek::pkcs8::DecodePrivateKey;
 use enmesh_proto::v1::SignedBatch;
+use enmesh_protocol::checkpoint::{Checkpoint, KeyName, NoteSigner};
 use libp2p_identity::PeerId;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, UnixTime};
@@ -94,6 +95,11 @@ impl Credential {
     /// Whether `now` is inside the certificate's validity window.
     pub fn is_valid_at(&self, now: UnixTime) -> bool {
         (self.not_before..=self.not_after).contains(&now.as_secs())
+    }
+
+    /// Signs C2SP note `checkpoint` with this key under the key name `name`.
+    pub fn sign_checkpoint(&self, checkpoint: &Checkpoint, name: KeyName) -> String {
+        checkpoint.sign(&NoteSigner::from_seed(name, &self.key.to_bytes()))
     }
 
     /// Signs a serialized [`BatchBody`] and attaches the chain.

@@ -17,6 +17,7 @@ use rustls_pki_types::{
     CertificateDer, CertificateRevocationListDer, SignatureVerificationAlgorithm, TrustAnchor,
     UnixTime,
 };
+use sha2::Digest;
 use std::sync::{PoisonError, RwLock};
 use thiserror::Error;
 use webpki::{
@@ -36,6 +37,7 @@ pub struct VerifiedPeer {
     key: ed25519_dalek::VerifyingKey,
     peer_id: PeerId,
     serial: Vec<u8>,
+    fingerprint: [u8; 32],
 }
 
 impl VerifiedPeer {
@@ -67,6 +69,11 @@ impl VerifiedPeer {
     /// The certificate serial number.
     pub fn serial(&self) -> &[u8] {
         &self.serial
+    }
+
+    /// SHA-256 of the end-entity certificate's DER (what the replication log records).
+    pub fn fingerprint(&self) -> &[u8; 32] {
+        &self.fingerprint
     }
 }
 
@@ -228,6 +235,7 @@ impl Verifier {
             key,
             peer_id,
             serial: leaf.raw_serial().to_vec(),
+            fingerprint: sha2::Sha256::digest(end_entity.as_ref()).into(),
         })
     }
 }

@@ -35,9 +35,15 @@ pub struct ReceivedBatch {
     created_unix_millis: u64,
     keys: Vec<DiagnosisKey>,
     signed: SignedBatch,
+    signer: crate::audit::Peer,
 }
 
 impl ReceivedBatch {
+    /// The node that signed it, as the replication log records it.
+    pub fn signer(&self) -> &crate::audit::Peer {
+        &self.signer
+    }
+
     /// The origin region (the signer's certificate region).
     pub fn origin(&self) -> &RegionId {
         &self.origin
@@ -249,5 +255,6 @@ pub fn check_batch(
         created_unix_millis: u64::try_from(body.created_unix_millis).unwrap_or(0),
         keys,
         signed: signed.clone(),
+        signer: crate::audit::Peer::verified(verified.signer()),
     })
 }

@@ -50,7 +50,8 @@ pub fn sweep(store: &Store, now_unix_secs: u64, retention_days: u32) -> Result<R
         uploads: counts.uploads,
         codes: counts.codes,
         batches: counts.batches,
-        exports: store.purge_exports_before(cutoff_unix_secs)?,
+        exports: store
+            .purge_exports_before(cutoff_unix_secs, now_unix_secs.saturating_mul(1000))?,
     };
     tracing::info!(
         cutoff_unix_secs,

@@ -71,13 +71,15 @@ impl Store {
     }
 
     /// Stores the zips of window `[window_start, window_end)` (file numbers 1, 2, …, in order)
-    /// and moves the position to `window_end`, in one atomic write. Returns `false` and writes
-    /// nothing if the position already reached `window_end` (the window was built before).
+    /// and moves the position to `window_end`, in one atomic write with its log entry
+    /// (`ExportBuilt`, at `now_millis`). Returns `false` and writes nothing if the position
+    /// already reached `window_end` (the window was built before).
     pub fn put_export_window(
         &self,
         window_start: u64,
         window_end: u64,
         zips: Vec<Vec<u8>>,
+        now_millis: u64,
     ) -> Result<bool> {
         let _guard = self.lock();
         if self.export_position()?.is_some_and(|p| p >= window_end) {
@@ -85,6 +87,12 @@ impl Store {
         }
         let cf = self.cf(EXPORTS)?;
         let mut batch = WriteBatch::default();
+        let entry = crate::audit::export_built(
+            window_start,
+            window_end,
+            zips.iter().map(Vec::as_slice),
+            now_millis,
+        );
         for (file_number, zip) in (1u32..).zip(zips) {
             let index = ExportIndexRecord { window_end };
             batch.put_cf(
@@ -100,7 +108,7 @@ impl Store {
             );
         }
         batch.put_cf(cf, POSITION, window_end.to_be_bytes());
-        self.write(batch)?;
+        self.write_audited(batch, std::slice::from_ref(&entry))?;
         Ok(true)
     }
 
@@ -149,8 +157,9 @@ impl Store {
 
     /// Deletes the export files of every window that started before `cutoff_unix_secs` (one
     /// range delete per prefix, one atomic write); keeps the position, so they are never rebuilt.
-    /// Returns how many files were deleted.
-    pub fn purge_exports_before(&self, cutoff_unix_secs: u64) -> Result<u64> {
+    /// Returns how many files were deleted. The sweep is logged (`RetentionSwept`, at
+    /// `now_millis`) in the same write.
+    pub fn purge_exports_before(&self, cutoff_unix_secs: u64, now_millis: u64) -> Result<u64> {
         let upper = file_key(INDEX, cutoff_unix_secs, 0).to_vec();
         let mut iter = self.range(EXPORTS, vec![INDEX], Some(upper))?;
         let mut count = 0u64;
@@ -169,7 +178,9 @@ impl Store {
                     file_key(prefix, cutoff_unix_secs, 0).as_slice(),
                 );
             }
-            self.write(batch)?;
+            let entry =
+                crate::audit::retention_swept(cutoff_unix_secs, &[(EXPORTS, count)], now_millis);
+            self.write_audited(batch, std::slice::from_ref(&entry))?;
         }
         Ok(count)
     }

@@ -22,7 +22,7 @@ pub(super) const BATCHES: &str = "batches";
 pub(super) const CURSORS: &str = "cursors";
 /// Schema version and counters.
 pub(super) const META: &str = "meta";
-/// Reserved for the replication log.
+/// The replication log (entries, subtree hashes, checkpoint; see `audit`).
 pub(super) const AUDIT: &str = "audit";
 
 /// Signed GAEN export zips by window (see `exports`).

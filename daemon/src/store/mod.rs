@@ -12,7 +12,7 @@
 //! |           | `arrival_clock`                       | next seq u64 BE ‖ arrival floor secs u64 BE    |
 //! |           | `batcher_position`                    | arrival secs u64 BE ‖ seq u64 BE               |
 //! |           | `feed_head` 0 feed text               | sequence u64 BE ‖ batch id (32 bytes)          |
-//! | `audit`   | (reserved for the replication log)    |                                                |
+//! | `audit`   | `e`/`h` ‖ index, `c` (see `audit`)    | log entries, subtree hashes, latest checkpoint |
 //! | `exports` | `i`/`z` ‖ window start ‖ file number  | GAEN export zips and their index (see `exports`) |
 //!
 //! Arrival time comes first in `local`, `remote` and `uploads`, so retention is one range delete
@@ -32,6 +32,10 @@
 //! batcher cuts a different batch with the same sequence), a cursor to a producer. Writes are
 //! few (an upload, a batch, a remote commit each cost one fsync, not one per key).
 //!
+//! Every write that moves, stores or deletes a batch, builds an export or sweeps retention
+//! carries its replication-log entry (`crate::audit`) in the same `WriteBatch`
+//! (`audit::write_audited`), so the log and the data cannot disagree after a crash.
+//!
 //! Read-check-write operations (upload commits, batch appends, remote commits) run under one
 //! mutex, so two uploads with the same code cannot both succeed.
 //!
@@ -39,6 +43,7 @@
 //! [`Store::local_keys_after`] (the batcher's read), never puts them in a batch, and never
 //! stores an upload code in clear.
 
+mod audit;
 mod efgs;
 mod error;
 mod exports;
@@ -55,6 +60,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use enmesh_proto::v1::{BatchBody, SignedBatch};
 use enmesh_protocol::feed::Feed;
 use enmesh_protocol::keys::DiagnosisKey;
+use enmesh_protocol::merkle::subtrees::Frontier;
 use enmesh_protocol::region::RegionId;
 use prost::Message;
 use rocksdb::{
@@ -62,6 +68,7 @@ use rocksdb::{
     ReadOptions, WriteBatch, WriteOptions,
 };
 
+pub use audit::{AuditProofError, AuditReadError, MAX_ENTRIES_PER_READ};
 pub use efgs::{MemberGroup, RemoteEntry, efgs_key_code, efgs_tag_code};
 pub use error::{NotTaken, Outcome, Result, StoreError, UploadRefusal};
 pub use exports::ExportFileId;
@@ -71,6 +78,7 @@ pub use types::{
 };
 pub use uploads::{Committed, UploadCommit};
 
+use crate::audit::{self as audit_log, Sender};
 use crate::replicate::received::ReceivedBatch;
 use layout::{
     ALL_CFS, BATCHES, CODES, CURSORS, LOCAL, META, META_BATCHER, META_CLOCK, META_SCHEMA, REMOTE,
@@ -88,6 +96,16 @@ fn import_state_key(stream: &str) -> Vec<u8> {
     key
 }
 
+/// A batch this node cut, for [`Store::append_batches`]: the signed batch and how many of its
+/// keys are padding (the log records both counts).
+#[derive(Debug, Clone)]
+pub struct OwnBatch {
+    /// The signed batch.
+    pub signed: SignedBatch,
+    /// How many of its keys are padding.
+    pub padding: u32,
+}
+
 /// The newest schema this build reads and writes.
 pub const SCHEMA_VERSION: u32 = 1;
 
@@ -96,6 +114,8 @@ pub struct Store {
     db: DB,
     write_options: WriteOptions,
     clock: Mutex<ArrivalClock>,
+    /// The replication log's right edge (see `audit`).
+    audit: Mutex<Frontier>,
 }
 
 /// The persisted arrival counter and time floor.
@@ -169,8 +189,14 @@ impl Store {
                 next_seq: 0,
                 floor_unix_secs: 0,
             }),
+            audit: Mutex::new(Frontier::new()),
         };
         store.check_schema()?;
+        let frontier = store.read_frontier()?;
+        *store
+            .audit
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner) = frontier;
         let clock = store.read_clock()?;
         *store
             .clock
@@ -286,10 +312,11 @@ impl Store {
     /// write, so a crash can neither lose keys between two feeds' batches nor batch them twice.
     ///
     /// Each body must decode, carry a valid feed id, the next sequence of its feed and the id of
-    /// the feed's previous batch. `position: None` leaves the batcher position as it is.
+    /// the feed's previous batch. `position: None` leaves the batcher position as it is. Each
+    /// batch's cut is logged (`BatchCut`) in the same write.
     pub fn append_batches(
         &self,
-        batches: &[SignedBatch],
+        batches: &[OwnBatch],
         created_unix_secs: u64,
         position: Option<Arrival>,
     ) -> Result<Vec<(Feed, FeedHead)>> {
@@ -298,7 +325,8 @@ impl Store {
         let meta = self.cf(META)?;
         let mut heads: Vec<(Feed, FeedHead)> = Vec::new();
         let mut write = WriteBatch::default();
-        for signed in batches {
+        let mut entries = Vec::with_capacity(batches.len());
+        for OwnBatch { signed, padding } in batches {
             let body = BatchBody::decode(signed.body.as_slice())?;
             let feed: Feed = body.feed.parse()?;
             let head = match heads.iter().rev().find(|(f, _)| *f == feed) {
@@ -334,6 +362,8 @@ impl Store {
                 sequence: body.sequence,
                 batch_id: id,
             };
+            let at_millis = u64::try_from(body.created_unix_millis).unwrap_or_default();
+            entries.push(audit_log::batch_cut(&body, &id, *padding, at_millis));
             let mut head_value = body.sequence.to_be_bytes().to_vec();
             head_value.extend_from_slice(&id.0);
             write.put_cf(meta, layout::feed_head_key(&feed), head_value);
@@ -342,7 +372,7 @@ impl Store {
         if let Some(position) = position {
             write.put_cf(meta, META_BATCHER, position.to_key());
         }
-        self.write(write)?;
+        self.write_audited(write, &entries)?;
         Ok(heads)
     }
 
@@ -424,10 +454,12 @@ impl Store {
     /// The batch must continue the held history: with a cursor, `sequence` must be the next one
     /// and `previous` the held batch's id ([`NotTaken::NotNext`]); a sequence already held is
     /// [`NotTaken::AlreadyHeld`]. Without a cursor any sequence starts the history (a
-    /// producer's retention may have deleted earlier batches).
+    /// producer's retention may have deleted earlier batches). The batch's arrival from `from`
+    /// is logged (`BatchStored`) in the same write.
     pub fn commit_received(
         &self,
         batch: &ReceivedBatch,
+        from: &Sender,
         next_poll_unix_secs: u64,
         now: u64,
     ) -> Outcome<(), NotTaken> {
@@ -473,7 +505,8 @@ impl Store {
         };
         self.put_cursor(&mut write, origin, feed, &cursor)?;
         write.put_cf(self.cf(META)?, META_CLOCK, next_clock.to_bytes());
-        self.write(write)?;
+        let entry = audit_log::batch_stored(batch, from, now.saturating_mul(1000));
+        self.write_audited(write, std::slice::from_ref(&entry))?;
         *clock = next_clock;
         Ok(Ok(()))
     }
@@ -782,7 +815,18 @@ impl Store {
         iter.status()?;
 
         if !write.is_empty() {
-            self.write(write)?;
+            let entry = audit_log::retention_swept(
+                cutoff_unix_secs,
+                &[
+                    (LOCAL, counts.local),
+                    (REMOTE, counts.remote),
+                    (UPLOADS, counts.uploads),
+                    (CODES, counts.codes),
+                    (BATCHES, counts.batches),
+                ],
+                now.saturating_mul(1000),
+            );
+            self.write_audited(write, std::slice::from_ref(&entry))?;
         }
         Ok(counts)
     }

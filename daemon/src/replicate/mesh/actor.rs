@@ -25,6 +25,7 @@ use super::state::peers::{Dial, MAX_PEER_ADDRS};
 use super::state::{self, Action, Event, Millis, ReplyId, RequestId, Start, State, Verdict};
 use super::storing::{self, Job, PageTaken, StoreWorker};
 use super::{MeshError, MeshSettings};
+use crate::audit;
 use crate::clock::SharedClock;
 use crate::node::Trust;
 use crate::pki::Verifier;
@@ -391,29 +392,53 @@ impl Mesh {
         });
     }
 
-    /// Checks `chain` presented by `peer` now.
+    /// Checks `chain` presented by `peer` now; the outcome goes into the replication log.
     fn check(&mut self, peer: PeerId, chain: &[Vec<u8>]) -> Result<RegionId, &'static str> {
         let now = self.clock.unix_time();
-        self.admission
-            .check(&self.ledger.verifier(), peer, chain, now)
-            .map_err(|refused| {
-                tracing::warn!(%peer, reason = %refused, "mesh: peer's certificate refused");
-                refused.reason()
-            })
+        let (logged, outcome) = self
+            .admission
+            .check(&self.ledger.verifier(), peer, chain, now);
+        let refused = outcome.as_ref().err().map(ToString::to_string);
+        self.log(audit::peer_checked(
+            &logged,
+            audit::Path::Mesh,
+            refused.as_deref(),
+            self.clock.now_millis(),
+        ));
+        outcome.map_err(|refused| {
+            tracing::warn!(%peer, reason = %refused, "mesh: peer's certificate refused");
+            refused.reason()
+        })
     }
 
-    /// Checks every admitted peer's chain again; those that fail now are refused.
+    /// Checks every admitted peer's chain again; those that fail now are refused (and logged).
     fn recheck(&mut self) {
         let now = self.clock.unix_time();
         let failed = self.admission.recheck(&self.ledger.verifier(), now);
-        for (peer, refused) in failed {
+        for (peer, logged, refused) in failed {
             tracing::warn!(%peer, reason = %refused, "mesh: peer's certificate fails now");
+            self.log(audit::peer_checked(
+                &logged,
+                audit::Path::Mesh,
+                Some(&refused.to_string()),
+                self.clock.now_millis(),
+            ));
             self.feed(Event::Checked {
                 peer,
                 outcome: Err(refused.reason()),
                 reply: None,
             });
         }
+    }
+
+    /// Appends `entry` to the replication log off the async threads.
+    fn log(&self, entry: audit::Entry) {
+        let ledger = self.ledger.clone();
+        tokio::task::spawn_blocking(move || {
+            if let Err(error) = ledger.record(std::slice::from_ref(&entry)) {
+                tracing::error!(%error, "mesh: cannot append to the replication log");
+            }
+        });
     }
 
     fn apply(&mut self, action: Action<Libp2p>) {
@@ -556,6 +581,7 @@ impl Mesh {
                 }
             }
             Action::Serve {
+                peer,
                 reply,
                 origin,
                 after,
@@ -564,8 +590,9 @@ impl Mesh {
                 if let Some(Reply::Sync(channel)) = self.replies.remove(&reply) {
                     // Pages can be megabytes: read them off the async threads.
                     let (ledger, done) = (self.ledger.clone(), self.done.clone());
+                    let (to, now) = (self.admission.logged(&peer), self.clock.now_millis());
                     tokio::task::spawn_blocking(move || {
-                        let response = storing::serve(&ledger, &origin, after, limit);
+                        let response = storing::serve(&ledger, &origin, after, limit, &to, now);
                         let _ = done.blocking_send(Done::Served { channel, response });
                     });
                 }
@@ -579,6 +606,7 @@ impl Mesh {
             } => {
                 let job = Job {
                     peer,
+                    logged: self.admission.logged(&peer),
                     origin: origin.clone(),
                     batches: page,
                     first_held,

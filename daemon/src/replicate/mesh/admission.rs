@@ -7,6 +7,7 @@
 //! itself. It decides nothing else: who waits, who is admitted and who is blocked is the state
 //! machine's ([`super::state`]) bookkeeping, fed with this module's answers by the actor.
 
+use crate::audit;
 use crate::pki::{Rejection, VerifiedPeer, Verifier};
 use enmesh_protocol::region::{ClusterId, RegionId};
 use libp2p::PeerId;
@@ -43,11 +44,18 @@ impl Refused {
     }
 }
 
+/// An admitted peer's chain, kept to check it again, and how the replication log names it.
+#[derive(Debug)]
+struct Admitted {
+    chain: Vec<CertificateDer<'static>>,
+    logged: audit::Peer,
+}
+
 /// The chains of admitted peers, and the cluster they must belong to.
 #[derive(Debug)]
 pub struct Admission {
     cluster: ClusterId,
-    chains: HashMap<PeerId, Vec<CertificateDer<'static>>>,
+    chains: HashMap<PeerId, Admitted>,
 }
 
 impl Admission {
@@ -60,22 +68,45 @@ impl Admission {
     }
 
     /// Checks `chain` presented by `peer` at `now`: the peer's region if it passes (the chain is
-    /// kept for [`Admission::recheck`]).
+    /// kept for [`Admission::recheck`]). Either way, the peer as the replication log names it.
     pub fn check(
         &mut self,
         verifier: &Verifier,
         peer: PeerId,
         chain: &[Vec<u8>],
         now: UnixTime,
-    ) -> Result<RegionId, Refused> {
+    ) -> (audit::Peer, Result<RegionId, Refused>) {
         let chain: Vec<CertificateDer<'static>> = chain
             .iter()
             .map(|der| CertificateDer::from(der.clone()))
             .collect();
-        let verified = self.verify(verifier, &peer, &chain, now)?;
-        let region = verified.region().cloned().ok_or(Refused::NoRegion)?;
-        self.chains.insert(peer, chain);
-        Ok(region)
+        let verified = match self.verify(verifier, &peer, &chain, now) {
+            Ok(verified) => verified,
+            Err(refused) => {
+                let leaf = chain.first().map(|der| der.as_ref());
+                return (audit::Peer::unverified(leaf), Err(refused));
+            }
+        };
+        let logged = audit::Peer::verified(&verified);
+        let Some(region) = verified.region().cloned() else {
+            return (logged, Err(Refused::NoRegion));
+        };
+        self.chains.insert(
+            peer,
+            Admitted {
+                chain,
+                logged: logged.clone(),
+            },
+        );
+        (logged, Ok(region))
+    }
+
+    /// How the replication log names `peer`: its verified certificate if it is admitted, an
+    /// unknown peer otherwise.
+    pub fn logged(&self, peer: &PeerId) -> audit::Peer {
+        self.chains
+            .get(peer)
+            .map_or_else(|| audit::Peer::unverified(None), |a| a.logged.clone())
     }
 
     fn verify(
@@ -93,20 +124,27 @@ impl Admission {
     }
 
     /// Checks every kept chain again at `now`: returns the peers that no longer pass, forgotten.
-    pub fn recheck(&mut self, verifier: &Verifier, now: UnixTime) -> Vec<(PeerId, Refused)> {
+    pub fn recheck(
+        &mut self,
+        verifier: &Verifier,
+        now: UnixTime,
+    ) -> Vec<(PeerId, audit::Peer, Refused)> {
         let failed: Vec<(PeerId, Refused)> = self
             .chains
             .iter()
-            .filter_map(|(peer, chain)| {
-                self.verify(verifier, peer, chain, now)
+            .filter_map(|(peer, admitted)| {
+                self.verify(verifier, peer, &admitted.chain, now)
                     .err()
                     .map(|e| (*peer, e))
             })
             .collect();
-        for (peer, _) in &failed {
-            self.chains.remove(peer);
-        }
         failed
+            .into_iter()
+            .filter_map(|(peer, refused)| {
+                let admitted = self.chains.remove(&peer)?;
+                Some((peer, admitted.logged, refused))
+            })
+            .collect()
     }
 
     /// Forgets `peer`'s chain (it disconnected or was refused).

@@ -7,6 +7,7 @@
 //! this node's own feed for its region, relayed batches for the others. Its calls block on the
 //! store: run them off the async threads.
 
+use crate::audit::{self, Entry};
 use crate::replicate::received::{Refusal, Source, check_batch};
 use crate::store::{NotTaken, Store, StoreError, StoredBatch};
 use enmesh_proto::v1::SignedBatch;
@@ -115,12 +116,20 @@ impl Ledger {
             .map_or(0, |c| c.last_sequence))
     }
 
-    /// Checks and stores `signed` at `now_millis`. Without a cursor for its origin only the
-    /// first batch of the feed follows, unless `first_held` (a page served after sequence 0
-    /// starts where the server's retention left it).
+    /// Appends `entries` (events that write nothing else) to the replication log.
+    pub fn record(&self, entries: &[Entry]) -> Result<(), StoreError> {
+        self.store.record(entries).map(|_| ())
+    }
+
+    /// Checks and stores `signed`, fetched from `from`, at `now_millis`. Without a cursor for
+    /// its origin only the first batch of the feed follows, unless `first_held` (a page served
+    /// after sequence 0 starts where the server's retention left it). A stored batch and a
+    /// refused one are both logged; one already held or out of sequence is not (nothing
+    /// happened to it).
     pub fn take(
         &self,
         signed: &SignedBatch,
+        from: &audit::Peer,
         first_held: bool,
         now_millis: u64,
     ) -> Result<Taken, TakeError> {
@@ -129,7 +138,18 @@ impl Ledger {
             cluster: &self.cluster,
             me: &self.me,
         };
-        let batch = check_batch(&self.verifier(), signed, &self.feed, source, now)?;
+        let sender = audit::Sender {
+            peer: from.clone(),
+            path: audit::Path::Mesh,
+        };
+        let batch = match check_batch(&self.verifier(), signed, &self.feed, source, now) {
+            Ok(batch) => batch,
+            Err(refusal) => {
+                let reason = format!("{}: {refusal}", refusal.reason());
+                self.record(&[audit::batch_refused(signed, &sender, &reason, now_millis)])?;
+                return Err(refusal.into());
+            }
+        };
         let held = self.head(batch.origin())?;
         if held >= batch.sequence() {
             return Ok(Taken::Held);
@@ -141,7 +161,10 @@ impl Ledger {
             });
         }
         let now_secs = now_millis / 1000;
-        match self.store.commit_received(&batch, now_secs, now_secs)? {
+        match self
+            .store
+            .commit_received(&batch, &sender, now_secs, now_secs)?
+        {
             Ok(()) => Ok(Taken::Stored {
                 sequence: batch.sequence(),
                 keys: batch.keys().len(),
@@ -152,14 +175,17 @@ impl Ledger {
         }
     }
 
-    /// Up to `limit` batches of `origin` after `after`, stopping before `max_bytes` of encoded
-    /// batches (at least one batch is returned if there is one).
+    /// Up to `limit` batches of `origin` after `after` to serve to `to`, stopping before
+    /// `max_bytes` of encoded batches (at least one batch is returned if there is one). Each
+    /// batch returned is logged as served.
     pub fn page(
         &self,
         origin: &RegionId,
         after: u64,
         limit: usize,
         max_bytes: usize,
+        to: &audit::Peer,
+        now_millis: u64,
     ) -> Result<Vec<StoredBatch>, StoreError> {
         let stored = if *origin == self.me {
             self.store.batches_after(&self.feed, after, limit)?
@@ -175,6 +201,15 @@ impl Ledger {
                 break;
             }
             page.push(batch);
+        }
+        let served: Vec<Entry> = page
+            .iter()
+            .map(|batch| {
+                audit::batch_served(origin, &self.feed, batch, to, audit::Path::Mesh, now_millis)
+            })
+            .collect();
+        if !served.is_empty() {
+            self.record(&served)?;
         }
         Ok(page)
     }

@@ -11,6 +11,7 @@ use super::catchup::PAGE_BATCHES;
 use super::frame::{MAX_SYNC_RESPONSE_BYTES, SyncResponse};
 use super::ledger::{Ledger, TakeError, Taken};
 use super::state::{Path, StoredPage};
+use crate::audit;
 use crate::clock::SharedClock;
 use crate::store::StoreError;
 use crate::worker::{Worker, WorkerState};
@@ -27,6 +28,8 @@ const RESPONSE_SLACK: usize = 64 * 1024;
 pub struct Job {
     /// The peer that served it.
     pub peer: PeerId,
+    /// That peer as the replication log names it.
+    pub logged: audit::Peer,
     /// The origin.
     pub origin: RegionId,
     /// The batches.
@@ -131,7 +134,7 @@ impl Worker for StoreWorker {
 fn take(ledger: &Ledger, job: Job, now_millis: u64) -> PageTaken {
     let (mut stored, mut keys, mut refusal, mut stopped) = (0, 0, None, false);
     for (i, signed) in job.batches.iter().enumerate() {
-        match ledger.take(signed, job.first_held && i == 0, now_millis) {
+        match ledger.take(signed, &job.logged, job.first_held && i == 0, now_millis) {
             Ok(Taken::Stored { keys: n, .. }) => {
                 stored += 1;
                 keys += n;
@@ -191,11 +194,19 @@ fn unfinished(peer: PeerId, origin: RegionId, path: Path) -> PageTaken {
     }
 }
 
-/// A page of `origin`'s batches after `after` for a peer (blocking: reads the store).
-pub fn serve(ledger: &Ledger, origin: &RegionId, after: u64, limit: u32) -> SyncResponse {
+/// A page of `origin`'s batches after `after` for peer `to` (blocking: reads the store and logs
+/// the batches served).
+pub fn serve(
+    ledger: &Ledger,
+    origin: &RegionId,
+    after: u64,
+    limit: u32,
+    to: &audit::Peer,
+    now_millis: u64,
+) -> SyncResponse {
     let limit = usize::try_from(limit.min(PAGE_BATCHES)).unwrap_or(0);
     let max_bytes = MAX_SYNC_RESPONSE_BYTES - RESPONSE_SLACK;
-    match ledger.page(origin, after, limit, max_bytes) {
+    match ledger.page(origin, after, limit, max_bytes, to, now_millis) {
         Ok(page) => SyncResponse {
             batches: page.into_iter().map(|b| b.signed).collect(),
             ..SyncResponse::default()

@@ -14,8 +14,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use enmesh_proto::v1::PullRequest;
 use enmesh_proto::v1::pull_response::Item;
+use enmesh_proto::v1::{PullRequest, SignedBatch};
 use enmesh_protocol::region::RegionId;
 use rand::RngExt;
 use thiserror::Error;
@@ -24,6 +24,7 @@ use tracing::Instrument;
 
 use super::STALE_AFTER;
 use super::connect::{ConnectError, replication_client};
+use crate::audit;
 use crate::clock::SharedClock;
 use crate::config::{FeedFormat, PeerConfig, Replication};
 use crate::pki::{NodeIdentity, TlsError, Verifier, tls};
@@ -245,8 +246,12 @@ async fn session(ctx: &Context, producer: &Upstream, label: &str) -> Result<(), 
                         producer.region.clone(),
                         ctx.clock.unix_time(),
                     );
+                    let (store, now_ms) = (ctx.store.clone(), ctx.clock.now_millis());
                     tokio::task::spawn_blocking(move || {
                         check_batch(&verifier, &signed, &feed, Source::Pulled(&region), now)
+                            .inspect_err(|refusal| {
+                                log_refusal(&store, &signed, &region, refusal, now_ms)
+                            })
                     })
                     .await??
                 };
@@ -321,6 +326,26 @@ impl Progress {
     }
 }
 
+/// Appends the refusal of `signed`, pulled from `region`'s producer, to the replication log
+/// (blocking).
+fn log_refusal(
+    store: &Store,
+    signed: &SignedBatch,
+    region: &RegionId,
+    refusal: &Refusal,
+    now_millis: u64,
+) {
+    let sender = audit::Sender {
+        peer: audit::Peer::producer(region),
+        path: audit::Path::PartialStream,
+    };
+    let reason = format!("{}: {refusal}", refusal.reason());
+    let entry = audit::batch_refused(signed, &sender, &reason, now_millis);
+    if let Err(error) = store.record(&[entry]) {
+        tracing::error!(%error, "cannot append a refusal to the replication log");
+    }
+}
+
 /// Stores a checked batch with its cursor; returns the new held sequence (`None`: it was held
 /// already, a harmless repeat).
 async fn store_batch(
@@ -340,7 +365,11 @@ async fn store_batch(
     let store = ctx.store.clone();
     let committed = tokio::task::spawn_blocking(move || {
         let _enter = span.enter();
-        store.commit_received(&batch, next_poll, now)
+        let sender = audit::Sender {
+            peer: batch.signer().clone(),
+            path: audit::Path::PartialStream,
+        };
+        store.commit_received(&batch, &sender, next_poll, now)
     })
     .await?;
     match committed? {

@@ -18,7 +18,7 @@ use std::time::Duration;
 use enmesh_proto::v1::pull_response::Item;
 use enmesh_proto::v1::replication_server::{Replication, ReplicationServer};
 use enmesh_proto::v1::{KeepAlive, PullRequest, PullResponse};
-use enmesh_protocol::region::ClusterId;
+use enmesh_protocol::region::{ClusterId, RegionId};
 use rustls_pki_types::CertificateDer;
 use thiserror::Error;
 use tokio::net::{TcpListener, TcpStream};
@@ -29,7 +29,9 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
 use super::{KEEP_ALIVE, MAX_MESSAGE_BYTES};
+use crate::audit::{self, Entry};
 use crate::clock::SharedClock;
+use crate::config::NodeConfig;
 use crate::pki::{VerifiedPeer, Verifier};
 use crate::shutdown::ShutdownSignal;
 use crate::store::{Store, StoreError};
@@ -65,6 +67,7 @@ pub struct PullServer {
     store: Arc<Store>,
     verifier: Arc<Verifier>,
     cluster: ClusterId,
+    home: RegionId,
     commits: watch::Receiver<u64>,
     clock: SharedClock,
     metrics: Metrics,
@@ -73,13 +76,13 @@ pub struct PullServer {
 }
 
 impl PullServer {
-    /// A producer over `store`'s feeds; `commits` changes whenever the batcher commits a cut
+    /// The producer of `node`'s region over `store`'s feeds; `commits` changes whenever the batcher commits a cut
     /// (`BatcherHandle::subscribe`). Open streams are workers of `runner`'s stage and end when
     /// it stops.
     pub fn new(
         store: Arc<Store>,
         verifier: Arc<Verifier>,
-        cluster: ClusterId,
+        node: &NodeConfig,
         commits: watch::Receiver<u64>,
         clock: SharedClock,
         metrics: Metrics,
@@ -88,7 +91,8 @@ impl PullServer {
         Self {
             store,
             verifier,
-            cluster,
+            cluster: node.cluster.clone(),
+            home: node.region.clone(),
             commits,
             clock,
             metrics,
@@ -165,6 +169,9 @@ impl Replication for PullServer {
             Err(rejection) => {
                 tracing::warn!(%rejection, "pull refused: client is not a valid node");
                 self.metrics.partial().pull_denied("unknown", "not_a_node");
+                let leaf = chain.first().map(|der| der.as_ref());
+                let reason = format!("not a valid node: {rejection}");
+                self.log_checked(&audit::Peer::unverified(leaf), Some(&reason));
                 return Err(Status::permission_denied(format!(
                     "client certificate: {rejection}"
                 )));
@@ -173,12 +180,14 @@ impl Replication for PullServer {
         let who = peer
             .region()
             .map_or_else(|| peer.cluster().to_string(), ToString::to_string);
+        let logged = audit::Peer::verified(&peer);
         let request = request.into_inner();
         let feed = match request.feed.parse::<Feed>() {
             Ok(feed) => feed,
             Err(error) => {
                 tracing::warn!(peer = %who, %error, "pull refused");
                 self.metrics.partial().pull_denied(&who, "unknown_feed");
+                self.log_checked(&logged, Some("unknown_feed"));
                 return Err(Status::permission_denied(format!(
                     "{who} may not pull that feed: {error}"
                 )));
@@ -187,6 +196,7 @@ impl Replication for PullServer {
         if let Err(reason) = self.authorise(&peer, &feed) {
             tracing::warn!(peer = %who, %feed, reason, "pull refused");
             self.metrics.partial().pull_denied(&who, reason);
+            self.log_checked(&logged, Some(reason));
             return Err(Status::permission_denied(format!(
                 "{who} may not pull {feed} ({reason})"
             )));
@@ -198,9 +208,10 @@ impl Replication for PullServer {
                 .map_err(|e| Status::internal(e.to_string()))??
         };
         self.metrics.partial().pull(&feed.to_string());
+        self.log_checked(&logged, None);
         let (tx, rx) = mpsc::channel(STREAM_BUFFER);
         let span = tracing::info_span!("pull_stream", peer = %who, %feed, after);
-        let consumer = Consumer { who, chain };
+        let consumer = Consumer { who, chain, logged };
         let stream = PullStream {
             server: self.clone(),
             feed,
@@ -219,10 +230,12 @@ impl Replication for PullServer {
 
 type Sender = mpsc::Sender<Result<PullResponse, Status>>;
 
-/// Who an open stream is for: its region (or cluster) and the certificate chain it presented.
+/// Who an open stream is for: its region (or cluster), the certificate chain it presented, and
+/// how the replication log names it.
 struct Consumer {
     who: String,
     chain: Arc<Vec<CertificateDer<'static>>>,
+    logged: audit::Peer,
 }
 
 /// One open pull stream as a [`Worker`]: it sends every batch of the feed after the consumer's
@@ -329,7 +342,7 @@ impl PullStream {
         self.commits.borrow_and_update();
         match self
             .server
-            .send_after(&self.feed, &mut self.after, &self.tx)
+            .send_after(&self.feed, &mut self.after, &self.consumer.logged, &self.tx)
             .await
         {
             Ok(open) => open,
@@ -354,6 +367,8 @@ impl PullStream {
                 .metrics
                 .partial()
                 .pull_denied(&self.consumer.who, "invalid_while_open");
+            let reason = format!("invalid while open: {rejection}");
+            server.log_checked(&self.consumer.logged, Some(&reason));
             let status = Status::permission_denied(format!("client certificate: {rejection}"));
             let _ = self.tx.send(Err(status)).await;
             return false;
@@ -377,9 +392,32 @@ impl PullServer {
         }
     }
 
-    /// Sends the batches after `*after` page by page, moving `*after`. `Ok(false)`: the
-    /// consumer is gone.
-    async fn send_after(&self, feed: &Feed, after: &mut u64, tx: &Sender) -> Result<bool, Status> {
+    /// Appends the admission (`refused: None`) or refusal of a pull's client to the
+    /// replication log, off the async threads.
+    fn log_checked(&self, peer: &audit::Peer, refused: Option<&str>) {
+        let entry = audit::peer_checked(
+            peer,
+            audit::Path::PartialStream,
+            refused,
+            self.clock.now_millis(),
+        );
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || {
+            if let Err(error) = store.record(&[entry]) {
+                tracing::error!(%error, "cannot append to the replication log");
+            }
+        });
+    }
+
+    /// Sends the batches after `*after` page by page to `to`, moving `*after`; each page's
+    /// batches sent are logged as served in one write. `Ok(false)`: the consumer is gone.
+    async fn send_after(
+        &self,
+        feed: &Feed,
+        after: &mut u64,
+        to: &audit::Peer,
+        tx: &Sender,
+    ) -> Result<bool, Status> {
         loop {
             let page = {
                 let (store, feed, from) = (self.store.clone(), feed.clone(), *after);
@@ -389,15 +427,37 @@ impl PullServer {
                     .map_err(|e| Status::internal(e.to_string()))?
             };
             let full = page.len() == PAGE;
+            let mut served: Vec<Entry> = Vec::with_capacity(page.len());
+            let mut gone = false;
             for batch in page {
                 let sequence = batch.sequence;
+                let entry = audit::batch_served(
+                    &self.home,
+                    feed,
+                    &batch,
+                    to,
+                    audit::Path::PartialStream,
+                    self.clock.now_millis(),
+                );
                 let item = Some(Item::Batch(batch.signed));
                 if tx.send(Ok(PullResponse { item })).await.is_err() {
-                    return Ok(false);
+                    gone = true;
+                    break;
                 }
+                served.push(entry);
                 tracing::debug!(sequence, "batch sent");
                 self.metrics.partial().batch_served(&feed.to_string());
                 *after = sequence;
+            }
+            if !served.is_empty() {
+                let store = self.store.clone();
+                tokio::task::spawn_blocking(move || store.record(&served))
+                    .await
+                    .map_err(|e| Status::internal(e.to_string()))?
+                    .map_err(|e| Status::internal(e.to_string()))?;
+            }
+            if gone {
+                return Ok(false);
             }
             if !full {
                 return Ok(true);
@@ -413,13 +473,13 @@ pub fn service(producer: PullServer) -> ReplicationServer<PullServer> {
         .max_encoding_message_size(MAX_MESSAGE_BYTES)
 }
 
-/// Serves `service` (normally [`service`] of a [`PullServer`]) on `listener` with `tls` (see
-/// `pki::tls::server_config`) until `stop` fires; then stops accepting, lets open streams end
-/// and returns. Refused handshakes are counted in `metrics`.
-pub async fn serve<S: Replication>(
+/// Serves `routes` (normally [`service`] of a [`PullServer`], and the node's `Audit` service)
+/// on `listener` with `tls` (see `pki::tls::server_config`) until `stop` fires; then stops
+/// accepting, lets open streams end and returns. Refused handshakes are counted in `metrics`.
+pub async fn serve(
     listener: TcpListener,
     tls: Arc<rustls::ServerConfig>,
-    service: ReplicationServer<S>,
+    routes: tonic::service::Routes,
     metrics: Metrics,
     stop: ShutdownSignal,
 ) -> Result<(), PullServerError> {
@@ -464,7 +524,7 @@ pub async fn serve<S: Replication>(
         tokio_stream::StreamExt::map(ReceiverStream::new(conn_rx), Ok::<_, std::io::Error>);
     let served = tonic::transport::Server::builder()
         .http2_keepalive_interval(Some(KEEP_ALIVE))
-        .add_service(service)
+        .add_routes(routes)
         .serve_with_incoming_shutdown(incoming, stop.wait())
         .await;
     accepting.abort();

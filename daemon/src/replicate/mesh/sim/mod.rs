@@ -953,6 +953,7 @@ impl World {
                 origin,
                 after,
                 limit,
+                ..
             } => {
                 let Some(n) = self.nodes.get_mut(index(node)) else {
                     return;

@@ -328,8 +328,10 @@ pub enum Action<T: Types> {
         /// Addresses of this node's admitted peers.
         peers: Vec<(T::Peer, T::Addr)>,
     },
-    /// Answer batches request `reply` with a page read from the store.
+    /// Answer batches request `reply` of `peer` with a page read from the store.
     Serve {
+        /// The asking peer (the replication log records whom each batch was served to).
+        peer: T::Peer,
         /// The request.
         reply: ReplyId,
         /// The origin.
@@ -503,6 +505,7 @@ impl<T: Types> State<T> {
                     && self.peers.is_admitted(&peer)
                 {
                     out.push(Action::Serve {
+                        peer,
                         reply,
                         origin,
                         after,

@@ -527,6 +527,7 @@ fn own_batches_are_published_once_each_and_served_from_memory() {
     assert_eq!(
         s.handle(asked, 4),
         [Action::Serve {
+            peer: 1,
             reply: ReplyId(2),
             origin: r("FR"),
             after: 1,

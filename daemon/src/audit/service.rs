@@ -1,0 +1,230 @@
+//! `enmesh.v1.Audit`: the replication log served to auditors over the node's mutual-TLS gRPC
+//! listener, beside `Replication`: the latest signed checkpoint with its signer's chain, entries
+//! by range (streamed in chunks of at most [`MAX_ENTRIES_PER_READ`]), and RFC 9162 inclusion
+//! and consistency proofs computed from the stored subtree hashes.
+//!
+//! Only a client whose chain verifies as an auditor or a node of this CA tree is answered; any
+//! other is refused with `PERMISSION_DENIED` and counted (`enmesh_audit_requests_total`). A
+//! question about a tree or entry the log does not have is `OUT_OF_RANGE`. This module never
+//! changes the log: reading it is not a replication event. Store reads run off the async
+//! threads; an entries stream holds at most [`STREAM_BUFFER`] chunks, so a slow auditor slows
+//! its own stream only.
+
+use std::sync::Arc;
+
+use enmesh_proto::v1::audit_server::{Audit, AuditServer};
+use enmesh_proto::v1::{
+    CheckpointRequest, CheckpointResponse, ConsistencyProofRequest, EntriesChunk, EntriesRequest,
+    InclusionProofRequest, Proof,
+};
+use enmesh_protocol::merkle::{Hash, LeafIndex, TreeSize};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status};
+
+use super::metrics::{Method, Outcome};
+use crate::clock::SharedClock;
+use crate::pki::Verifier;
+use crate::store::{AuditProofError, AuditReadError, MAX_ENTRIES_PER_READ, Store};
+use crate::telemetry::Metrics;
+
+/// Entry chunks queued per stream before the reader waits for the auditor.
+pub const STREAM_BUFFER: usize = 4;
+
+/// The `Audit` service of one node.
+#[derive(Clone)]
+pub struct AuditService {
+    store: Arc<Store>,
+    verifier: Arc<Verifier>,
+    clock: SharedClock,
+    metrics: Metrics,
+}
+
+impl AuditService {
+    /// The service over `store`'s log; clients are checked with `verifier`.
+    pub fn new(
+        store: Arc<Store>,
+        verifier: Arc<Verifier>,
+        clock: SharedClock,
+        metrics: Metrics,
+    ) -> Self {
+        Self {
+            store,
+            verifier,
+            clock,
+            metrics,
+        }
+    }
+
+    /// The tonic service.
+    pub fn server(self) -> AuditServer<Self> {
+        AuditServer::new(self)
+    }
+
+    /// Refuses a client that is not an auditor or a node of the CA tree.
+    fn authorise<T>(&self, request: &Request<T>, method: Method) -> Result<(), Status> {
+        let verified = request
+            .peer_certs()
+            .ok_or_else(|| Status::unauthenticated("no client certificate"))
+            .and_then(|chain| {
+                self.verifier
+                    .verify_client(&chain, self.clock.unix_time())
+                    .map_err(|rejection| {
+                        Status::permission_denied(format!("client certificate: {rejection}"))
+                    })
+            });
+        match verified {
+            Ok(_) => Ok(()),
+            Err(status) => {
+                tracing::warn!(status = %status.message(), "audit request refused");
+                self.metrics.audit().request(method, Outcome::Refused);
+                Err(status)
+            }
+        }
+    }
+
+    /// Counts the outcome of `method` and turns a failure into a status.
+    fn answer<T>(&self, method: Method, result: Result<T, AuditProofError>) -> Result<T, Status> {
+        let (outcome, result) = match result {
+            Ok(value) => (Outcome::Answered, Ok(value)),
+            Err(AuditProofError::Request(error)) => (
+                Outcome::BadRequest,
+                Err(Status::out_of_range(error.to_string())),
+            ),
+            Err(AuditProofError::Store(error)) => {
+                tracing::error!(%error, "audit: cannot read the log");
+                (
+                    Outcome::Failed,
+                    Err(Status::internal("cannot read the log")),
+                )
+            }
+        };
+        self.metrics.audit().request(method, outcome);
+        result
+    }
+
+    /// Runs a blocking store read for `method` off the async threads; counts its outcome.
+    async fn blocking<T: Send + 'static>(
+        &self,
+        method: Method,
+        read: impl FnOnce(&Store) -> Result<T, AuditProofError> + Send + 'static,
+    ) -> Result<T, Status> {
+        let store = self.store.clone();
+        match tokio::task::spawn_blocking(move || read(&store)).await {
+            Ok(result) => self.answer(method, result),
+            Err(error) => {
+                tracing::error!(%error, "audit: a read did not finish");
+                self.metrics.audit().request(method, Outcome::Failed);
+                Err(Status::internal("the read did not finish"))
+            }
+        }
+    }
+}
+
+fn hashes(proof: Vec<Hash>) -> Proof {
+    Proof {
+        hashes: proof.into_iter().map(|h| h.0.to_vec()).collect(),
+    }
+}
+
+fn read_error(error: AuditReadError) -> AuditProofError {
+    AuditProofError::Request(error)
+}
+
+#[tonic::async_trait]
+impl Audit for AuditService {
+    type GetEntriesStream = ReceiverStream<Result<EntriesChunk, Status>>;
+
+    async fn get_checkpoint(
+        &self,
+        request: Request<CheckpointRequest>,
+    ) -> Result<Response<CheckpointResponse>, Status> {
+        self.authorise(&request, Method::Checkpoint)?;
+        let kept = self
+            .blocking(Method::Checkpoint, |store| Ok(store.checkpoint()?))
+            .await?;
+        match kept {
+            Some(checkpoint) => Ok(Response::new(checkpoint)),
+            None => Err(Status::unavailable("no checkpoint signed yet")),
+        }
+    }
+
+    async fn get_entries(
+        &self,
+        request: Request<EntriesRequest>,
+    ) -> Result<Response<Self::GetEntriesStream>, Status> {
+        self.authorise(&request, Method::Entries)?;
+        let EntriesRequest { start, end } = request.into_inner();
+        let size = self.store.audit_head().0.0;
+        if start > end || end > size {
+            let error = read_error(AuditReadError::Range { start, end, size });
+            return self.answer(Method::Entries, Err(error));
+        }
+        self.metrics
+            .audit()
+            .request(Method::Entries, Outcome::Answered);
+        let (tx, rx) = mpsc::channel(STREAM_BUFFER);
+        let store = self.store.clone();
+        tokio::spawn(async move {
+            let mut at = start;
+            while at < end {
+                let chunk_end = end.min(at.saturating_add(MAX_ENTRIES_PER_READ));
+                let store = store.clone();
+                let read =
+                    tokio::task::spawn_blocking(move || store.audit_entries(at, chunk_end)).await;
+                let entries = match read {
+                    Ok(Ok(Ok(entries))) => entries,
+                    Ok(Ok(Err(error))) => {
+                        let _ = tx.send(Err(Status::out_of_range(error.to_string()))).await;
+                        return;
+                    }
+                    Ok(Err(error)) => {
+                        tracing::error!(%error, "audit: cannot read entries");
+                        let _ = tx.send(Err(Status::internal("cannot read the log"))).await;
+                        return;
+                    }
+                    Err(_) => return,
+                };
+                let count = entries.len() as u64;
+                if tx
+                    .send(Ok(EntriesChunk { start: at, entries }))
+                    .await
+                    .is_err()
+                    || count == 0
+                {
+                    return;
+                }
+                at += count;
+            }
+        });
+        Ok(Response::new(ReceiverStream::new(rx)))
+    }
+
+    async fn get_inclusion_proof(
+        &self,
+        request: Request<InclusionProofRequest>,
+    ) -> Result<Response<Proof>, Status> {
+        self.authorise(&request, Method::Inclusion)?;
+        let InclusionProofRequest { index, tree_size } = request.into_inner();
+        let proof = self
+            .blocking(Method::Inclusion, move |store| {
+                store.audit_inclusion_proof(LeafIndex(index), TreeSize(tree_size))
+            })
+            .await?;
+        Ok(Response::new(hashes(proof)))
+    }
+
+    async fn get_consistency_proof(
+        &self,
+        request: Request<ConsistencyProofRequest>,
+    ) -> Result<Response<Proof>, Status> {
+        self.authorise(&request, Method::Consistency)?;
+        let ConsistencyProofRequest { first, second } = request.into_inner();
+        let proof = self
+            .blocking(Method::Consistency, move |store| {
+                store.audit_consistency_proof(TreeSize(first), TreeSize(second))
+            })
+            .await?;
+        Ok(Response::new(hashes(proof)))
+    }
+}

@@ -1,0 +1,245 @@
+//! The replication log's storage in the `audit` column family: entries, the hashes of the
+//! Merkle tree's perfect subtrees, and the latest signed checkpoint.
+//!
+//! | key                                 | value                                          |
+//! |-------------------------------------|------------------------------------------------|
+//! | `e` ‖ index u64 BE                  | the serialized `AuditEntry` (exactly as served) |
+//! | `h` ‖ level u8 ‖ index u64 BE       | hash of the perfect subtree (level 0: a leaf)  |
+//! | `c`                                 | the latest signed checkpoint and signer chain  |
+//!
+//! Every event that writes elsewhere appends its entries through [`Store::write_audited`], in
+//! the same atomic `WriteBatch` as the event, so a crash keeps both or neither. The in-memory
+//! [`Frontier`] (at most 64 hashes) is rebuilt from `h` on open and advanced only after a
+//! successful write, under its own mutex, so two writers never take the same index. Entries and
+//! hashes are never overwritten or deleted (retention does not touch this family: it holds
+//! digests and counts, no personal data).
+
+use enmesh_proto::v1::CheckpointResponse;
+use enmesh_protocol::merkle::subtrees::{self, Completed, Frontier, Subtrees};
+use enmesh_protocol::merkle::{Hash, LeafIndex, MerkleError, TreeSize};
+use prost::Message;
+use rocksdb::WriteBatch;
+use std::sync::{MutexGuard, PoisonError};
+
+use super::Store;
+use super::error::{Result, StoreError};
+use super::layout::{AUDIT, be_u64, corrupt};
+use crate::audit::Entry;
+
+const ENTRY: u8 = b'e';
+const HASH: u8 = b'h';
+const CHECKPOINT: &[u8] = b"c";
+
+/// The most entries one [`Store::audit_entries`] call returns.
+pub const MAX_ENTRIES_PER_READ: u64 = 1_000;
+
+fn entry_key(index: u64) -> [u8; 9] {
+    let mut key = [ENTRY; 9];
+    key[1..].copy_from_slice(&index.to_be_bytes());
+    key
+}
+
+fn hash_key(level: u32, index: u64) -> [u8; 10] {
+    let mut key = [HASH; 10];
+    key[1] = u8::try_from(level).unwrap_or(u8::MAX);
+    key[2..].copy_from_slice(&index.to_be_bytes());
+    key
+}
+
+/// Why an auditor's read of the log cannot be answered: the request, not the store, is wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuditReadError {
+    /// A proof asked about a tree or leaf this log does not have.
+    #[error(transparent)]
+    Proof(#[from] MerkleError),
+    /// A range of entries past the log's end or backwards.
+    #[error("entries [{start}, {end}) are not within the log of {size}")]
+    Range {
+        /// First index asked for.
+        start: u64,
+        /// End asked for.
+        end: u64,
+        /// The log's size.
+        size: u64,
+    },
+}
+
+/// A failed proof: the store broke, or the request was wrong.
+#[derive(Debug, thiserror::Error)]
+pub enum AuditProofError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The request was wrong.
+    #[error(transparent)]
+    Request(#[from] AuditReadError),
+}
+
+impl From<MerkleError> for AuditProofError {
+    fn from(error: MerkleError) -> Self {
+        Self::Request(AuditReadError::Proof(error))
+    }
+}
+
+/// The stored subtree hashes, read through the store.
+struct Stored<'s>(&'s Store);
+
+impl Subtrees for Stored<'_> {
+    type Error = AuditProofError;
+
+    fn subtree(&self, level: u32, index: u64) -> Result<Hash, AuditProofError> {
+        Ok(self.0.subtree_hash(level, index)?)
+    }
+}
+
+impl Store {
+    /// Reads the frontier of the stored log (on open).
+    pub(super) fn read_frontier(&self) -> Result<Frontier> {
+        let cf = self.cf(AUDIT)?;
+        let mut iter = self.db.raw_iterator_cf(cf);
+        iter.seek_for_prev(entry_key(u64::MAX));
+        let size = match iter.key() {
+            Some(key) if key.first() == Some(&ENTRY) => be_u64(key, 1)
+                .map(|last| last + 1)
+                .ok_or_else(|| corrupt(AUDIT, key, "short entry key"))?,
+            _ => 0,
+        };
+        iter.status()?;
+        let edge = Frontier::edge_of(TreeSize(size))
+            .into_iter()
+            .map(|(level, index)| self.subtree_hash(level, index))
+            .collect::<Result<Vec<_>>>()?;
+        Frontier::from_edge(TreeSize(size), edge)
+            .map_err(|_| corrupt(AUDIT, CHECKPOINT, "frontier does not match the log size"))
+    }
+
+    fn subtree_hash(&self, level: u32, index: u64) -> Result<Hash> {
+        let key = hash_key(level, index);
+        let value = self
+            .db
+            .get_pinned_cf(self.cf(AUDIT)?, key)?
+            .ok_or_else(|| corrupt(AUDIT, &key, "subtree hash missing"))?;
+        <[u8; 32]>::try_from(&value[..])
+            .map(Hash)
+            .map_err(|_| corrupt(AUDIT, &key, "subtree hash is not 32 bytes"))
+    }
+
+    fn frontier(&self) -> MutexGuard<'_, Frontier> {
+        self.audit.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Writes `write` with `entries` appended to the log, in one atomic write. Returns the
+    /// index of the first entry.
+    pub(super) fn write_audited(&self, mut write: WriteBatch, entries: &[Entry]) -> Result<u64> {
+        let mut frontier = self.frontier();
+        let first = frontier.size().0;
+        let mut next = frontier.clone();
+        let cf = self.cf(AUDIT)?;
+        let mut completed: Vec<Completed> = Vec::new();
+        for entry in entries {
+            let leaf = entry.leaf_hash();
+            let LeafIndex(index) = next.push(leaf, &mut completed);
+            write.put_cf(cf, entry_key(index), entry.as_bytes());
+            write.put_cf(cf, hash_key(0, index), leaf.0);
+            for done in completed.drain(..) {
+                write.put_cf(cf, hash_key(done.level, done.index), done.hash.0);
+            }
+        }
+        self.write(write)?;
+        *frontier = next;
+        Ok(first)
+    }
+
+    /// Appends entries of events that write nothing else (a batch served, a peer checked).
+    pub fn record(&self, entries: &[Entry]) -> Result<u64> {
+        self.write_audited(WriteBatch::default(), entries)
+    }
+
+    /// The log's size and root now.
+    pub fn audit_head(&self) -> (TreeSize, Hash) {
+        let frontier = self.frontier();
+        (frontier.size(), frontier.root())
+    }
+
+    /// Entries `[start, end)` (at most [`MAX_ENTRIES_PER_READ`] of them), as stored.
+    pub fn audit_entries(
+        &self,
+        start: u64,
+        end: u64,
+    ) -> Result<std::result::Result<Vec<Vec<u8>>, AuditReadError>> {
+        let size = self.audit_head().0.0;
+        if start > end || end > size {
+            return Ok(Err(AuditReadError::Range { start, end, size }));
+        }
+        let end = end.min(start.saturating_add(MAX_ENTRIES_PER_READ));
+        let mut iter = self.range(
+            AUDIT,
+            entry_key(start).to_vec(),
+            Some(entry_key(end).to_vec()),
+        )?;
+        let mut out = Vec::new();
+        while let Some(value) = iter.value() {
+            out.push(value.to_vec());
+            iter.next();
+        }
+        iter.status()?;
+        Ok(Ok(out))
+    }
+
+    /// The root of the log when it had `size` entries.
+    pub fn audit_root(&self, size: TreeSize) -> Result<Hash, AuditProofError> {
+        self.check_size(size)?;
+        subtrees::root(&Stored(self), size)
+    }
+
+    /// The RFC 9162 inclusion proof of entry `index` in the tree of `size` entries.
+    pub fn audit_inclusion_proof(
+        &self,
+        index: LeafIndex,
+        size: TreeSize,
+    ) -> Result<Vec<Hash>, AuditProofError> {
+        self.check_size(size)?;
+        subtrees::inclusion_proof(&Stored(self), index, size)
+    }
+
+    /// The RFC 9162 consistency proof from the tree of `first` entries to that of `second`.
+    pub fn audit_consistency_proof(
+        &self,
+        first: TreeSize,
+        second: TreeSize,
+    ) -> Result<Vec<Hash>, AuditProofError> {
+        self.check_size(second)?;
+        subtrees::consistency_proof(&Stored(self), first, second)
+    }
+
+    fn check_size(&self, size: TreeSize) -> Result<(), AuditProofError> {
+        let have = self.audit_head().0;
+        if size > have {
+            return Err(MerkleError::SizeBeyondLeaves {
+                size: size.0,
+                available: have.0,
+            }
+            .into());
+        }
+        Ok(())
+    }
+
+    /// Keeps `checkpoint` (its signed note and the chain of the key that signed it) as the
+    /// latest.
+    pub fn put_checkpoint(&self, checkpoint: &CheckpointResponse) -> Result<()> {
+        let mut write = WriteBatch::default();
+        write.put_cf(self.cf(AUDIT)?, CHECKPOINT, checkpoint.encode_to_vec());
+        self.write(write)
+    }
+
+    /// The latest signed checkpoint (`None`: none cut yet).
+    pub fn checkpoint(&self) -> Result<Option<CheckpointResponse>> {
+        self.db
+            .get_pinned_cf(self.cf(AUDIT)?, CHECKPOINT)?
+            .map(|value| {
+                CheckpointResponse::decode(&value[..])
+                    .map_err(|_| corrupt(AUDIT, CHECKPOINT, "checkpoint does not decode"))
+            })
+            .transpose()
+    }
+}

@@ -1,0 +1,374 @@
+//! The replication log end to end, from an auditor's chair: two real nodes (US-CA producing,
+//! DE pulling its partial feed over mutual TLS), an auditor certificate issued by a cluster CA,
+//! and the `Audit` service on the producer's gRPC listener, read with `audit::client` and with
+//! the `enmesh audit` binary. Checked: signed checkpoints verify against the CA tree and track
+//! the log, the entries served hash to the signed root, inclusion and consistency proofs
+//! verify, and a forged history, a tampered note, a checkpoint of another node, a question
+//! beyond the log and a client of another CA tree are all refused.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::eventually;
+use enmesh_daemon::admin::token;
+use enmesh_daemon::audit::client::{AuditClientError, Auditor, check_checkpoint, entry_json};
+use enmesh_daemon::clock::SystemClock;
+use enmesh_daemon::config::{Config, FeedFormat, PeerConfig, Replication};
+use enmesh_daemon::demo::drive;
+use enmesh_daemon::demo::sites::{self, Site, SiteOptions};
+use enmesh_daemon::node::{self, NodeHandle};
+use enmesh_daemon::pki::{CaKey, Credential, NodeRequest, Validity, Verifier, files};
+use enmesh_daemon::telemetry::Metrics;
+use enmesh_proto::v1::CheckpointResponse;
+use enmesh_proto::v1::audit_client::AuditClient;
+use enmesh_protocol::checkpoint::{Checkpoint, KeyName, NoteSigner};
+use enmesh_protocol::merkle::Hash;
+use enmesh_protocol::region::{ClusterId, RegionId};
+use rustls_pki_types::UnixTime;
+use time::OffsetDateTime;
+
+fn region(text: &str) -> RegionId {
+    text.parse().unwrap()
+}
+
+/// EU = {DE}, USA = {US-CA}, checkpoints every second.
+fn two_sites(dir: &Path) -> Vec<Site> {
+    let clusters: Vec<(ClusterId, Vec<RegionId>)> = [("EU", "DE"), ("USA", "US-CA")]
+        .iter()
+        .map(|(c, r)| (c.parse().unwrap(), vec![region(r)]))
+        .collect();
+    let options = SiteOptions {
+        batch_window_ms: 20,
+        batch_min_keys: 0,
+        ..SiteOptions::default()
+    };
+    let mut sites = sites::prepare(dir, &clusters, &options).unwrap();
+    for site in &mut sites {
+        site.config.audit.checkpoint_interval = Duration::from_secs(1);
+    }
+    sites
+}
+
+fn site<'a>(sites: &'a [Site], r: &str) -> &'a Site {
+    sites.iter().find(|s| s.pki.region == region(r)).unwrap()
+}
+
+async fn start(config: Config) -> NodeHandle {
+    node::start(config, SystemClock::shared(), Metrics::new())
+        .await
+        .unwrap()
+}
+
+/// An auditor of `site`'s cluster: its certificate chain and key files.
+fn auditor_files(site: &Site, dir: &Path) -> (PathBuf, PathBuf) {
+    let ca_cert = std::fs::read_to_string(&site.pki.cluster_ca).unwrap();
+    let ca_key = std::fs::read_to_string(site.pki.cluster_ca.with_extension("key")).unwrap();
+    let ca = CaKey::from_pem(&ca_cert, &ca_key).unwrap();
+    let (csr, key) = NodeRequest::generate("auditor").unwrap();
+    let validity = Validity::days_from(OffsetDateTime::now_utc(), 2).unwrap();
+    let cert = ca
+        .issue_auditor(&NodeRequest::from_pem(&csr).unwrap(), "ops", validity)
+        .unwrap();
+    let pem = |der: &[u8]| {
+        use base64::Engine as _;
+        let body = base64::engine::general_purpose::STANDARD.encode(der);
+        let lines: Vec<&str> = body
+            .as_bytes()
+            .chunks(64)
+            .map(|c| std::str::from_utf8(c).unwrap())
+            .collect();
+        format!(
+            "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
+            lines.join("\n")
+        )
+    };
+    let chain = format!("{}{ca_cert}", pem(&cert));
+    let (cert_path, key_path) = (dir.join("auditor.pem"), dir.join("auditor.key"));
+    std::fs::write(&cert_path, chain).unwrap();
+    std::fs::write(&key_path, key).unwrap();
+    (cert_path, key_path)
+}
+
+fn verifier(site: &Site) -> Arc<Verifier> {
+    let root = files::read_first_cert(&site.config.pki.root_cert).unwrap();
+    Arc::new(Verifier::new(root, &[]).unwrap())
+}
+
+fn credential(cert: &Path, key: &Path) -> Credential {
+    Credential::from_pem(
+        &std::fs::read(key).unwrap(),
+        &[&std::fs::read(cert).unwrap()],
+    )
+    .unwrap()
+}
+
+fn url(node: &NodeHandle) -> tonic::transport::Uri {
+    format!("https://{}", node.grpc_addr()).parse().unwrap()
+}
+
+async fn upload(node: &NodeHandle, site: &Site, visited: &str) {
+    let now = UnixTime::now().as_secs();
+    let keys = drive::traveller_keys(now).unwrap();
+    let token = token::load(&site.config.node.data_dir).unwrap();
+    drive::upload(
+        node.http_addr(),
+        node.admin_addr(),
+        &token,
+        &keys,
+        &[visited],
+        now,
+    )
+    .await
+    .unwrap();
+}
+
+/// `enmesh audit <args>` run as the auditor: its JSON output.
+fn audit_cli(args: &[String]) -> serde_json::Value {
+    let out = Command::new(env!("CARGO_BIN_EXE_enmesh"))
+        .arg("audit")
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "enmesh audit {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_auditor_checks_a_nodes_log_against_its_signed_checkpoints() {
+    let dir = tempfile::tempdir().unwrap();
+    let sites = two_sites(dir.path());
+    let (us, de) = (site(&sites, "US-CA"), site(&sites, "DE"));
+    let b = start(us.config.clone()).await;
+    let mut a_config = de.config.clone();
+    a_config.peers.push(PeerConfig {
+        url: url(&b),
+        region: region("US-CA"),
+        replication: Replication::Partial,
+        format: FeedFormat::Enmesh,
+    });
+    let a = start(a_config).await;
+    upload(&b, us, "DE").await;
+    eventually("DE stored US-CA's batch", || async {
+        !drive::feed_keys(a.http_addr()).await.unwrap().is_empty()
+    })
+    .await;
+
+    let (cert, key) = auditor_files(us, dir.path());
+    let mut auditor = Auditor::with(
+        &url(&b),
+        verifier(us),
+        &credential(&cert, &key),
+        Some(region("US-CA")),
+    )
+    .await
+    .unwrap();
+    // The checkpointer catches up with the log within a period or two.
+    let mut first = auditor.checkpoint().await.unwrap();
+    for _ in 0..100 {
+        if first.checkpoint.size() == b.store().audit_head().0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        first = auditor.checkpoint().await.unwrap();
+    }
+    assert_eq!(first.checkpoint.origin(), "enmesh/USA/US-CA");
+    assert_eq!(
+        (first.checkpoint.size(), first.checkpoint.root()),
+        b.store().audit_head()
+    );
+    let report = auditor.verify(&first, None, |_| {}).await.unwrap();
+    assert_eq!(report["root_recomputed"], true);
+    for kind in ["batch_cut", "batch_served", "peer_checked"] {
+        assert!(report["by_kind"][kind].as_u64().unwrap() >= 1, "{report:#}");
+    }
+    let last = first.checkpoint.size().0 - 1;
+    let proved = auditor.prove(&first, last).await.unwrap();
+    let stored = b.store().audit_entries(last, last + 1).unwrap().unwrap();
+    assert_eq!(proved["entry"], entry_json(&stored[0]), "{proved:#}");
+
+    // The CLI agrees, and keeps the checkpoint for the next run.
+    let saved = dir.path().join("seen.json");
+    let cli = |command: &str, extra: [&str; 2]| -> Vec<String> {
+        let node = format!("https://{}", b.grpc_addr());
+        let root = us.config.pki.root_cert.to_str().unwrap().to_owned();
+        let (cert, key) = (cert.to_str().unwrap(), key.to_str().unwrap());
+        [
+            command, "--node", &node, "--region", "US-CA", "--cert", cert, "--key", key,
+        ]
+        .into_iter()
+        .chain(["--root", &root])
+        .chain(extra)
+        .map(ToString::to_string)
+        .collect()
+    };
+    let args = cli("verify", ["--save", saved.to_str().unwrap()]);
+    let verified = tokio::task::spawn_blocking(move || audit_cli(&args))
+        .await
+        .unwrap();
+    assert_eq!(verified["root_recomputed"], true, "{verified:#}");
+    let saved_size = verified["checkpoint"]["tree_size"].as_u64().unwrap();
+
+    // The log grows; the new checkpoint is consistent with the kept one.
+    upload(&b, us, "DE").await;
+    let mut second = auditor.checkpoint().await.unwrap();
+    for _ in 0..100 {
+        if second.checkpoint.size() > first.checkpoint.size() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        second = auditor.checkpoint().await.unwrap();
+    }
+    assert!(second.checkpoint.size() > first.checkpoint.size());
+    let report = auditor.verify(&second, Some(&first), |_| {}).await.unwrap();
+    assert_eq!(
+        report["consistent_with_previous"]["previous_tree_size"],
+        first.checkpoint.size().0
+    );
+    let args = cli("verify", ["--previous", saved.to_str().unwrap()]);
+    let verified = tokio::task::spawn_blocking(move || audit_cli(&args))
+        .await
+        .unwrap();
+    assert_eq!(
+        verified["consistent_with_previous"]["previous_tree_size"], saved_size,
+        "{verified:#}"
+    );
+
+    // A forged history: a checkpoint of the same size with another root, signed with the
+    // node's own key (as a node rewriting its log would). The consistency proof exposes it.
+    let seed = {
+        use ed25519_dalek::pkcs8::DecodePrivateKey;
+        use rustls_pki_types::pem::PemObject;
+        let pem = std::fs::read(&us.pki.key).unwrap();
+        let der = rustls_pki_types::PrivatePkcs8KeyDer::from_pem_slice(&pem).unwrap();
+        ed25519_dalek::SigningKey::from_pkcs8_der(der.secret_pkcs8_der())
+            .unwrap()
+            .to_bytes()
+    };
+    let signer = NoteSigner::from_seed(KeyName::new("enmesh/USA/US-CA").unwrap(), &seed);
+    let forged = Checkpoint::new(
+        "enmesh/USA/US-CA",
+        first.checkpoint.size(),
+        Hash([0x42; 32]),
+        Vec::new(),
+    )
+    .unwrap();
+    let forged = CheckpointResponse {
+        note: forged.sign(&signer),
+        signer_chain: first.answer.signer_chain.clone(),
+    };
+    let forged = auditor.check(&forged).unwrap();
+    let err = auditor
+        .verify(&second, Some(&forged), |_| {})
+        .await
+        .unwrap_err();
+    assert!(matches!(err, AuditClientError::Proof(_)), "{err}");
+    // A log that shrank is caught before any proof is asked for.
+    let err = auditor
+        .verify(&first, Some(&second), |_| {})
+        .await
+        .unwrap_err();
+    assert!(matches!(err, AuditClientError::Shrank { .. }), "{err}");
+
+    // A tampered note, and DE's checkpoint passed off as US-CA's, are refused.
+    let mut tampered = second.answer.clone();
+    tampered.note = tampered.note.replacen(
+        &format!("\n{}\n", second.checkpoint.size().0),
+        &format!("\n{}\n", second.checkpoint.size().0 + 1),
+        1,
+    );
+    let err = check_checkpoint(&tampered, &verifier(us), None, UnixTime::now()).unwrap_err();
+    assert!(matches!(err, AuditClientError::Note(_)), "{err}");
+    let mut of_de = Auditor::with(&url(&a), verifier(us), &credential(&cert, &key), None)
+        .await
+        .unwrap();
+    let de_checkpoint = of_de.checkpoint().await.unwrap();
+    assert_eq!(de_checkpoint.checkpoint.origin(), "enmesh/EU/DE");
+    let err = check_checkpoint(
+        &de_checkpoint.answer,
+        &verifier(us),
+        Some(&region("US-CA")),
+        UnixTime::now(),
+    )
+    .unwrap_err();
+    assert!(matches!(err, AuditClientError::Region { .. }), "{err}");
+    // DE's log holds the batch it stored, from US-CA, by the partial stream.
+    let report = of_de.verify(&de_checkpoint, None, |_| {}).await.unwrap();
+    assert!(
+        report["by_kind"]["batch_stored"].as_u64().unwrap() >= 1,
+        "{report:#}"
+    );
+
+    // A question beyond the log is OUT_OF_RANGE, and counted.
+    let tls = enmesh_daemon::pki::tls::client_config(
+        verifier(us),
+        &credential(&cert, &key),
+        Some(region("US-CA")),
+    )
+    .unwrap();
+    let channel = enmesh_daemon::replicate::partial::connect::tls_channel(&url(&b), Arc::new(tls))
+        .await
+        .unwrap();
+    let mut raw = AuditClient::new(channel);
+    let status = raw
+        .get_inclusion_proof(enmesh_proto::v1::InclusionProofRequest {
+            index: u64::MAX - 1,
+            tree_size: u64::MAX,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), tonic::Code::OutOfRange, "{status:?}");
+    let status = raw
+        .get_entries(enmesh_proto::v1::EntriesRequest {
+            start: 0,
+            end: u64::MAX,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), tonic::Code::OutOfRange, "{status:?}");
+    let metrics = enmesh_daemon::api::client::get(b.http_addr(), "/metrics")
+        .await
+        .unwrap()
+        .text();
+    assert!(
+        metrics.contains(
+            "enmesh_audit_requests_total{method=\"inclusion_proof\",outcome=\"bad_request\"} 1"
+        ),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("enmesh_audit_checkpoints_total"),
+        "{metrics}"
+    );
+
+    // An auditor of another CA tree (trusting this one's root, so the node is the one to
+    // refuse) does not get past the handshake, and the refusal is counted.
+    let other = tempfile::tempdir().unwrap();
+    let stranger = two_sites(other.path());
+    let (cert2, key2) = auditor_files(site(&stranger, "US-CA"), other.path());
+    let refused = Auditor::with(&url(&b), verifier(us), &credential(&cert2, &key2), None).await;
+    let refused = match refused {
+        Ok(mut auditor) => auditor.checkpoint().await.map(|_| ()),
+        Err(error) => Err(error),
+    };
+    assert!(refused.is_err(), "a stranger read the log");
+    eventually("the stranger's handshake counted", || async {
+        enmesh_daemon::api::client::get(b.http_addr(), "/metrics")
+            .await
+            .unwrap()
+            .text()
+            .contains("reason=\"tls_handshake\"")
+    })
+    .await;
+
+    for node in [a, b] {
+        node.shutdown().await.unwrap();
+    }
+}
