@@ -16,6 +16,7 @@ use std::time::Duration;
 use common::eventually;
 use enmesh_daemon::admin::token;
 use enmesh_daemon::audit::client::{AuditClientError, Auditor, check_checkpoint, entry_json};
+use enmesh_daemon::audit::mirror::Mirror;
 use enmesh_daemon::clock::SystemClock;
 use enmesh_daemon::config::{Config, FeedFormat, PeerConfig, Replication};
 use enmesh_daemon::demo::drive;
@@ -184,37 +185,44 @@ async fn an_auditor_checks_a_nodes_log_against_its_signed_checkpoints() {
         (first.checkpoint.size(), first.checkpoint.root()),
         b.store().audit_head()
     );
-    let report = auditor.verify(&first, None, |_| {}).await.unwrap();
-    assert_eq!(report["root_recomputed"], true);
+    let (checked, entries) = auditor.fetch_log(|_| {}).await.unwrap();
+    assert_eq!(entries.len() as u64, checked.checkpoint.size().0);
+    let kinds: Vec<String> = entries
+        .iter()
+        .map(|e| entry_json(e)["kind"].as_str().unwrap().to_owned())
+        .collect();
     for kind in ["batch_cut", "batch_served", "peer_checked"] {
-        assert!(report["by_kind"][kind].as_u64().unwrap() >= 1, "{report:#}");
+        assert!(kinds.iter().any(|k| k == kind), "{kinds:?}");
     }
     let last = first.checkpoint.size().0 - 1;
     let proved = auditor.prove(&first, last).await.unwrap();
     let stored = b.store().audit_entries(last, last + 1).unwrap().unwrap();
     assert_eq!(proved["entry"], entry_json(&stored[0]), "{proved:#}");
 
-    // The CLI agrees, and keeps the checkpoint for the next run.
-    let saved = dir.path().join("seen.json");
-    let cli = |command: &str, extra: [&str; 2]| -> Vec<String> {
-        let node = format!("https://{}", b.grpc_addr());
-        let root = us.config.pki.root_cert.to_str().unwrap().to_owned();
+    // `enmesh audit sync` keeps a local copy; a second sync adds only what is new.
+    let copy = dir.path().join("copy");
+    let auditor_args: Vec<String> = {
+        let root = us.config.pki.root_cert.to_str().unwrap();
         let (cert, key) = (cert.to_str().unwrap(), key.to_str().unwrap());
-        [
-            command, "--node", &node, "--region", "US-CA", "--cert", cert, "--key", key,
-        ]
-        .into_iter()
-        .chain(["--root", &root])
-        .chain(extra)
-        .map(ToString::to_string)
-        .collect()
+        ["--cert", cert, "--key", key, "--root", root]
+            .map(ToString::to_string)
+            .to_vec()
     };
-    let args = cli("verify", ["--save", saved.to_str().unwrap()]);
-    let verified = tokio::task::spawn_blocking(move || audit_cli(&args))
+    let node = format!("https://{}", b.grpc_addr());
+    let sync_args: Vec<String> = ["sync", "--node", &node, "--region", "US-CA"]
+        .into_iter()
+        .chain(["--dir", copy.to_str().unwrap()])
+        .map(ToString::to_string)
+        .chain(auditor_args.clone())
+        .collect();
+    let args = sync_args.clone();
+    let synced = tokio::task::spawn_blocking(move || audit_cli(&args))
         .await
         .unwrap();
-    assert_eq!(verified["root_recomputed"], true, "{verified:#}");
-    let saved_size = verified["checkpoint"]["tree_size"].as_u64().unwrap();
+    assert_eq!(synced["root_recomputed"], true, "{synced:#}");
+    assert_eq!(synced["previous_tree_size"], serde_json::Value::Null);
+    let synced_size = synced["checkpoint"]["tree_size"].as_u64().unwrap();
+    assert_eq!(synced["new_entries"].as_u64().unwrap(), synced_size);
 
     // The log grows; the new checkpoint is consistent with the kept one.
     upload(&b, us, "DE").await;
@@ -227,19 +235,69 @@ async fn an_auditor_checks_a_nodes_log_against_its_signed_checkpoints() {
         second = auditor.checkpoint().await.unwrap();
     }
     assert!(second.checkpoint.size() > first.checkpoint.size());
-    let report = auditor.verify(&second, Some(&first), |_| {}).await.unwrap();
     assert_eq!(
-        report["consistent_with_previous"]["previous_tree_size"],
+        auditor.consistent(&first, &second).await.unwrap(),
         first.checkpoint.size().0
     );
-    let args = cli("verify", ["--previous", saved.to_str().unwrap()]);
-    let verified = tokio::task::spawn_blocking(move || audit_cli(&args))
+    let args = sync_args.clone();
+    let synced = tokio::task::spawn_blocking(move || audit_cli(&args))
         .await
         .unwrap();
-    assert_eq!(
-        verified["consistent_with_previous"]["previous_tree_size"], saved_size,
-        "{verified:#}"
+    assert_eq!(synced["previous_tree_size"], synced_size, "{synced:#}");
+    let size = synced["checkpoint"]["tree_size"].as_u64().unwrap();
+    assert_eq!(synced["new_entries"].as_u64().unwrap(), size - synced_size);
+
+    // Both logs together: every batch DE stored was cut by US-CA with that id, and every batch
+    // US-CA served reached DE's log. `trace` follows one batch from cut to store.
+    let nodes: Vec<String> = [url(&b), url(&a)]
+        .iter()
+        .flat_map(|u| ["--node".to_owned(), u.to_string()])
+        .collect();
+    let args: Vec<String> = std::iter::once("cross-check".to_owned())
+        .chain(nodes.clone())
+        .chain(auditor_args.clone())
+        .collect();
+    let report = tokio::task::spawn_blocking(move || audit_cli(&args))
+        .await
+        .unwrap();
+    assert_eq!(report["consistent"], true, "{report:#}");
+    let counted = |node: usize, field: &str| report["nodes"][node][field].as_u64().unwrap();
+    assert!(
+        counted(0, "served_checked") >= 1 && counted(1, "stored_checked") >= 1,
+        "{report:#}"
     );
+    let log = b
+        .store()
+        .audit_entries(0, b.store().audit_head().0.0)
+        .unwrap()
+        .unwrap();
+    let cut = log
+        .iter()
+        .map(|e| entry_json(e))
+        .find(|e| e["kind"] == "batch_cut" && e["event"]["batch"]["feed"] == "partial/DE")
+        .unwrap();
+    let id = cut["event"]["batch"]["batch_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let args: Vec<String> = ["trace".to_owned(), "--batch".to_owned(), id]
+        .into_iter()
+        .chain(nodes)
+        .chain(auditor_args)
+        .collect();
+    let traced = tokio::task::spawn_blocking(move || audit_cli(&args))
+        .await
+        .unwrap();
+    let kinds_at = |node: usize| -> Vec<String> {
+        traced["nodes"][node]["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["entry"]["kind"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(kinds_at(0), ["batch_cut", "batch_served"], "{traced:#}");
+    assert_eq!(kinds_at(1), ["batch_stored"], "{traced:#}");
 
     // A forged history: a checkpoint of the same size with another root, signed with the
     // node's own key (as a node rewriting its log would). The consistency proof exposes it.
@@ -265,16 +323,10 @@ async fn an_auditor_checks_a_nodes_log_against_its_signed_checkpoints() {
         signer_chain: first.answer.signer_chain.clone(),
     };
     let forged = auditor.check(&forged).unwrap();
-    let err = auditor
-        .verify(&second, Some(&forged), |_| {})
-        .await
-        .unwrap_err();
-    assert!(matches!(err, AuditClientError::Proof(_)), "{err}");
+    let err = auditor.consistent(&forged, &second).await.unwrap_err();
+    assert!(matches!(err, AuditClientError::Inconsistent(_)), "{err}");
     // A log that shrank is caught before any proof is asked for.
-    let err = auditor
-        .verify(&first, Some(&second), |_| {})
-        .await
-        .unwrap_err();
+    let err = auditor.consistent(&second, &first).await.unwrap_err();
     assert!(matches!(err, AuditClientError::Shrank { .. }), "{err}");
 
     // A tampered note, and DE's checkpoint passed off as US-CA's, are refused.
@@ -299,12 +351,6 @@ async fn an_auditor_checks_a_nodes_log_against_its_signed_checkpoints() {
     )
     .unwrap_err();
     assert!(matches!(err, AuditClientError::Region { .. }), "{err}");
-    // DE's log holds the batch it stored, from US-CA, by the partial stream.
-    let report = of_de.verify(&de_checkpoint, None, |_| {}).await.unwrap();
-    assert!(
-        report["by_kind"]["batch_stored"].as_u64().unwrap() >= 1,
-        "{report:#}"
-    );
 
     // A question beyond the log is OUT_OF_RANGE, and counted.
     let tls = enmesh_daemon::pki::tls::client_config(
@@ -371,4 +417,115 @@ async fn an_auditor_checks_a_nodes_log_against_its_signed_checkpoints() {
     for node in [a, b] {
         node.shutdown().await.unwrap();
     }
+}
+
+/// The tree size of `node`'s latest checkpoint (0: none yet).
+fn signed_size(node: &NodeHandle) -> u64 {
+    node.store()
+        .checkpoint()
+        .unwrap()
+        .map_or(0, |c| enmesh_daemon::audit::mirror::size_of(&c.note))
+}
+
+/// Deletes every entry and subtree hash of the replication log in the (stopped) node's store,
+/// keeping its last checkpoint: the node then rebuilds a different history.
+fn wipe_log(data_dir: &Path) {
+    let cfs = rocksdb::DB::list_cf(&rocksdb::Options::default(), data_dir).unwrap();
+    let db = rocksdb::DB::open_cf(&rocksdb::Options::default(), data_dir, &cfs).unwrap();
+    let cf = db.cf_handle("audit").unwrap();
+    let keys: Vec<Box<[u8]>> = db
+        .iterator_cf(cf, rocksdb::IteratorMode::Start)
+        .map(|item| item.unwrap().0)
+        .filter(|key| key[0] == b'e' || key[0] == b'h')
+        .collect();
+    assert!(!keys.is_empty());
+    for key in keys {
+        db.delete_cf(cf, key).unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_entry_and_a_rewritten_log_are_caught_by_sync() {
+    let dir = tempfile::tempdir().unwrap();
+    let sites = two_sites(dir.path());
+    let us = site(&sites, "US-CA");
+    let (cert, key) = auditor_files(us, dir.path());
+    let b = start(us.config.clone()).await;
+    upload(&b, us, "DE").await;
+    let auditor = |node: &NodeHandle| {
+        let url = url(node);
+        let credential = credential(&cert, &key);
+        async move {
+            Auditor::with(&url, verifier(us), &credential, Some(region("US-CA")))
+                .await
+                .unwrap()
+        }
+    };
+    eventually("a checkpoint of the cut batch", || async {
+        signed_size(&b) >= 1
+    })
+    .await;
+    let mut reader = auditor(&b).await;
+    let copy = dir.path().join("copy");
+    let mut mirror = Mirror::open(&copy).unwrap();
+    reader.sync(&mut mirror, |_| {}).await.unwrap();
+    let kept = mirror.entries().len() as u64;
+    b.shutdown().await.unwrap();
+
+    // One entry changed in place (its hashes left alone): a copy made from scratch no longer
+    // hashes to the signed root, and says so.
+    {
+        let cfs =
+            rocksdb::DB::list_cf(&rocksdb::Options::default(), &us.config.node.data_dir).unwrap();
+        let db = rocksdb::DB::open_cf(&rocksdb::Options::default(), &us.config.node.data_dir, &cfs)
+            .unwrap();
+        let cf = db.cf_handle("audit").unwrap();
+        let mut first_key = vec![b'e'];
+        first_key.extend_from_slice(&0u64.to_be_bytes());
+        let mut entry = db.get_cf(cf, &first_key).unwrap().unwrap();
+        let last = entry.len() - 1;
+        entry[last] ^= 1;
+        db.put_cf(cf, &first_key, entry).unwrap();
+    }
+    let b = start(us.config.clone()).await;
+    let mut reader = auditor(&b).await;
+    let fresh = dir.path().join("fresh");
+    let err = reader
+        .sync(&mut Mirror::open(&fresh).unwrap(), |_| {})
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, AuditClientError::RootMismatch { .. }),
+        "{err}"
+    );
+    b.shutdown().await.unwrap();
+
+    // The whole log rewritten (wiped, then new events): the kept copy's next sync finds the
+    // new checkpoint inconsistent with its own and names both.
+    wipe_log(&us.config.node.data_dir);
+    let b = start(us.config.clone()).await;
+    // Uploads a batch window apart, so each is cut on its own.
+    for _ in 0..=kept {
+        upload(&b, us, "DE").await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    eventually(
+        "a checkpoint of the rewritten log past the kept size",
+        || async { signed_size(&b) > kept },
+    )
+    .await;
+    let mut reader = auditor(&b).await;
+    let err = reader.sync(&mut mirror, |_| {}).await.unwrap_err();
+    match &err {
+        AuditClientError::Inconsistent(pair) => {
+            assert!(
+                pair.previous_size == kept && pair.current_size > kept,
+                "{err}"
+            )
+        }
+        other => panic!("not caught as inconsistent: {other}"),
+    }
+    // Nothing of the failed sync was kept.
+    assert_eq!(Mirror::open(&copy).unwrap().entries().len() as u64, kept);
+    b.shutdown().await.unwrap();
 }

@@ -36,6 +36,8 @@ use thiserror::Error;
 use tonic::transport::{Channel, Uri};
 
 use super::checkpoints::origin;
+use super::mirror::{Mirror, MirrorError};
+use super::trace::{self, NodeLog};
 use crate::pki::files::{self, FileError};
 use crate::pki::{Credential, IdentityError, Rejection, TlsError, TrustError, Verifier, tls};
 use crate::replicate::partial::connect::{ConnectError, tls_channel};
@@ -51,6 +53,15 @@ pub enum AuditCommand {
         #[command(flatten)]
         node: NodeArgs,
     },
+    /// Download the node's new entries into a local copy, check the new checkpoint is
+    /// consistent with the one kept there, and recompute the root from every entry.
+    Sync {
+        #[command(flatten)]
+        node: NodeArgs,
+        /// The local copy (created if missing).
+        #[arg(long)]
+        dir: PathBuf,
+    },
     /// Print entries `[start, end)` of the node's log, decoded.
     Entries {
         #[command(flatten)]
@@ -62,18 +73,6 @@ pub enum AuditCommand {
         #[arg(long)]
         end: Option<u64>,
     },
-    /// Download the whole log, recompute its root against the signed checkpoint and, given an
-    /// earlier checkpoint of the node (a note file), check that the log only grew since.
-    Verify {
-        #[command(flatten)]
-        node: NodeArgs,
-        /// An earlier signed checkpoint note of the same node.
-        #[arg(long)]
-        previous: Option<PathBuf>,
-        /// Write the checked checkpoint's note here (for the next `--previous`).
-        #[arg(long)]
-        save: Option<PathBuf>,
-    },
     /// Check entry `index`'s inclusion in the signed checkpoint's tree and print it.
     Prove {
         #[command(flatten)]
@@ -82,17 +81,27 @@ pub enum AuditCommand {
         #[arg(long)]
         index: u64,
     },
+    /// Where one batch went, in the checked logs of the given nodes: cut, served, stored,
+    /// refused.
+    Trace {
+        #[command(flatten)]
+        nodes: NodesArgs,
+        /// The batch id (SHA-256 of its signed body, hex).
+        #[arg(long)]
+        batch: String,
+    },
+    /// Compare the checked logs of the given nodes: every batch stored was cut by its origin
+    /// with the same id, every batch served reached its consumer's log. Prints every
+    /// disagreement; exits non-zero if there is one.
+    CrossCheck {
+        #[command(flatten)]
+        nodes: NodesArgs,
+    },
 }
 
-/// Which node to ask, and as whom.
+/// Who the auditor is and what it trusts.
 #[derive(Debug, Clone, Args)]
-pub struct NodeArgs {
-    /// The node's gRPC listener, `https://host:port`.
-    #[arg(long)]
-    pub node: Uri,
-    /// The region the node's certificate must carry (default: any node of the tree).
-    #[arg(long)]
-    pub region: Option<RegionId>,
+pub struct AuditorArgs {
     /// The auditor's certificate chain (PEM: certificate, then its cluster CA).
     #[arg(long)]
     pub cert: PathBuf,
@@ -105,6 +114,29 @@ pub struct NodeArgs {
     /// A directory of CRLs (DER or PEM) to check chains against.
     #[arg(long)]
     pub crl_dir: Option<PathBuf>,
+}
+
+/// Which node to ask, and as whom.
+#[derive(Debug, Clone, Args)]
+pub struct NodeArgs {
+    /// The node's gRPC listener, `https://host:port`.
+    #[arg(long)]
+    pub node: Uri,
+    /// The region the node's certificate must carry (default: any node of the tree).
+    #[arg(long)]
+    pub region: Option<RegionId>,
+    #[command(flatten)]
+    pub auditor: AuditorArgs,
+}
+
+/// Which nodes to ask (any node of the tree each), and as whom.
+#[derive(Debug, Clone, Args)]
+pub struct NodesArgs {
+    /// A node's gRPC listener, `https://host:port` (repeat for each node).
+    #[arg(long = "node", required = true)]
+    pub nodes: Vec<Uri>,
+    #[command(flatten)]
+    pub auditor: AuditorArgs,
 }
 
 /// Why an audit failed: the auditor's set-up, the connection, or the node's answers.
@@ -179,17 +211,55 @@ pub enum AuditClientError {
         /// This one's.
         current: String,
     },
-    /// A `--previous` file is not a checkpoint kept by `verify --save`.
-    #[error("{0} is not a checkpoint kept by `enmesh audit verify --save`")]
-    Saved(PathBuf),
+    /// Two checkpoints of one log whose consistency proof does not verify: a fork, or a
+    /// rewritten history.
+    #[error(transparent)]
+    Inconsistent(Box<Inconsistency>),
+    /// The local copy does not hash to the checkpoint kept with it.
+    #[error("the local copy's {size} entries do not hash to its kept checkpoint's root")]
+    LocalCopy {
+        /// Its size.
+        size: u64,
+    },
+    /// The local copy could not be read or written.
+    #[error(transparent)]
+    Mirror(#[from] MirrorError),
+    /// A batch id is not 64 hex digits.
+    #[error("batch id {0:?} is not 64 hex digits")]
+    BatchId(String),
+    /// The logs disagree (`cross-check`).
+    #[error("{0} disagreements between the logs")]
+    Disagreements(usize),
     /// The earlier checkpoint's tree is larger than the current one: the log shrank.
-    #[error("the log shrank from {previous} to {current} entries")]
+    #[error("the log {origin} shrank from {previous} to {current} entries")]
     Shrank {
+        /// The log.
+        origin: String,
         /// The earlier size.
         previous: u64,
         /// The current size.
         current: u64,
     },
+}
+
+/// Two checkpoints of one log that a consistency proof does not join, named.
+#[derive(Debug, Error)]
+#[error(
+    "checkpoints {previous_size} ({previous_root}) and {current_size} ({current_root}) of {origin} are not consistent: {source}"
+)]
+pub struct Inconsistency {
+    /// The log.
+    pub origin: String,
+    /// The earlier tree size.
+    pub previous_size: u64,
+    /// Its root, base64.
+    pub previous_root: String,
+    /// The later tree size.
+    pub current_size: u64,
+    /// Its root, base64.
+    pub current_root: String,
+    /// What failed.
+    pub source: MerkleError,
 }
 
 /// A checkpoint whose signature, signer and origin were checked.
@@ -201,6 +271,8 @@ pub struct CheckedCheckpoint {
     pub checkpoint: Checkpoint,
     /// The signer's certificate fingerprint (SHA-256 of its DER).
     pub signer_sha256: [u8; 32],
+    /// The signer's region.
+    pub region: RegionId,
 }
 
 impl CheckedCheckpoint {
@@ -255,6 +327,7 @@ pub fn check_checkpoint(
         answer: answer.clone(),
         checkpoint: parsed,
         signer_sha256: *signer.fingerprint(),
+        region: signer_of.clone(),
     })
 }
 
@@ -266,8 +339,12 @@ pub struct Auditor {
 }
 
 impl Auditor {
-    /// Connects to `args.node` with the auditor's credential and trust.
-    pub async fn connect(args: &NodeArgs) -> Result<Self, AuditClientError> {
+    /// Connects to `url` (a node of `region`, or any) with the auditor's credential and trust.
+    pub async fn connect(
+        url: &Uri,
+        region: Option<RegionId>,
+        args: &AuditorArgs,
+    ) -> Result<Self, AuditClientError> {
         let key = std::fs::read(&args.key).map_err(|source| FileError::Io {
             path: args.key.clone(),
             source,
@@ -280,7 +357,7 @@ impl Auditor {
         let root = files::read_first_cert(&args.root)?;
         let crls = files::read_crl_dir(args.crl_dir.as_deref())?;
         let verifier = Arc::new(Verifier::new(root, &crls)?);
-        Self::with(&args.node, verifier, &credential, args.region.clone()).await
+        Self::with(url, verifier, &credential, region).await
     }
 
     /// Connects to `url` as `credential`, checking the node and its answers with `verifier`.
@@ -356,49 +433,60 @@ impl Auditor {
         Ok(entries)
     }
 
-    /// Checks the whole log against `current`, and its consistency with `previous` (a checked
-    /// earlier checkpoint of the same node); a summary of what it holds.
-    pub async fn verify(
+    /// Brings `mirror` (this node's local copy) up to the node's latest checkpoint: the kept
+    /// checkpoint is checked again and must hash the kept entries, the new one must be
+    /// consistent with it, and all entries, old and new, must hash to the new root. Nothing is
+    /// kept unless every check passed. A summary of what was added.
+    pub async fn sync(
         &mut self,
-        current: &CheckedCheckpoint,
-        previous: Option<&CheckedCheckpoint>,
+        mirror: &mut Mirror,
         progress: impl FnMut(u64),
     ) -> Result<Value, AuditClientError> {
-        let size = current.checkpoint.size();
-        let entries = self.entries(0, size.0, progress).await?;
-        let leaves: Vec<Hash> = entries.iter().map(|e| merkle::leaf_hash(e)).collect();
-        let computed = merkle::root(&leaves);
-        if computed != current.checkpoint.root() {
-            return Err(AuditClientError::RootMismatch {
-                size: size.0,
-                computed: BASE64.encode(computed.0),
-                signed: BASE64.encode(current.checkpoint.root().0),
-            });
-        }
-        let mut kinds: BTreeMap<&'static str, u64> = BTreeMap::new();
-        let mut undecodable = 0u64;
-        for entry in &entries {
-            match AuditEntry::decode(entry.as_slice()) {
-                Ok(entry) => *kinds.entry(kind(&entry)).or_default() += 1,
-                Err(_) => undecodable += 1,
+        let current = self.checkpoint().await?;
+        let previous = mirror
+            .checkpoint()
+            .map(|kept| self.check(kept))
+            .transpose()?;
+        let have = mirror.entries().len() as u64;
+        if let Some(previous) = &previous {
+            if merkle::root(mirror.leaves()) != previous.checkpoint.root() {
+                return Err(AuditClientError::LocalCopy { size: have });
             }
+            self.consistent(previous, &current).await?;
         }
-        let consistent = match previous {
-            Some(previous) => Some(self.consistent(previous, current).await?),
-            None => None,
-        };
+        let size = current.checkpoint.size();
+        let new = self.entries(have, size.0, progress).await?;
+        let mut leaves = mirror.leaves().to_vec();
+        leaves.extend(new.iter().map(|e| merkle::leaf_hash(e)));
+        check_root(&leaves, &current)?;
+        let kinds = kinds(&new);
+        let added = new.len();
+        mirror.append(new, &current.answer)?;
         Ok(json!({
             "checkpoint": current.json(),
-            "entries": size.0,
+            "previous_tree_size": previous.map(|p| p.checkpoint.size().0),
+            "new_entries": added,
             "root_recomputed": true,
-            "undecodable_entries": undecodable,
-            "by_kind": kinds,
-            "consistent_with_previous": consistent.map(|size: u64| json!({ "previous_tree_size": size })),
+            "new_by_kind": kinds,
         }))
     }
 
+    /// The node's whole log, checked against its latest checkpoint.
+    pub async fn fetch_log(
+        &mut self,
+        progress: impl FnMut(u64),
+    ) -> Result<(CheckedCheckpoint, Vec<Vec<u8>>), AuditClientError> {
+        let current = self.checkpoint().await?;
+        let entries = self
+            .entries(0, current.checkpoint.size().0, progress)
+            .await?;
+        let leaves: Vec<Hash> = entries.iter().map(|e| merkle::leaf_hash(e)).collect();
+        check_root(&leaves, &current)?;
+        Ok((current, entries))
+    }
+
     /// Checks that `current` extends `previous`: the previous size back.
-    async fn consistent(
+    pub async fn consistent(
         &mut self,
         previous: &CheckedCheckpoint,
         current: &CheckedCheckpoint,
@@ -412,6 +500,7 @@ impl Auditor {
         }
         if old.size() > new.size() {
             return Err(AuditClientError::Shrank {
+                origin: old.origin().to_owned(),
                 previous: old.size().0,
                 current: new.size().0,
             });
@@ -425,7 +514,17 @@ impl Auditor {
             .await?
             .into_inner();
         let proof = hashes(&proof.hashes)?;
-        merkle::verify_consistency(old.size(), new.size(), &old.root(), &new.root(), &proof)?;
+        merkle::verify_consistency(old.size(), new.size(), &old.root(), &new.root(), &proof)
+            .map_err(|source| {
+                AuditClientError::Inconsistent(Box::new(Inconsistency {
+                    origin: old.origin().to_owned(),
+                    previous_size: old.size().0,
+                    previous_root: BASE64.encode(old.root().0),
+                    current_size: new.size().0,
+                    current_root: BASE64.encode(new.root().0),
+                    source,
+                }))
+            })?;
         Ok(old.size().0)
     }
 
@@ -466,6 +565,29 @@ impl Auditor {
             "entry": entry_json(&entry),
         }))
     }
+}
+
+/// Checks that `leaves` hash to `checkpoint`'s root.
+fn check_root(leaves: &[Hash], checkpoint: &CheckedCheckpoint) -> Result<(), AuditClientError> {
+    let computed = merkle::root(leaves);
+    if computed != checkpoint.checkpoint.root() {
+        return Err(AuditClientError::RootMismatch {
+            size: leaves.len() as u64,
+            computed: BASE64.encode(computed.0),
+            signed: BASE64.encode(checkpoint.checkpoint.root().0),
+        });
+    }
+    Ok(())
+}
+
+/// How many of `entries` are of each kind.
+fn kinds(entries: &[Vec<u8>]) -> BTreeMap<&'static str, u64> {
+    let mut kinds = BTreeMap::new();
+    for entry in entries {
+        let name = AuditEntry::decode(entry.as_slice()).map_or("undecodable", |e| kind(&e));
+        *kinds.entry(name).or_default() += 1;
+    }
+    kinds
 }
 
 fn hashes(proof: &[Vec<u8>]) -> Result<Vec<Hash>, AuditClientError> {
@@ -590,16 +712,20 @@ pub fn entry_json(bytes: &[u8]) -> Value {
     })
 }
 
-/// Prints progress of a download of `total` entries to stderr, at most every two seconds.
-fn progress(total: u64) -> impl FnMut(u64) {
+/// Prints progress of a download (of `total` entries, if known) to stderr, at most every two
+/// seconds.
+fn progress(total: Option<u64>) -> impl FnMut(u64) {
     let (mut last, started) = (Instant::now(), Instant::now());
     move |done| {
-        if last.elapsed() >= Duration::from_secs(2) || (done == total && total > 10_000) {
-            eprintln!(
-                "{done}/{total} entries ({}%) in {:.1}s",
-                done * 100 / total.max(1),
-                started.elapsed().as_secs_f64()
-            );
+        if last.elapsed() >= Duration::from_secs(2) {
+            let elapsed = started.elapsed().as_secs_f64();
+            match total {
+                Some(total) => eprintln!(
+                    "{done}/{total} entries ({}%) in {elapsed:.1}s",
+                    done * 100 / total.max(1)
+                ),
+                None => eprintln!("{done} entries in {elapsed:.1}s"),
+            }
             last = Instant::now();
         }
     }
@@ -609,72 +735,69 @@ fn progress(total: u64) -> impl FnMut(u64) {
 pub async fn run(command: AuditCommand) -> Result<(), AuditClientError> {
     let out = match command {
         AuditCommand::Checkpoint { node } => {
-            let mut auditor = Auditor::connect(&node).await?;
+            let mut auditor = Auditor::connect(&node.node, node.region, &node.auditor).await?;
             auditor.checkpoint().await?.json()
         }
+        AuditCommand::Sync { node, dir } => {
+            let mut mirror = Mirror::open(&dir)?;
+            let mut auditor = Auditor::connect(&node.node, node.region, &node.auditor).await?;
+            auditor.sync(&mut mirror, progress(None)).await?
+        }
         AuditCommand::Entries { node, start, end } => {
-            let mut auditor = Auditor::connect(&node).await?;
+            let mut auditor = Auditor::connect(&node.node, node.region, &node.auditor).await?;
             let end = match end {
                 Some(end) => end,
                 None => auditor.checkpoint().await?.checkpoint.size().0,
             };
             let entries = auditor
-                .entries(start, end, progress(end.saturating_sub(start)))
+                .entries(start, end, progress(Some(end.saturating_sub(start))))
                 .await?;
             Value::Array(entries.iter().map(|e| entry_json(e)).collect())
         }
-        AuditCommand::Verify {
-            node,
-            previous,
-            save,
-        } => {
-            let mut auditor = Auditor::connect(&node).await?;
-            let current = auditor.checkpoint().await?;
-            let previous = match previous {
-                Some(path) => {
-                    let text = files::read_text(&path)?;
-                    let answer = saved(&text).ok_or(AuditClientError::Saved(path))?;
-                    Some(auditor.check(&answer)?)
-                }
-                None => None,
-            };
-            let size = current.checkpoint.size().0;
-            let report = auditor
-                .verify(&current, previous.as_ref(), progress(size))
-                .await?;
-            if let Some(path) = save {
-                let text = format!("{:#}\n", saved_json(&current.answer));
-                std::fs::write(&path, text).map_err(|source| FileError::Io { path, source })?;
-            }
-            report
-        }
         AuditCommand::Prove { node, index } => {
-            let mut auditor = Auditor::connect(&node).await?;
+            let mut auditor = Auditor::connect(&node.node, node.region, &node.auditor).await?;
             let current = auditor.checkpoint().await?;
             auditor.prove(&current, index).await?
+        }
+        AuditCommand::Trace { nodes, batch } => {
+            let id = parse_batch_id(&batch)?;
+            let logs = fetch_logs(&nodes).await?;
+            trace::trace(&logs, &id)
+        }
+        AuditCommand::CrossCheck { nodes } => {
+            let logs = fetch_logs(&nodes).await?;
+            let report = trace::cross_check(&logs);
+            let count = report.disagreements.len();
+            println!("{:#}", report.json());
+            if count > 0 {
+                return Err(AuditClientError::Disagreements(count));
+            }
+            return Ok(());
         }
     };
     println!("{out:#}");
     Ok(())
 }
 
-/// A checkpoint as `verify --save` keeps it: the note and its signer's chain.
-fn saved_json(answer: &CheckpointResponse) -> Value {
-    json!({
-        "note": answer.note,
-        "signer_chain": answer.signer_chain.iter().map(|der| BASE64.encode(der)).collect::<Vec<_>>(),
-    })
+/// The checked log of every node of `args`.
+pub async fn fetch_logs(args: &NodesArgs) -> Result<Vec<NodeLog>, AuditClientError> {
+    let mut logs = Vec::with_capacity(args.nodes.len());
+    for url in &args.nodes {
+        let mut auditor = Auditor::connect(url, None, &args.auditor).await?;
+        let (checkpoint, entries) = auditor.fetch_log(progress(None)).await?;
+        logs.push(NodeLog::new(checkpoint, &entries));
+    }
+    Ok(logs)
 }
 
-/// A checkpoint kept by `verify --save`, read back (`None`: not that shape).
-fn saved(text: &str) -> Option<CheckpointResponse> {
-    let value: Value = serde_json::from_str(text).ok()?;
-    let note = value.get("note")?.as_str()?.to_owned();
-    let signer_chain = value
-        .get("signer_chain")?
-        .as_array()?
-        .iter()
-        .map(|der| BASE64.decode(der.as_str()?).ok())
-        .collect::<Option<Vec<_>>>()?;
-    Some(CheckpointResponse { note, signer_chain })
+fn parse_batch_id(text: &str) -> Result<[u8; 32], AuditClientError> {
+    let bad = || AuditClientError::BatchId(text.to_owned());
+    if text.len() != 64 || !text.is_ascii() {
+        return Err(bad());
+    }
+    let mut id = [0u8; 32];
+    for (i, byte) in id.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&text[2 * i..2 * i + 2], 16).map_err(|_| bad())?;
+    }
+    Ok(id)
 }

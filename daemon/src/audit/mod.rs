@@ -9,7 +9,8 @@
 //! - [`checkpoints`] signs a C2SP checkpoint of the log with the node's key when it grew;
 //! - [`service`] serves checkpoints, entries and proofs (`enmesh.v1.Audit`) on the node's
 //!   mutual-TLS listener to auditors and nodes of the CA tree;
-//! - [`client`] is the auditor's side: it checks what a node serves (`enmesh audit`).
+//! - [`client`] is the auditor's side: it checks what a node serves (`enmesh audit`), keeps a
+//!   local copy in a [`mirror`], and reads several nodes' logs together ([`trace`]).
 //!
 //! An entry carries digests, counts, feed names and certificate fingerprints. It must never
 //! carry a diagnosis key or a visited region: every constructor here takes only references,
@@ -30,7 +31,9 @@ use sha2::{Digest, Sha256};
 pub mod checkpoints;
 pub mod client;
 pub mod metrics;
+pub mod mirror;
 pub mod service;
+pub mod trace;
 
 use crate::pki::VerifiedPeer;
 use crate::replicate::received::ReceivedBatch;
