@@ -74,20 +74,10 @@ fn auditor_files(site: &Site, dir: &Path) -> (PathBuf, PathBuf) {
     let cert = ca
         .issue_auditor(&NodeRequest::from_pem(&csr).unwrap(), "ops", validity)
         .unwrap();
-    let pem = |der: &[u8]| {
-        use base64::Engine as _;
-        let body = base64::engine::general_purpose::STANDARD.encode(der);
-        let lines: Vec<&str> = body
-            .as_bytes()
-            .chunks(64)
-            .map(|c| std::str::from_utf8(c).unwrap())
-            .collect();
-        format!(
-            "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
-            lines.join("\n")
-        )
-    };
-    let chain = format!("{}{ca_cert}", pem(&cert));
+    let chain = format!(
+        "{}{ca_cert}",
+        enmesh_daemon::pki::issue::pem("CERTIFICATE", &cert)
+    );
     let (cert_path, key_path) = (dir.join("auditor.pem"), dir.join("auditor.key"));
     std::fs::write(&cert_path, chain).unwrap();
     std::fs::write(&key_path, key).unwrap();

@@ -43,6 +43,11 @@ fn demo_runs_every_step() {
         "Downloading again fetches 0 new file(s)",
         "13. A bystander who was never close downloads FR's chunked feed",
         "no exposure, not notified",
+        "14. An auditor (certificate of the EU cluster CA, role auditor) syncs every node's",
+        "root recomputed = the checkpoint enmesh/EU/DE signed",
+        "root recomputed = the checkpoint enmesh/USA/US-NY signed",
+        "Cross-check: each of",
+        "is in any entry",
         "All 5 nodes stopped cleanly",
     ] {
         assert!(stdout.contains(step), "missing {step:?} in:\n{stdout}");

@@ -13,6 +13,8 @@
 //! 7. At the edge ([`super::edge`]): simulated phones meet in FR; a traveller from DE uploads
 //!    at home, visited FR; the local's agent downloads FR's exports and is notified, a bystander
 //!    is not.
+//! 8. An auditor ([`super::auditor`]) syncs every node's replication log, checks it against the
+//!    node's signed checkpoint and cross-checks the logs.
 //!
 //! Every step prints what it did and how long it took; then every node stops in order.
 
@@ -110,7 +112,12 @@ pub async fn run(dir: Option<&Path>) -> Result<(), DemoError> {
             );
             match script(&fleet, clock.as_ref(), &shared).await {
                 Ok(()) => match super::file_federation::step(&fleet, dir, &shared).await {
-                    Ok(()) => super::edge::story(&fleet, clock.as_ref(), &shared, dir).await,
+                    Ok(()) => {
+                        match super::edge::story(&fleet, clock.as_ref(), &shared, dir).await {
+                            Ok(()) => super::auditor::step(&fleet, dir).await,
+                            failed => failed,
+                        }
+                    }
                     failed => failed,
                 },
                 failed => failed,

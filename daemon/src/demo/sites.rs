@@ -166,6 +166,9 @@ node_key = {key:?}
 [retention]
 days = 30
 
+[audit]
+checkpoint_secs = 1
+
 [batching]
 window_ms = {window}
 max_keys = {max_keys}
