@@ -1,5 +1,8 @@
 //! `kill -9` of the real `enmesh daemon` process during a stream of uploads over HTTP loses no
-//! acknowledged key: every upload answered 200 is in the store when it is reopened.
+//! acknowledged key: every upload answered 200 is in the store when it is reopened. And the
+//! batches the batcher was cutting meanwhile and their replication-log entries still match one
+//! to one: every stored batch has its `BatchCut` entry, every entry its batch, and the stored
+//! subtree hashes give the root of the entries.
 
 use axum::http::{Method, StatusCode, header};
 use base64::Engine as _;
@@ -8,7 +11,11 @@ use enmesh_daemon::admin::{cli, token};
 use enmesh_daemon::api::client;
 use enmesh_daemon::demo::sites::{self, SiteOptions};
 use enmesh_daemon::store::Store;
+use enmesh_proto::v1::{AuditEntry, audit_entry};
+use enmesh_protocol::feed::Feed;
 use enmesh_protocol::interval::{IntervalNumber, TEK_ROLLING_PERIOD};
+use enmesh_protocol::merkle;
+use prost::Message;
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -172,5 +179,54 @@ async fn acknowledged_uploads_survive_kill_9() {
         "{} of {} acknowledged keys lost",
         lost.len(),
         acked.len()
+    );
+
+    // Events and log entries, one to one.
+    let (size, root) = store.audit_head();
+    let mut log = Vec::new();
+    while (log.len() as u64) < size.0 {
+        let start = log.len() as u64;
+        log.extend(store.audit_entries(start, size.0).unwrap().unwrap());
+    }
+    let leaves: Vec<_> = log.iter().map(|e| merkle::leaf_hash(e)).collect();
+    assert_eq!(
+        merkle::root(&leaves),
+        root,
+        "stored hashes and entries disagree"
+    );
+    let mut cut: Vec<(String, u64, Vec<u8>)> = log
+        .iter()
+        .filter_map(
+            |bytes| match AuditEntry::decode(bytes.as_slice()).unwrap().event {
+                Some(audit_entry::Event::BatchCut(c)) => {
+                    c.batch.map(|b| (b.feed, b.sequence, b.batch_id))
+                }
+                _ => None,
+            },
+        )
+        .collect();
+    let mut batches = Vec::new();
+    for feed in ["a2a/EU", "partial/FR"] {
+        let feed: Feed = feed.parse().unwrap();
+        let mut after = 0;
+        loop {
+            let page = store.batches_after(&feed, after, 100).unwrap();
+            let Some(last) = page.last() else { break };
+            after = last.sequence;
+            batches.extend(
+                page.iter()
+                    .map(|b| (feed.to_string(), b.sequence, b.id.0.to_vec())),
+            );
+        }
+    }
+    cut.sort();
+    batches.sort();
+    assert!(
+        !batches.is_empty(),
+        "the batcher cut nothing before the kill"
+    );
+    assert_eq!(
+        cut, batches,
+        "batches and their log entries differ after kill -9"
     );
 }
