@@ -11,6 +11,7 @@ use crate::admin::{self, token::TokenError};
 use crate::api::{self, AppState};
 use crate::audit::checkpoints::{self, Checkpointer};
 use crate::audit::service::AuditService;
+use crate::audit::witness::Witness;
 use crate::batch::{self, BatcherConfig, BatcherError, BatcherHandle};
 use crate::clock::SharedClock;
 use crate::config::Config;
@@ -610,6 +611,14 @@ fn spawn_consumers(
         identity: trust.identity.clone(),
         clock: clock.clone(),
         metrics: metrics.clone(),
+        witness: Witness::new(
+            store.clone(),
+            trust.verifier.clone(),
+            trust.identity.clone(),
+            checkpoints::origin(&config.node.cluster, &config.node.region),
+            clock.clone(),
+            metrics.clone(),
+        ),
     };
     for (index, peer) in config.peers.iter().enumerate() {
         if peer.format == crate::config::FeedFormat::Efgs {

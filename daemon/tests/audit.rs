@@ -519,3 +519,117 @@ async fn a_changed_entry_and_a_rewritten_log_are_caught_by_sync() {
     assert_eq!(Mirror::open(&copy).unwrap().entries().len() as u64, kept);
     b.shutdown().await.unwrap();
 }
+
+async fn metrics_of(node: &NodeHandle) -> String {
+    enmesh_daemon::api::client::get(node.http_addr(), "/metrics")
+        .await
+        .unwrap()
+        .text()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_consumer_witnesses_its_producers_log_and_catches_a_rewrite() {
+    let dir = tempfile::tempdir().unwrap();
+    let sites = two_sites(dir.path());
+    let (us, de) = (site(&sites, "US-CA"), site(&sites, "DE"));
+    // The producer keeps its gRPC port across the restart, so the consumer finds it again.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let mut us_config = us.config.clone();
+    us_config.grpc.listen = port;
+    let b = start(us_config.clone()).await;
+    let mut a_config = de.config.clone();
+    a_config.peers.push(PeerConfig {
+        url: url(&b),
+        region: region("US-CA"),
+        replication: Replication::Partial,
+        format: FeedFormat::Enmesh,
+    });
+    let a = start(a_config).await;
+    upload(&b, us, "DE").await;
+
+    // DE checks each checkpoint US-CA passes on the stream, keeps it and cosigns it; US-CA
+    // keeps the cosignature on its checkpoint, which an auditor sees.
+    eventually("US-CA's checkpoint cosigned by DE", || async {
+        b.store()
+            .checkpoint()
+            .unwrap()
+            .is_some_and(|c| c.note.contains("\n\u{2014} enmesh/EU/DE "))
+    })
+    .await;
+    assert!(
+        metrics_of(&a)
+            .await
+            .contains("enmesh_audit_witnessed_total{origin=\"US-CA\"}")
+    );
+    let (cert, key) = auditor_files(us, dir.path());
+    let mut auditor = Auditor::with(&url(&b), verifier(us), &credential(&cert, &key), None)
+        .await
+        .unwrap();
+    let checked = auditor.checkpoint().await.unwrap();
+    assert!(
+        checked.json()["cosignatures"]
+            .as_array()
+            .unwrap()
+            .contains(&serde_json::json!("enmesh/EU/DE")),
+        "{}",
+        checked.json()
+    );
+    eventually("US-CA's checkpoint of its cut", || async {
+        signed_size(&b) >= 1
+    })
+    .await;
+    let held = signed_size(&b);
+    eventually("DE holds US-CA's latest checkpoint", || async {
+        a.store()
+            .witnessed("enmesh/USA/US-CA")
+            .unwrap()
+            .is_some_and(|c| enmesh_daemon::audit::mirror::size_of(&c.note) == held)
+    })
+    .await;
+    assert!(a.store().forks().unwrap().is_empty());
+
+    // US-CA rewrites its history (log wiped, new events) and restarts on the same port.
+    b.shutdown().await.unwrap();
+    wipe_log(&us_config.node.data_dir);
+    let b = start(us_config).await;
+    for _ in 0..=held {
+        upload(&b, us, "DE").await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    eventually("DE's alarm on US-CA's fork", || async {
+        metrics_of(&a)
+            .await
+            .contains("enmesh_audit_forks_total{origin=\"US-CA\"} 1")
+    })
+    .await;
+    let forks = a.store().forks().unwrap();
+    assert_eq!(forks.len(), 1, "{forks:?}");
+    let evidence = &forks[0];
+    let (old, new) = (
+        evidence.held.as_ref().unwrap(),
+        evidence.new.as_ref().unwrap(),
+    );
+    assert_eq!(enmesh_daemon::audit::mirror::size_of(&old.note), held);
+    // Both pieces of evidence are signed by US-CA's certificate.
+    for note in [old, new] {
+        check_checkpoint(note, &verifier(us), Some(&region("US-CA")), UnixTime::now()).unwrap();
+    }
+    // DE's own log says so, and it still holds the checkpoint from before the rewrite.
+    let log = a
+        .store()
+        .audit_entries(0, a.store().audit_head().0.0)
+        .unwrap()
+        .unwrap();
+    assert!(
+        log.iter().any(|e| entry_json(e)["kind"] == "fork_detected"),
+        "no fork entry in DE's log"
+    );
+    let still = a.store().witnessed("enmesh/USA/US-CA").unwrap().unwrap();
+    assert_eq!(enmesh_daemon::audit::mirror::size_of(&still.note), held);
+    for node in [a, b] {
+        node.shutdown().await.unwrap();
+    }
+}

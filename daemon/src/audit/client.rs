@@ -273,16 +273,28 @@ pub struct CheckedCheckpoint {
     pub signer_sha256: [u8; 32],
     /// The signer's region.
     pub region: RegionId,
+    /// The signer's certified Ed25519 key.
+    pub signer_key: ed25519_dalek::VerifyingKey,
 }
 
 impl CheckedCheckpoint {
-    /// As JSON.
+    /// As JSON; `cosignatures` names the witnesses whose signature lines the note carries
+    /// (checked by the node when it took them, not here: the auditor holds no witness keys).
     pub fn json(&self) -> Value {
+        let own = format!("\u{2014} {} ", self.checkpoint.origin());
+        let cosignatures: Vec<&str> = self
+            .answer
+            .note
+            .lines()
+            .filter(|line| line.starts_with('\u{2014}') && !line.starts_with(&own))
+            .filter_map(|line| line.split(' ').nth(1))
+            .collect();
         json!({
             "origin": self.checkpoint.origin(),
             "tree_size": self.checkpoint.size().0,
             "root": BASE64.encode(self.checkpoint.root().0),
             "signer_certificate_sha256": hex(&self.signer_sha256),
+            "cosignatures": cosignatures,
         })
     }
 }
@@ -328,6 +340,7 @@ pub fn check_checkpoint(
         checkpoint: parsed,
         signer_sha256: *signer.fingerprint(),
         region: signer_of.clone(),
+        signer_key: *signer.public_key(),
     })
 }
 
@@ -613,6 +626,7 @@ fn kind(entry: &AuditEntry) -> &'static str {
         Some(audit_entry::Event::ExportBuilt(_)) => "export_built",
         Some(audit_entry::Event::PeerChecked(_)) => "peer_checked",
         Some(audit_entry::Event::CrlApplied(_)) => "crl_applied",
+        Some(audit_entry::Event::ForkDetected(_)) => "fork_detected",
         None => "unknown",
     }
 }
@@ -701,6 +715,14 @@ pub fn entry_json(bytes: &[u8]) -> Value {
         }),
         Some(audit_entry::Event::CrlApplied(e)) => json!({
             "crl_sha256": e.crl_sha256.iter().map(|d| hex(d)).collect::<Vec<_>>(),
+        }),
+        Some(audit_entry::Event::ForkDetected(e)) => json!({
+            "origin": e.origin,
+            "held_tree_size": e.held_tree_size,
+            "held_note_sha256": hex(&e.held_note_sha256),
+            "new_tree_size": e.new_tree_size,
+            "new_note_sha256": hex(&e.new_note_sha256),
+            "reason": e.reason,
         }),
         None => Value::Null,
     };

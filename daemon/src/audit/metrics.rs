@@ -8,6 +8,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
 use crate::telemetry::i64_of;
+use enmesh_protocol::region::RegionId;
 
 /// An `Audit` method.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -20,6 +21,8 @@ pub enum Method {
     Inclusion,
     /// `GetConsistencyProof`.
     Consistency,
+    /// `AddCosignature`.
+    Cosign,
 }
 
 impl Method {
@@ -29,6 +32,7 @@ impl Method {
             Self::Entries => "entries",
             Self::Inclusion => "inclusion_proof",
             Self::Consistency => "consistency_proof",
+            Self::Cosign => "add_cosignature",
         }
     }
 }
@@ -66,12 +70,21 @@ pub struct RequestLabel {
     pub outcome: &'static str,
 }
 
+/// Label set `{origin}`: the region of a witnessed log (a certified name).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct OriginLabel {
+    /// The region.
+    pub origin: String,
+}
+
 /// The replication log's families. Cloning shares the counters.
 #[derive(Debug, Clone, Default)]
 pub struct AuditMetrics {
     size: Gauge,
     checkpoints: Counter,
     requests: Family<RequestLabel, Counter>,
+    witnessed: Family<OriginLabel, Counter>,
+    forks: Family<OriginLabel, Counter>,
 }
 
 impl AuditMetrics {
@@ -89,6 +102,16 @@ impl AuditMetrics {
             m.checkpoints.clone(),
         );
         registry.register(
+            "audit_witnessed",
+            "Checkpoints of other nodes' logs checked and kept by this node, by the log's region",
+            m.witnessed.clone(),
+        );
+        registry.register(
+            "audit_forks",
+            "Forks found: two signed checkpoints of one log that no consistency proof joins",
+            m.forks.clone(),
+        );
+        registry.register(
             "audit_requests",
             "Requests to the Audit service, by method and outcome",
             m.requests.clone(),
@@ -100,6 +123,24 @@ impl AuditMetrics {
     pub fn checkpoint(&self, size: u64) {
         self.checkpoints.inc();
         self.size.set(i64_of(size));
+    }
+
+    /// A checkpoint of `origin`'s log was witnessed and kept.
+    pub fn witnessed(&self, origin: &RegionId) {
+        self.witnessed
+            .get_or_create(&OriginLabel {
+                origin: origin.to_string(),
+            })
+            .inc();
+    }
+
+    /// A fork of `origin`'s log was found.
+    pub fn fork(&self, origin: &RegionId) {
+        self.forks
+            .get_or_create(&OriginLabel {
+                origin: origin.to_string(),
+            })
+            .inc();
     }
 
     /// Counts one `method` request that ended in `outcome`.

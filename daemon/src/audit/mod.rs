@@ -10,7 +10,9 @@
 //! - [`service`] serves checkpoints, entries and proofs (`enmesh.v1.Audit`) on the node's
 //!   mutual-TLS listener to auditors and nodes of the CA tree;
 //! - [`client`] is the auditor's side: it checks what a node serves (`enmesh audit`), keeps a
-//!   local copy in a [`mirror`], and reads several nodes' logs together ([`trace`]).
+//!   local copy in a [`mirror`], and reads several nodes' logs together ([`trace`]);
+//! - [`witness`] checks, keeps and cosigns the checkpoints producers pass on their partial
+//!   streams, and raises the alarm on a fork.
 //!
 //! An entry carries digests, counts, feed names and certificate fingerprints. It must never
 //! carry a diagnosis key or a visited region: every constructor here takes only references,
@@ -20,8 +22,8 @@
 
 use enmesh_proto::v1::{
     AuditEntry, AuditPeer, BatchBody, BatchCut, BatchRef, BatchRefused, BatchServed, BatchStored,
-    CrlApplied, ExportBuilt, ExportFile, PeerChecked, ReplicationPath, RetentionSwept, SignedBatch,
-    SweptFamily, audit_entry,
+    CrlApplied, ExportBuilt, ExportFile, ForkDetected, PeerChecked, ReplicationPath,
+    RetentionSwept, SignedBatch, SweptFamily, audit_entry,
 };
 use enmesh_protocol::merkle::{Hash, leaf_hash};
 use enmesh_protocol::region::RegionId;
@@ -34,6 +36,7 @@ pub mod metrics;
 pub mod mirror;
 pub mod service;
 pub mod trace;
+pub mod witness;
 
 use crate::pki::VerifiedPeer;
 use crate::replicate::received::ReceivedBatch;
@@ -326,6 +329,28 @@ pub fn crl_applied<'c>(crls: impl IntoIterator<Item = &'c [u8]>, now_millis: u64
     Entry::new(
         audit_entry::Event::CrlApplied(CrlApplied {
             crl_sha256: crls.into_iter().map(|der| sha256(der).to_vec()).collect(),
+        }),
+        now_millis,
+    )
+}
+
+/// This node, witnessing log `origin`, holds checkpoints `held` and `new` (their notes and
+/// tree sizes) that no consistency proof joins, because of `reason`.
+pub fn fork_detected(
+    origin: &str,
+    held: (&str, u64),
+    new: (&str, u64),
+    reason: &str,
+    now_millis: u64,
+) -> Entry {
+    Entry::new(
+        audit_entry::Event::ForkDetected(ForkDetected {
+            origin: bounded(origin),
+            held_tree_size: held.1,
+            held_note_sha256: sha256(held.0.as_bytes()).to_vec(),
+            new_tree_size: new.1,
+            new_note_sha256: sha256(new.0.as_bytes()).to_vec(),
+            reason: bounded(reason),
         }),
         now_millis,
     )

@@ -14,22 +14,55 @@ use std::sync::Arc;
 
 use enmesh_proto::v1::audit_server::{Audit, AuditServer};
 use enmesh_proto::v1::{
-    CheckpointRequest, CheckpointResponse, ConsistencyProofRequest, EntriesChunk, EntriesRequest,
-    InclusionProofRequest, Proof,
+    CheckpointRequest, CheckpointResponse, ConsistencyProofRequest, CosignRequest, CosignResponse,
+    EntriesChunk, EntriesRequest, InclusionProofRequest, Proof,
 };
+use enmesh_protocol::checkpoint::{self, KeyName, NoteVerifier};
 use enmesh_protocol::merkle::{Hash, LeafIndex, TreeSize};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
+use super::checkpoints::origin;
 use super::metrics::{Method, Outcome};
 use crate::clock::SharedClock;
-use crate::pki::Verifier;
+use crate::pki::{Role, VerifiedPeer, Verifier};
 use crate::store::{AuditProofError, AuditReadError, MAX_ENTRIES_PER_READ, Store};
 use crate::telemetry::Metrics;
 
 /// Entry chunks queued per stream before the reader waits for the auditor.
 pub const STREAM_BUFFER: usize = 4;
+/// Most witness cosignatures kept on one checkpoint.
+pub const MAX_COSIGNATURES: usize = 32;
+
+/// `kept` with the signature line of `cosigner` taken from `cosigned` added, if `cosigned` is
+/// `kept`'s text with a valid signature of `cosigner` (`Err`: why not). A cosigner that signed
+/// already is not added twice.
+pub fn add_cosignature(
+    kept: &str,
+    cosigned: &str,
+    cosigner: &NoteVerifier,
+) -> Result<String, &'static str> {
+    let text = |note: &str| note.split_once("\n\n").map(|(text, _)| text.to_owned());
+    if text(kept).is_none() || text(kept) != text(cosigned) {
+        return Err("not the node's current checkpoint");
+    }
+    checkpoint::open(cosigned, std::slice::from_ref(cosigner))
+        .map_err(|_| "no valid signature of the caller's key")?;
+    let prefix = format!("\u{2014} {} ", cosigner.name());
+    let line = cosigned
+        .lines()
+        .find(|line| line.starts_with(&prefix))
+        .ok_or("no signature line of the caller")?;
+    let lines = kept.lines().filter(|l| l.starts_with('\u{2014}')).count();
+    if kept.lines().any(|l| l.starts_with(&prefix)) {
+        return Ok(kept.to_owned());
+    }
+    if lines > MAX_COSIGNATURES {
+        return Err("the checkpoint carries the most cosignatures kept");
+    }
+    Ok(format!("{kept}{line}\n"))
+}
 
 /// The `Audit` service of one node.
 #[derive(Clone)]
@@ -61,8 +94,8 @@ impl AuditService {
         AuditServer::new(self)
     }
 
-    /// Refuses a client that is not an auditor or a node of the CA tree.
-    fn authorise<T>(&self, request: &Request<T>, method: Method) -> Result<(), Status> {
+    /// Refuses a client that is not an auditor or a node of the CA tree; who it is otherwise.
+    fn authorise<T>(&self, request: &Request<T>, method: Method) -> Result<VerifiedPeer, Status> {
         let verified = request
             .peer_certs()
             .ok_or_else(|| Status::unauthenticated("no client certificate"))
@@ -74,7 +107,7 @@ impl AuditService {
                     })
             });
         match verified {
-            Ok(_) => Ok(()),
+            Ok(peer) => Ok(peer),
             Err(status) => {
                 tracing::warn!(status = %status.message(), "audit request refused");
                 self.metrics.audit().request(method, Outcome::Refused);
@@ -200,6 +233,45 @@ impl Audit for AuditService {
         Ok(Response::new(ReceiverStream::new(rx)))
     }
 
+    async fn add_cosignature(
+        &self,
+        request: Request<CosignRequest>,
+    ) -> Result<Response<CosignResponse>, Status> {
+        let peer = self.authorise(&request, Method::Cosign)?;
+        let (Role::Node, Some(region)) = (peer.role(), peer.region()) else {
+            self.metrics
+                .audit()
+                .request(Method::Cosign, Outcome::Refused);
+            return Err(Status::permission_denied(
+                "only a node of the CA tree cosigns",
+            ));
+        };
+        let name = KeyName::new(&origin(peer.cluster(), region))
+            .map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let cosigner = NoteVerifier::new(name, *peer.public_key());
+        let cosigned = request.into_inner().note;
+        let merged = self
+            .blocking(Method::Cosign, move |store| {
+                let Some(mut kept) = store.checkpoint()? else {
+                    return Ok(Err("no checkpoint signed yet"));
+                };
+                match add_cosignature(&kept.note, &cosigned, &cosigner) {
+                    Ok(note) if note != kept.note => {
+                        kept.note = note;
+                        store.put_checkpoint(&kept)?;
+                        Ok(Ok(()))
+                    }
+                    Ok(_) => Ok(Ok(())),
+                    Err(reason) => Ok(Err(reason)),
+                }
+            })
+            .await?;
+        match merged {
+            Ok(()) => Ok(Response::new(CosignResponse {})),
+            Err(reason) => Err(Status::failed_precondition(reason)),
+        }
+    }
+
     async fn get_inclusion_proof(
         &self,
         request: Request<InclusionProofRequest>,
@@ -226,5 +298,51 @@ impl Audit for AuditService {
             })
             .await?;
         Ok(Response::new(hashes(proof)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use enmesh_protocol::checkpoint::{Checkpoint, NoteSigner};
+    use enmesh_protocol::merkle::empty_root;
+
+    fn signer(name: &str, seed: u8) -> NoteSigner {
+        NoteSigner::from_seed(KeyName::new(name).unwrap(), &[seed; 32])
+    }
+
+    #[test]
+    fn only_a_valid_cosignature_of_the_current_checkpoint_is_added_once() {
+        let (node, witness, other) = (
+            signer("enmesh/EU/DE", 1),
+            signer("enmesh/EU/FR", 2),
+            signer("enmesh/EU/IT", 3),
+        );
+        let note = |size| {
+            Checkpoint::new("enmesh/EU/DE", TreeSize(size), empty_root(), Vec::new())
+                .unwrap()
+                .sign(&node)
+        };
+        let kept = note(3);
+        let cosign = |note: &str, by: &NoteSigner| {
+            checkpoint::open(note, &[node.verifier()])
+                .unwrap()
+                .cosign(by)
+                .unwrap()
+        };
+        let cosigned = cosign(&kept, &witness);
+        let merged = add_cosignature(&kept, &cosigned, &witness.verifier()).unwrap();
+        assert!(merged.starts_with(&kept) && merged.lines().count() == kept.lines().count() + 1);
+        // Twice from the same witness: kept once.
+        assert_eq!(
+            add_cosignature(&merged, &cosigned, &witness.verifier()).unwrap(),
+            merged
+        );
+        // A cosignature of another checkpoint, or claimed for a key that did not make it.
+        let stale = cosign(&note(2), &witness);
+        assert!(add_cosignature(&kept, &stale, &witness.verifier()).is_err());
+        let forged = cosign(&kept, &other);
+        assert!(add_cosignature(&kept, &forged, &witness.verifier()).is_err());
+        assert!(add_cosignature(&kept, "garbage", &witness.verifier()).is_err());
     }
 }

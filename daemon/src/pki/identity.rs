@@ -10,7 +10,7 @@ use super::fields::{FieldsError, ed25519_key, parse_der, peer_id_of};
 use ed25519_dalek::Signer;
 use ed25519_dalek::pkcs8::DecodePrivateKey;
 use enmesh_proto::v1::SignedBatch;
-use enmesh_protocol::checkpoint::{Checkpoint, KeyName, NoteSigner};
+use enmesh_protocol::checkpoint::{Checkpoint, CheckpointError, KeyName, NoteSigner, VerifiedNote};
 use libp2p_identity::PeerId;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, UnixTime};
@@ -100,6 +100,16 @@ impl Credential {
     /// Signs C2SP note `checkpoint` with this key under the key name `name`.
     pub fn sign_checkpoint(&self, checkpoint: &Checkpoint, name: KeyName) -> String {
         checkpoint.sign(&NoteSigner::from_seed(name, &self.key.to_bytes()))
+    }
+
+    /// Adds this key's cosignature, under key name `name`, to a note whose signature was
+    /// checked.
+    pub fn cosign_note(
+        &self,
+        note: &VerifiedNote<'_, '_>,
+        name: KeyName,
+    ) -> Result<String, CheckpointError> {
+        note.cosign(&NoteSigner::from_seed(name, &self.key.to_bytes()))
     }
 
     /// Signs a serialized [`BatchBody`] and attaches the chain.

@@ -6,6 +6,8 @@
 //! | `e` ‖ index u64 BE                  | the serialized `AuditEntry` (exactly as served) |
 //! | `h` ‖ level u8 ‖ index u64 BE       | hash of the perfect subtree (level 0: a leaf)  |
 //! | `c`                                 | the latest signed checkpoint and signer chain  |
+//! | `w` ‖ origin                        | the latest checkpoint witnessed of that log    |
+//! | `f` ‖ origin ‖ 0 ‖ SHA-256(new note)| `ForkEvidence`: two checkpoints no proof joins |
 //!
 //! Every event that writes elsewhere appends its entries through [`Store::write_audited`], in
 //! the same atomic `WriteBatch` as the event, so a crash keeps both or neither. The in-memory
@@ -14,7 +16,7 @@
 //! hashes are never overwritten or deleted (retention does not touch this family: it holds
 //! digests and counts, no personal data).
 
-use enmesh_proto::v1::CheckpointResponse;
+use enmesh_proto::v1::{CheckpointResponse, ForkEvidence};
 use enmesh_protocol::merkle::subtrees::{self, Completed, Frontier, Subtrees};
 use enmesh_protocol::merkle::{Hash, LeafIndex, MerkleError, TreeSize};
 use prost::Message;
@@ -29,6 +31,14 @@ use crate::audit::Entry;
 const ENTRY: u8 = b'e';
 const HASH: u8 = b'h';
 const CHECKPOINT: &[u8] = b"c";
+const WITNESSED: u8 = b'w';
+const FORK: u8 = b'f';
+
+fn witnessed_key(origin: &str) -> Vec<u8> {
+    let mut key = vec![WITNESSED];
+    key.extend_from_slice(origin.as_bytes());
+    key
+}
 
 /// The most entries one [`Store::audit_entries`] call returns.
 pub const MAX_ENTRIES_PER_READ: u64 = 1_000;
@@ -241,5 +251,66 @@ impl Store {
                     .map_err(|_| corrupt(AUDIT, CHECKPOINT, "checkpoint does not decode"))
             })
             .transpose()
+    }
+
+    /// The latest checkpoint of log `origin` this node witnessed (`None`: none yet).
+    pub fn witnessed(&self, origin: &str) -> Result<Option<CheckpointResponse>> {
+        let key = witnessed_key(origin);
+        self.db
+            .get_pinned_cf(self.cf(AUDIT)?, &key)?
+            .map(|value| {
+                CheckpointResponse::decode(&value[..])
+                    .map_err(|_| corrupt(AUDIT, &key, "witnessed checkpoint does not decode"))
+            })
+            .transpose()
+    }
+
+    /// Keeps `checkpoint` as the latest witnessed of log `origin`.
+    pub fn put_witnessed(&self, origin: &str, checkpoint: &CheckpointResponse) -> Result<()> {
+        let mut write = WriteBatch::default();
+        write.put_cf(
+            self.cf(AUDIT)?,
+            witnessed_key(origin),
+            checkpoint.encode_to_vec(),
+        );
+        self.write(write)
+    }
+
+    /// Keeps the evidence of a fork of log `origin` with its `ForkDetected` entry, in one
+    /// write. `false`: this new checkpoint's fork was kept before (nothing written).
+    pub fn put_fork(
+        &self,
+        origin: &str,
+        evidence: &ForkEvidence,
+        new_note_sha256: &[u8; 32],
+        entry: &Entry,
+    ) -> Result<bool> {
+        let mut key = vec![FORK];
+        key.extend_from_slice(origin.as_bytes());
+        key.push(0);
+        key.extend_from_slice(new_note_sha256);
+        let cf = self.cf(AUDIT)?;
+        if self.db.get_pinned_cf(cf, &key)?.is_some() {
+            return Ok(false);
+        }
+        let mut write = WriteBatch::default();
+        write.put_cf(cf, key, evidence.encode_to_vec());
+        self.write_audited(write, std::slice::from_ref(entry))?;
+        Ok(true)
+    }
+
+    /// Every fork evidence kept, of every witnessed log.
+    pub fn forks(&self) -> Result<Vec<ForkEvidence>> {
+        let mut iter = self.range(AUDIT, vec![FORK], Some(vec![FORK + 1]))?;
+        let mut out = Vec::new();
+        while let Some((key, value)) = iter.item() {
+            out.push(
+                ForkEvidence::decode(value)
+                    .map_err(|_| corrupt(AUDIT, key, "fork evidence does not decode"))?,
+            );
+            iter.next();
+        }
+        iter.status()?;
+        Ok(out)
     }
 }

@@ -51,9 +51,14 @@ pub async fn replication_client(
     url: &Uri,
     tls: Arc<rustls::ClientConfig>,
 ) -> Result<ReplicationClient<Channel>, ConnectError> {
-    Ok(ReplicationClient::new(tls_channel(url, tls).await?)
+    Ok(replication_client_on(tls_channel(url, tls).await?))
+}
+
+/// A `Replication` client on an open `channel` (shared with the producer's `Audit` service).
+pub fn replication_client_on(channel: Channel) -> ReplicationClient<Channel> {
+    ReplicationClient::new(channel)
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
-        .max_encoding_message_size(MAX_MESSAGE_BYTES))
+        .max_encoding_message_size(MAX_MESSAGE_BYTES)
 }
 
 /// A gRPC channel to `url` (host and port; `https` scheme or not) over TLS configured by `tls`,

@@ -14,6 +14,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use enmesh_proto::v1::audit_client::AuditClient;
 use enmesh_proto::v1::pull_response::Item;
 use enmesh_proto::v1::{PullRequest, SignedBatch};
 use enmesh_protocol::region::RegionId;
@@ -23,8 +24,9 @@ use tonic::transport::Uri;
 use tracing::Instrument;
 
 use super::STALE_AFTER;
-use super::connect::{ConnectError, replication_client};
+use super::connect::{ConnectError, replication_client_on, tls_channel};
 use crate::audit;
+use crate::audit::witness::Witness;
 use crate::clock::SharedClock;
 use crate::config::{FeedFormat, PeerConfig, Replication};
 use crate::pki::{NodeIdentity, TlsError, Verifier, tls};
@@ -96,6 +98,8 @@ pub struct Context {
     pub clock: SharedClock,
     /// The node's metrics.
     pub metrics: Metrics,
+    /// The witness of the producers' replication logs.
+    pub witness: Witness,
 }
 
 /// Why a session ended.
@@ -206,7 +210,9 @@ async fn session(ctx: &Context, producer: &Upstream, label: &str) -> Result<(), 
         credential,
         Some(producer.region.clone()),
     )?;
-    let mut client = replication_client(&producer.url, Arc::new(config)).await?;
+    let channel = tls_channel(&producer.url, Arc::new(config)).await?;
+    let mut client = replication_client_on(channel.clone());
+    let mut audit = AuditClient::new(channel);
     let cursor = {
         let (store, region, feed) = (
             ctx.store.clone(),
@@ -261,6 +267,16 @@ async fn session(ctx: &Context, producer: &Upstream, label: &str) -> Result<(), 
                     .partial()
                     .alive(label, head - held, ctx.clock.now_secs());
                 progress.report(held, head);
+            }
+            Item::Checkpoint(checkpoint) => {
+                match ctx
+                    .witness
+                    .observe(checkpoint, &producer.region, &mut audit)
+                    .await
+                {
+                    Ok(witnessed) => tracing::debug!(?witnessed, "producer's checkpoint witnessed"),
+                    Err(error) => tracing::warn!(%error, "producer's checkpoint not witnessed"),
+                }
             }
             Item::KeepAlive(alive) => {
                 head = alive.latest_sequence.max(held);

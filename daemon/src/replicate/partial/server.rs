@@ -221,6 +221,7 @@ impl Replication for PullServer {
             commits: self.commits.clone(),
             keep_alive: Ticker::new(self.keep_alive, false),
             due: Due::Open,
+            checkpoint_sent: None,
         };
         // The worker's span is a child of this one: its logs name the peer and the feed.
         span.in_scope(|| worker::spawn(&self.runner, stream));
@@ -252,6 +253,8 @@ struct PullStream {
     commits: watch::Receiver<u64>,
     keep_alive: Ticker,
     due: Due,
+    /// The note of the replication-log checkpoint last sent to the consumer (to witness).
+    checkpoint_sent: Option<String>,
 }
 
 /// What the stream does next.
@@ -333,7 +336,31 @@ impl PullStream {
         {
             return false;
         }
-        self.send_batches().await
+        self.send_checkpoint().await && self.send_batches().await
+    }
+
+    /// Sends this node's latest replication-log checkpoint if it changed since the last one
+    /// sent, for the consumer to witness. `false`: the stream ends.
+    async fn send_checkpoint(&mut self) -> bool {
+        let store = self.server.store.clone();
+        let kept = match tokio::task::spawn_blocking(move || store.checkpoint()).await {
+            Ok(Ok(kept)) => kept,
+            // The stream goes on without a checkpoint: witnessing is not worth ending it for.
+            Ok(Err(error)) => {
+                tracing::warn!(%error, "cannot read the checkpoint to pass on");
+                return true;
+            }
+            Err(_) => return true,
+        };
+        let Some(kept) = kept else {
+            return true;
+        };
+        if self.checkpoint_sent.as_deref() == Some(kept.note.as_str()) {
+            return true;
+        }
+        self.checkpoint_sent = Some(kept.note.clone());
+        let item = Some(Item::Checkpoint(kept));
+        self.tx.send(Ok(PullResponse { item })).await.is_ok()
     }
 
     /// Sends the batches committed since the last send. `false`: the stream ends.
@@ -373,10 +400,15 @@ impl PullStream {
             let _ = self.tx.send(Err(status)).await;
             return false;
         }
-        self.tx
+        if self
+            .tx
             .send(Ok(server.keep_alive(self.after)))
             .await
-            .is_ok()
+            .is_err()
+        {
+            return false;
+        }
+        self.send_checkpoint().await
     }
 }
 

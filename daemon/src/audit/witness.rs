@@ -1,0 +1,263 @@
+//! Witnessing other nodes' logs: a checkpoint a producer passes on its partial stream is
+//! checked (signed by that producer's certificate, under its own origin), compared with the
+//! last one this node holds of that log (the same tree, or a consistency proof from the
+//! producer's `Audit` service joins them), kept, cosigned with this node's key (a C2SP
+//! cosignature) and the cosigned note handed back to the producer (`Audit.AddCosignature`).
+//!
+//! Two checkpoints of one log that nothing joins — a smaller tree, the same size with another
+//! root, or a consistency proof that fails — are a fork: `enmesh_audit_forks_total{origin}`, an
+//! error log, a `ForkDetected` entry in this node's own log, and both signed checkpoints kept
+//! as evidence (`Store::forks`). The held checkpoint is not replaced by a forked one. This
+//! module never keeps or cosigns a checkpoint it did not check.
+
+use std::sync::Arc;
+
+use enmesh_proto::v1::audit_client::AuditClient;
+use enmesh_proto::v1::{CheckpointResponse, ConsistencyProofRequest, CosignRequest, ForkEvidence};
+use enmesh_protocol::checkpoint::{self, KeyName, NoteVerifier};
+use enmesh_protocol::merkle::{self, Hash};
+use enmesh_protocol::region::RegionId;
+use sha2::{Digest, Sha256};
+use thiserror::Error;
+use tonic::transport::Channel;
+
+use super::client::{AuditClientError, CheckedCheckpoint, check_checkpoint};
+use crate::clock::SharedClock;
+use crate::pki::{NodeIdentity, Verifier};
+use crate::store::{Store, StoreError};
+use crate::telemetry::Metrics;
+
+/// What witnessing one checkpoint found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Witnessed {
+    /// The first checkpoint held of this log.
+    First,
+    /// The same checkpoint as held.
+    Unchanged,
+    /// A larger tree, proved to extend the held one.
+    Extended {
+        /// The held tree size.
+        from: u64,
+    },
+    /// A fork: the two checkpoints are kept as evidence (`new` was not kept as held).
+    Fork {
+        /// Why nothing joins them.
+        reason: String,
+    },
+}
+
+/// Why a checkpoint could not be witnessed (nothing was kept).
+#[derive(Debug, Error)]
+pub enum WitnessError {
+    /// The checkpoint does not verify as the producer's.
+    #[error("checkpoint refused: {0}")]
+    Refused(#[from] AuditClientError),
+    /// The producer did not answer for a consistency proof.
+    #[error("consistency proof: {0}")]
+    Proof(#[from] tonic::Status),
+    /// This node's store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A witness of the logs of the producers this node pulls from.
+#[derive(Clone)]
+pub struct Witness {
+    store: Arc<Store>,
+    verifier: Arc<Verifier>,
+    identity: Arc<NodeIdentity>,
+    /// This node's own log origin (the key name of its cosignatures).
+    origin: String,
+    clock: SharedClock,
+    metrics: Metrics,
+}
+
+impl Witness {
+    /// A witness keeping what it saw in `store`, cosigning with `identity` as `origin`.
+    pub fn new(
+        store: Arc<Store>,
+        verifier: Arc<Verifier>,
+        identity: Arc<NodeIdentity>,
+        origin: String,
+        clock: SharedClock,
+        metrics: Metrics,
+    ) -> Self {
+        Self {
+            store,
+            verifier,
+            identity,
+            origin,
+            clock,
+            metrics,
+        }
+    }
+
+    /// Witnesses `answer`, a checkpoint the node of `region` sent; `audit` reaches that node.
+    pub async fn observe(
+        &self,
+        answer: CheckpointResponse,
+        region: &RegionId,
+        audit: &mut AuditClient<Channel>,
+    ) -> Result<Witnessed, WitnessError> {
+        let new = check_checkpoint(
+            &answer,
+            &self.verifier,
+            Some(region),
+            self.clock.unix_time(),
+        )?;
+        let origin = new.checkpoint.origin().to_owned();
+        let held = {
+            let (store, origin) = (self.store.clone(), origin.clone());
+            blocking(move || store.witnessed(&origin)).await?
+        };
+        let held = held.and_then(|held| {
+            check_checkpoint(&held, &self.verifier, Some(region), self.clock.unix_time()).ok()
+        });
+        let outcome = match &held {
+            None => Witnessed::First,
+            Some(held) => self.compare(held, &new, audit).await?,
+        };
+        match &outcome {
+            Witnessed::Unchanged => return Ok(outcome),
+            Witnessed::Fork { reason } => {
+                if let Some(held) = &held {
+                    self.alarm(held, &new, reason, region).await?;
+                }
+                return Ok(outcome);
+            }
+            Witnessed::First | Witnessed::Extended { .. } => {}
+        }
+        {
+            let (store, origin, kept) = (self.store.clone(), origin.clone(), answer.clone());
+            blocking(move || store.put_witnessed(&origin, &kept)).await?;
+        }
+        self.metrics.audit().witnessed(region);
+        self.cosign(&new, audit).await;
+        Ok(outcome)
+    }
+
+    /// Whether `new` extends `held`.
+    async fn compare(
+        &self,
+        held: &CheckedCheckpoint,
+        new: &CheckedCheckpoint,
+        audit: &mut AuditClient<Channel>,
+    ) -> Result<Witnessed, WitnessError> {
+        let (old, now) = (&held.checkpoint, &new.checkpoint);
+        if old.size() > now.size() {
+            return Ok(Witnessed::Fork {
+                reason: format!("the log shrank from {} to {}", old.size().0, now.size().0),
+            });
+        }
+        if old.size() == now.size() {
+            return Ok(if old.root() == now.root() {
+                Witnessed::Unchanged
+            } else {
+                Witnessed::Fork {
+                    reason: format!("two roots for tree size {}", old.size().0),
+                }
+            });
+        }
+        let proof = audit
+            .get_consistency_proof(ConsistencyProofRequest {
+                first: old.size().0,
+                second: now.size().0,
+            })
+            .await?
+            .into_inner();
+        let hashes: Option<Vec<Hash>> = proof
+            .hashes
+            .iter()
+            .map(|h| <[u8; 32]>::try_from(h.as_slice()).ok().map(Hash))
+            .collect();
+        let verified = hashes
+            .ok_or(merkle::MerkleError::ProofOverLimit { len: 0 })
+            .and_then(|proof| {
+                merkle::verify_consistency(old.size(), now.size(), &old.root(), &now.root(), &proof)
+            });
+        Ok(match verified {
+            Ok(()) => Witnessed::Extended { from: old.size().0 },
+            Err(error) => Witnessed::Fork {
+                reason: format!(
+                    "no consistency from {} to {}: {error}",
+                    old.size().0,
+                    now.size().0
+                ),
+            },
+        })
+    }
+
+    /// Raises the alarm for a fork between `held` and `new` of `region`'s log.
+    async fn alarm(
+        &self,
+        held: &CheckedCheckpoint,
+        new: &CheckedCheckpoint,
+        reason: &str,
+        region: &RegionId,
+    ) -> Result<(), WitnessError> {
+        let origin = new.checkpoint.origin().to_owned();
+        let now = self.clock.now_millis();
+        let entry = super::fork_detected(
+            &origin,
+            (&held.answer.note, held.checkpoint.size().0),
+            (&new.answer.note, new.checkpoint.size().0),
+            reason,
+            now,
+        );
+        let evidence = ForkEvidence {
+            held: Some(held.answer.clone()),
+            new: Some(new.answer.clone()),
+            reason: reason.to_owned(),
+            detected_unix_millis: i64::try_from(now).unwrap_or(i64::MAX),
+        };
+        let digest: [u8; 32] = Sha256::digest(new.answer.note.as_bytes()).into();
+        let store = self.store.clone();
+        let log_origin = origin.clone();
+        let first =
+            blocking(move || store.put_fork(&log_origin, &evidence, &digest, &entry)).await?;
+        if first {
+            self.metrics.audit().fork(region);
+            tracing::error!(
+                %origin,
+                held_size = held.checkpoint.size().0,
+                new_size = new.checkpoint.size().0,
+                reason,
+                "FORK: two signed checkpoints of one log that no consistency proof joins; both kept as evidence"
+            );
+        }
+        Ok(())
+    }
+
+    /// Cosigns `new` and hands the cosigned note back to its node (best effort: a node that
+    /// does not take it loses only the cosignature).
+    async fn cosign(&self, new: &CheckedCheckpoint, audit: &mut AuditClient<Channel>) {
+        let Ok(name) = KeyName::new(new.checkpoint.origin()) else {
+            return;
+        };
+        let verifier = NoteVerifier::new(name, new.signer_key);
+        let Ok(opened) = checkpoint::open(&new.answer.note, std::slice::from_ref(&verifier)) else {
+            return;
+        };
+        let Ok(my_name) = KeyName::new(&self.origin) else {
+            return;
+        };
+        let credential = self.identity.active(self.clock.unix_time());
+        match credential.cosign_note(&opened, my_name) {
+            Ok(note) => {
+                if let Err(status) = audit.add_cosignature(CosignRequest { note }).await {
+                    tracing::debug!(%status, "the producer did not take the cosignature");
+                }
+            }
+            Err(error) => tracing::debug!(%error, "cannot cosign"),
+        }
+    }
+}
+
+async fn blocking<T: Send + 'static>(
+    read: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, WitnessError> {
+    tokio::task::spawn_blocking(read)
+        .await
+        .map_err(|e| tonic::Status::internal(e.to_string()))?
+        .map_err(WitnessError::Store)
+}
