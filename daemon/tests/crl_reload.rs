@@ -15,6 +15,7 @@ use enmesh_daemon::replicate::partial::connect;
 use enmesh_daemon::telemetry::Metrics;
 use enmesh_proto::v1::PullRequest;
 use rustls_pki_types::UnixTime;
+use sha2::Digest as _;
 use std::sync::Arc;
 use std::time::Duration;
 use time::OffsetDateTime;
@@ -165,6 +166,33 @@ async fn a_crl_dropped_into_the_crl_dir_revokes_a_peer_on_the_mesh_and_on_grpc()
             .verifier
             .verify_node(&fr_chain, UnixTime::now())
             .is_err()
+    );
+    // DE's replication log records the CRL taking effect (its digest) and FR being refused.
+    let log = de
+        .store()
+        .audit_entries(0, de.store().audit_head().0.0)
+        .unwrap()
+        .unwrap();
+    let entries: Vec<_> = log
+        .iter()
+        .map(|e| enmesh_daemon::audit::client::entry_json(e))
+        .collect();
+    let crl_digest: String = sha2::Sha256::digest(crl.as_ref())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert!(
+        entries
+            .iter()
+            .any(|e| e["kind"] == "crl_applied"
+                && e["event"]["crl_sha256"][0] == crl_digest.as_str()),
+        "{entries:#?}"
+    );
+    assert!(
+        entries.iter().any(|e| e["kind"] == "peer_checked"
+            && e["event"]["admitted"] == false
+            && e["event"]["peer"]["region"] == "FR"),
+        "{entries:#?}"
     );
 
     for node in [it, fr, de] {

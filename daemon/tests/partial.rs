@@ -437,6 +437,20 @@ async fn tampered_and_forged_batches_are_refused_counted_and_leave_the_cursor() 
     assert_eq!(cursor.last_sequence, 1);
     let stored = drive::feed_keys(a.http_addr()).await.unwrap();
     assert_eq!(stored.len(), 1, "{stored:?}");
+    // Each refusal is in DE's replication log with its reason and the refused bytes' digest.
+    let refused: Vec<String> = audit_events(a.store())
+        .into_iter()
+        .filter_map(|event| match event {
+            audit_entry::Event::BatchRefused(r) => {
+                assert_eq!(r.refused_sha256.len(), 32);
+                Some(r.reason)
+            }
+            _ => None,
+        })
+        .collect();
+    for reason in ["bad_signature", "origin_mismatch"] {
+        assert!(refused.iter().any(|r| r.starts_with(reason)), "{refused:?}");
+    }
     // A batch that does not follow the held history (sequence 3 after 1) is not taken.
     let hostile = Hostile {
         identity: Arc::new(NodeIdentity::new(credential(us))),
