@@ -154,6 +154,19 @@ async fn acknowledged_uploads_survive_kill_9() {
     })
     .await
     .expect("uploads acknowledged");
+    // Kill only once the batcher has cut something, so events and log entries are there to
+    // compare (the uploads keep streaming meanwhile).
+    tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            let metrics = client::get(http, "/metrics").await.map(|a| a.text());
+            if metrics.is_ok_and(|m| m.contains("enmesh_batches_total{")) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("a batch cut");
     daemon.kill().expect("SIGKILL the daemon"); // std's kill() is SIGKILL on unix
     daemon.wait().unwrap();
     for client in clients {
