@@ -4,7 +4,7 @@
 //! | key                                 | value                                          |
 //! |-------------------------------------|------------------------------------------------|
 //! | `e` ‖ index u64 BE                  | the serialized `AuditEntry` (exactly as served) |
-//! | `h` ‖ level u8 ‖ index u64 BE       | hash of the perfect subtree (level 0: a leaf)  |
+//! | `h` ‖ level u8 ‖ index u64 BE       | hash of the perfect subtree of 2^level leaves (level ≥ 1; a leaf's hash is computed from its entry) |
 //! | `c`                                 | the latest signed checkpoint and signer chain  |
 //! | `w` ‖ origin                        | the latest checkpoint witnessed of that log    |
 //! | `f` ‖ origin ‖ 0 ‖ SHA-256(new note)| `ForkEvidence`: two checkpoints no proof joins |
@@ -124,6 +124,14 @@ impl Store {
     }
 
     fn subtree_hash(&self, level: u32, index: u64) -> Result<Hash> {
+        if level == 0 {
+            let key = entry_key(index);
+            let entry = self
+                .db
+                .get_pinned_cf(self.cf(AUDIT)?, key)?
+                .ok_or_else(|| corrupt(AUDIT, &key, "entry missing"))?;
+            return Ok(enmesh_protocol::merkle::leaf_hash(&entry));
+        }
         let key = hash_key(level, index);
         let value = self
             .db
@@ -150,7 +158,6 @@ impl Store {
             let leaf = entry.leaf_hash();
             let LeafIndex(index) = next.push(leaf, &mut completed);
             write.put_cf(cf, entry_key(index), entry.as_bytes());
-            write.put_cf(cf, hash_key(0, index), leaf.0);
             for done in completed.drain(..) {
                 write.put_cf(cf, hash_key(done.level, done.index), done.hash.0);
             }
