@@ -709,27 +709,33 @@ fn the_stored_logs_roots_and_proofs_are_rfc_9162s_at_every_size() {
     let peer = audit::Peer::unverified(Some(b"a leaf certificate"));
     {
         let store = Store::open(dir.path()).unwrap();
-        for n in 0..20u64 {
+        for n in 0..150u64 {
             let entry = audit::peer_checked(&peer, audit::Path::Mesh, None, n);
             // One to three entries per write, so writes straddle subtree boundaries.
             let entries = vec![entry; usize::try_from(n % 3 + 1).unwrap()];
             store.record(&entries).unwrap();
         }
     }
-    // Reopened: the frontier is rebuilt from the stored subtree hashes.
+    // Reopened: the frontier is rebuilt from the stored subtree hashes (and, below the stored
+    // levels, from the entries).
     let store = Store::open(dir.path()).unwrap();
     let leaves = audit_leaves(&store);
-    assert_eq!(leaves.len(), 39);
-    for size in 1..=leaves.len() {
+    let total = leaves.len();
+    assert_eq!(total, 300);
+    // Every size up to 40, then every 7th: past the first stored level (128 leaves) and 256.
+    let sizes = (1..=40)
+        .chain((41..=total).step_by(7))
+        .chain([128, 256, total]);
+    for size in sizes {
         let tree = TreeSize(size as u64);
         let root = store.audit_root(tree).unwrap();
         assert_eq!(root, merkle::root(&leaves[..size]), "root of {size}");
-        for (i, leaf) in leaves[..size].iter().enumerate() {
+        for (i, leaf) in leaves[..size].iter().enumerate().step_by(1 + size / 40) {
             let index = LeafIndex(i as u64);
             let proof = store.audit_inclusion_proof(index, tree).unwrap();
             merkle::verify_inclusion(index, tree, leaf, &proof, &root).unwrap();
         }
-        for first in 1..=size {
+        for first in (1..=size).step_by(1 + size / 40) {
             let older = TreeSize(first as u64);
             let proof = store.audit_consistency_proof(older, tree).unwrap();
             let older_root = merkle::root(&leaves[..first]);
@@ -737,23 +743,22 @@ fn the_stored_logs_roots_and_proofs_are_rfc_9162s_at_every_size() {
         }
     }
     // Questions about a tree the log does not have are the asker's error, not the store's.
-    let beyond = TreeSize(40);
     assert!(matches!(
-        store.audit_root(beyond),
+        store.audit_root(TreeSize(301)),
         Err(AuditProofError::Request(_))
     ));
     assert!(matches!(
-        store.audit_inclusion_proof(LeafIndex(39), TreeSize(39)),
+        store.audit_inclusion_proof(LeafIndex(300), TreeSize(300)),
         Err(AuditProofError::Request(_))
     ));
     assert!(matches!(
-        store.audit_entries(30, 41).unwrap(),
-        Err(AuditReadError::Range { size: 39, .. })
+        store.audit_entries(290, 302).unwrap(),
+        Err(AuditReadError::Range { size: 300, .. })
     ));
     // Appending after the reopen continues the same tree.
     store
-        .record(&[audit::peer_checked(&peer, audit::Path::Mesh, None, 99)])
+        .record(&[audit::peer_checked(&peer, audit::Path::Mesh, None, 999)])
         .unwrap();
     let leaves = audit_leaves(&store);
-    assert_eq!(store.audit_head(), (TreeSize(40), merkle::root(&leaves)));
+    assert_eq!(store.audit_head(), (TreeSize(301), merkle::root(&leaves)));
 }

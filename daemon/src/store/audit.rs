@@ -4,7 +4,7 @@
 //! | key                                 | value                                          |
 //! |-------------------------------------|------------------------------------------------|
 //! | `e` ‖ index u64 BE                  | the serialized `AuditEntry` (exactly as served) |
-//! | `h` ‖ level u8 ‖ index u64 BE       | hash of the perfect subtree of 2^level leaves (level ≥ 1; a leaf's hash is computed from its entry) |
+//! | `h` ‖ level u8 ‖ index u64 BE       | hash of the perfect subtree of 2^level leaves, level ≥ [`STORED_FROM_LEVEL`] (smaller ones are computed from their entries) |
 //! | `c`                                 | the latest signed checkpoint and signer chain  |
 //! | `w` ‖ origin                        | the latest checkpoint witnessed of that log    |
 //! | `f` ‖ origin ‖ 0 ‖ SHA-256(new note)| `ForkEvidence`: two checkpoints no proof joins |
@@ -39,6 +39,11 @@ fn witnessed_key(origin: &str) -> Vec<u8> {
     key.extend_from_slice(origin.as_bytes());
     key
 }
+
+/// Subtree hashes are stored from this level up (subtrees of 128 leaves and more); smaller ones
+/// are computed from their entries when a proof needs them, so the log stores about one hash
+/// per 128 entries instead of one per entry.
+pub const STORED_FROM_LEVEL: u32 = 7;
 
 /// The most entries one [`Store::audit_entries`] call returns.
 pub const MAX_ENTRIES_PER_READ: u64 = 1_000;
@@ -124,13 +129,8 @@ impl Store {
     }
 
     fn subtree_hash(&self, level: u32, index: u64) -> Result<Hash> {
-        if level == 0 {
-            let key = entry_key(index);
-            let entry = self
-                .db
-                .get_pinned_cf(self.cf(AUDIT)?, key)?
-                .ok_or_else(|| corrupt(AUDIT, &key, "entry missing"))?;
-            return Ok(enmesh_protocol::merkle::leaf_hash(&entry));
+        if level < STORED_FROM_LEVEL {
+            return self.computed_subtree(level, index);
         }
         let key = hash_key(level, index);
         let value = self
@@ -140,6 +140,31 @@ impl Store {
         <[u8; 32]>::try_from(&value[..])
             .map(Hash)
             .map_err(|_| corrupt(AUDIT, &key, "subtree hash is not 32 bytes"))
+    }
+
+    /// The hash of a subtree below [`STORED_FROM_LEVEL`], computed from its (at most 64)
+    /// entries.
+    fn computed_subtree(&self, level: u32, index: u64) -> Result<Hash> {
+        let (start, len) = (index << level, 1u64 << level);
+        let mut iter = self.range(
+            AUDIT,
+            entry_key(start).to_vec(),
+            Some(entry_key(start + len).to_vec()),
+        )?;
+        let mut leaves = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+        while let Some(value) = iter.value() {
+            leaves.push(enmesh_protocol::merkle::leaf_hash(value));
+            iter.next();
+        }
+        iter.status()?;
+        if leaves.len() as u64 != len {
+            return Err(corrupt(
+                AUDIT,
+                &entry_key(start),
+                "entries of a subtree missing",
+            ));
+        }
+        Ok(enmesh_protocol::merkle::root(&leaves))
     }
 
     fn frontier(&self) -> MutexGuard<'_, Frontier> {
@@ -159,7 +184,9 @@ impl Store {
             let LeafIndex(index) = next.push(leaf, &mut completed);
             write.put_cf(cf, entry_key(index), entry.as_bytes());
             for done in completed.drain(..) {
-                write.put_cf(cf, hash_key(done.level, done.index), done.hash.0);
+                if done.level >= STORED_FROM_LEVEL {
+                    write.put_cf(cf, hash_key(done.level, done.index), done.hash.0);
+                }
             }
         }
         self.write(write)?;
