@@ -25,7 +25,7 @@ use enmesh_daemon::audit::{self, Entry};
 use enmesh_daemon::clock::SystemClock;
 use enmesh_daemon::demo::sites::{self, SiteOptions};
 use enmesh_daemon::node;
-use enmesh_daemon::pki::{CaKey, Credential, NodeRequest, Validity, Verifier, files};
+use enmesh_daemon::pki::{Credential, Verifier, bootstrap, files};
 use enmesh_daemon::store::{BatchId, Store};
 use enmesh_daemon::telemetry::Metrics;
 use enmesh_proto::v1::BatchBody;
@@ -152,23 +152,18 @@ async fn sync_bench(entries: u64, batch: u64) {
         node.store()
             .checkpoint()
             .unwrap()
-            .map_or(0, |c| audit::mirror::size_of(&c.note))
+            .map_or(0, |c| audit::checkpoints::size_of(&c.note))
     };
     while signed(&node) < entries {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let ca_cert = std::fs::read_to_string(&site.pki.cluster_ca).unwrap();
-    let ca_key = std::fs::read_to_string(site.pki.cluster_ca.with_extension("key")).unwrap();
-    let ca = CaKey::from_pem(&ca_cert, &ca_key).unwrap();
-    let (csr, key) = NodeRequest::generate("bench auditor").unwrap();
-    let validity = Validity::days_from(time::OffsetDateTime::now_utc(), 1).unwrap();
-    let cert = ca
-        .issue_auditor(&NodeRequest::from_pem(&csr).unwrap(), "bench", validity)
-        .unwrap();
-    let chain = format!(
-        "{}{ca_cert}",
-        enmesh_daemon::pki::issue::pem("CERTIFICATE", &cert)
-    );
+    let (chain, key) = bootstrap::issue_auditor(
+        &site.pki.cluster_ca,
+        "bench",
+        1,
+        time::OffsetDateTime::now_utc(),
+    )
+    .unwrap();
     let credential = Credential::from_pem(key.as_bytes(), &[chain.as_bytes()]).unwrap();
     let root = files::read_first_cert(&site.config.pki.root_cert).unwrap();
     let verifier = Arc::new(Verifier::new(root, &[]).unwrap());

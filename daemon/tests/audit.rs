@@ -22,7 +22,7 @@ use enmesh_daemon::config::{Config, FeedFormat, PeerConfig, Replication};
 use enmesh_daemon::demo::drive;
 use enmesh_daemon::demo::sites::{self, Site, SiteOptions};
 use enmesh_daemon::node::{self, NodeHandle};
-use enmesh_daemon::pki::{CaKey, Credential, NodeRequest, Validity, Verifier, files};
+use enmesh_daemon::pki::{Credential, Verifier, bootstrap, files};
 use enmesh_daemon::telemetry::Metrics;
 use enmesh_proto::v1::CheckpointResponse;
 use enmesh_proto::v1::audit_client::AuditClient;
@@ -66,18 +66,9 @@ async fn start(config: Config) -> NodeHandle {
 
 /// An auditor of `site`'s cluster: its certificate chain and key files.
 fn auditor_files(site: &Site, dir: &Path) -> (PathBuf, PathBuf) {
-    let ca_cert = std::fs::read_to_string(&site.pki.cluster_ca).unwrap();
-    let ca_key = std::fs::read_to_string(site.pki.cluster_ca.with_extension("key")).unwrap();
-    let ca = CaKey::from_pem(&ca_cert, &ca_key).unwrap();
-    let (csr, key) = NodeRequest::generate("auditor").unwrap();
-    let validity = Validity::days_from(OffsetDateTime::now_utc(), 2).unwrap();
-    let cert = ca
-        .issue_auditor(&NodeRequest::from_pem(&csr).unwrap(), "ops", validity)
-        .unwrap();
-    let chain = format!(
-        "{}{ca_cert}",
-        enmesh_daemon::pki::issue::pem("CERTIFICATE", &cert)
-    );
+    let (chain, key) =
+        bootstrap::issue_auditor(&site.pki.cluster_ca, "ops", 2, OffsetDateTime::now_utc())
+            .unwrap();
     let (cert_path, key_path) = (dir.join("auditor.pem"), dir.join("auditor.key"));
     std::fs::write(&cert_path, chain).unwrap();
     std::fs::write(&key_path, key).unwrap();
@@ -414,7 +405,7 @@ fn signed_size(node: &NodeHandle) -> u64 {
     node.store()
         .checkpoint()
         .unwrap()
-        .map_or(0, |c| enmesh_daemon::audit::mirror::size_of(&c.note))
+        .map_or(0, |c| enmesh_daemon::audit::checkpoints::size_of(&c.note))
 }
 
 /// Deletes every entry and subtree hash of the replication log in the (stopped) node's store,
@@ -586,7 +577,7 @@ async fn a_consumer_witnesses_its_producers_log_and_catches_a_rewrite() {
         a.store()
             .witnessed("enmesh/USA/US-CA")
             .unwrap()
-            .is_some_and(|c| enmesh_daemon::audit::mirror::size_of(&c.note) == held)
+            .is_some_and(|c| enmesh_daemon::audit::checkpoints::size_of(&c.note) == held)
     })
     .await;
     assert!(a.store().forks().unwrap().is_empty());
@@ -612,7 +603,7 @@ async fn a_consumer_witnesses_its_producers_log_and_catches_a_rewrite() {
         evidence.held.as_ref().unwrap(),
         evidence.new.as_ref().unwrap(),
     );
-    assert_eq!(enmesh_daemon::audit::mirror::size_of(&old.note), held);
+    assert_eq!(enmesh_daemon::audit::checkpoints::size_of(&old.note), held);
     // Both pieces of evidence are signed by US-CA's certificate.
     for note in [old, new] {
         check_checkpoint(note, &verifier(us), Some(&region("US-CA")), UnixTime::now()).unwrap();
@@ -628,7 +619,10 @@ async fn a_consumer_witnesses_its_producers_log_and_catches_a_rewrite() {
         "no fork entry in DE's log"
     );
     let still = a.store().witnessed("enmesh/USA/US-CA").unwrap().unwrap();
-    assert_eq!(enmesh_daemon::audit::mirror::size_of(&still.note), held);
+    assert_eq!(
+        enmesh_daemon::audit::checkpoints::size_of(&still.note),
+        held
+    );
     for node in [a, b] {
         node.shutdown().await.unwrap();
     }

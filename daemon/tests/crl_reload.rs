@@ -177,10 +177,7 @@ async fn a_crl_dropped_into_the_crl_dir_revokes_a_peer_on_the_mesh_and_on_grpc()
         .iter()
         .map(|e| enmesh_daemon::audit::client::entry_json(e))
         .collect();
-    let crl_digest: String = sha2::Sha256::digest(crl.as_ref())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let crl_digest = hex::encode(sha2::Sha256::digest(crl.as_ref()));
     assert!(
         entries
             .iter()

@@ -13,7 +13,7 @@ use enmesh_daemon::store::{
     Arrival, BatchId, CodeHash, Cursor, KeySource, OwnBatch, SCHEMA_VERSION, Store, StoreError,
     UploadId,
 };
-use enmesh_daemon::store::{AuditProofError, AuditReadError};
+use enmesh_daemon::store::{AuditProofError, AuditReadError, MAX_FORKS_PER_LOG};
 use enmesh_proto::v1::{AuditEntry, BatchBody, SignedBatch, audit_entry};
 use enmesh_protocol::gaen::Tek;
 use enmesh_protocol::interval::{IntervalNumber, RollingPeriod};
@@ -761,4 +761,44 @@ fn the_stored_logs_roots_and_proofs_are_rfc_9162s_at_every_size() {
         .unwrap();
     let leaves = audit_leaves(&store);
     assert_eq!(store.audit_head(), (TreeSize(301), merkle::root(&leaves)));
+}
+
+#[test]
+fn fork_evidence_of_one_log_is_kept_once_per_checkpoint_and_at_most_max_forks_per_log() {
+    let (_dir, store) = open();
+    let evidence = enmesh_proto::v1::ForkEvidence {
+        reason: "two roots".into(),
+        ..Default::default()
+    };
+    let entry =
+        |n: u8| audit::fork_detected("enmesh/EU/FR", ("held", 5), ("new", 5), "x", n.into());
+    for n in 0..MAX_FORKS_PER_LOG as u8 {
+        assert!(
+            store
+                .put_fork("enmesh/EU/FR", &evidence, &[n; 32], &entry(n))
+                .unwrap()
+        );
+        // The same new checkpoint again: kept once.
+        assert!(
+            !store
+                .put_fork("enmesh/EU/FR", &evidence, &[n; 32], &entry(n))
+                .unwrap()
+        );
+    }
+    let size = store.audit_head().0;
+    // Past the bound nothing more is written, not even the log entry; another log is not held
+    // back by it.
+    assert!(
+        !store
+            .put_fork("enmesh/EU/FR", &evidence, &[0xff; 32], &entry(99))
+            .unwrap()
+    );
+    assert_eq!(store.audit_head().0, size);
+    assert!(
+        store
+            .put_fork("enmesh/EU/IT", &evidence, &[0xff; 32], &entry(99))
+            .unwrap()
+    );
+    assert_eq!(store.forks().unwrap().len(), MAX_FORKS_PER_LOG + 1);
+    assert_eq!(size.0, MAX_FORKS_PER_LOG as u64);
 }

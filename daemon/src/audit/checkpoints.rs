@@ -83,7 +83,8 @@ impl Checkpointer {
             None => {
                 let store = self.store.clone();
                 let kept = tokio::task::spawn_blocking(move || store.checkpoint()).await??;
-                kept.and_then(|kept| signed_size(&kept.note))
+                kept.and_then(|kept| note_checkpoint(&kept.note))
+                    .map(|c| c.size())
             }
         };
         self.signed = Some(signed);
@@ -107,12 +108,19 @@ impl Checkpointer {
     }
 }
 
-/// The tree size a kept note states (`None` if it does not parse: it is replaced).
-fn signed_size(note: &str) -> Option<TreeSize> {
-    let text = note.split_once("\n\n").map(|(text, _)| text)?;
-    Checkpoint::parse(&format!("{text}\n"))
-        .ok()
-        .map(|c| c.size())
+/// The text of signed note `note` (before its signature lines, without its last newline).
+pub fn note_text(note: &str) -> Option<&str> {
+    note.split_once("\n\n").map(|(text, _)| text)
+}
+
+/// The checkpoint a signed note carries, parsed (its signatures not checked).
+pub fn note_checkpoint(note: &str) -> Option<Checkpoint> {
+    Checkpoint::parse(&format!("{}\n", note_text(note)?)).ok()
+}
+
+/// The tree size a signed note states (0 if it does not parse).
+pub fn size_of(note: &str) -> u64 {
+    note_checkpoint(note).map_or(0, |c| c.size().0)
 }
 
 impl Worker for Checkpointer {

@@ -200,6 +200,9 @@ pub enum AuditClientError {
         /// Entries served.
         got: u64,
     },
+    /// A served proof has a hash that is not 32 bytes.
+    #[error("the node served a proof hash that is not 32 bytes")]
+    MalformedProof,
     /// A proof does not verify: the node's log is not what it signed, or it forked.
     #[error("proof: {0}")]
     Proof(#[from] MerkleError),
@@ -293,7 +296,7 @@ impl CheckedCheckpoint {
             "origin": self.checkpoint.origin(),
             "tree_size": self.checkpoint.size().0,
             "root": BASE64.encode(self.checkpoint.root().0),
-            "signer_certificate_sha256": hex(&self.signer_sha256),
+            "signer_certificate_sha256": hex::encode(self.signer_sha256),
             "cosignatures": cosignatures,
         })
     }
@@ -526,7 +529,7 @@ impl Auditor {
             })
             .await?
             .into_inner();
-        let proof = hashes(&proof.hashes)?;
+        let proof = proof_hashes(&proof.hashes)?;
         merkle::verify_consistency(old.size(), new.size(), &old.root(), &new.root(), &proof)
             .map_err(|source| {
                 AuditClientError::Inconsistent(Box::new(Inconsistency {
@@ -563,7 +566,7 @@ impl Auditor {
             })
             .await?
             .into_inner();
-        let proof = hashes(&proof.hashes)?;
+        let proof = proof_hashes(&proof.hashes)?;
         merkle::verify_inclusion(
             LeafIndex(index),
             size,
@@ -603,16 +606,13 @@ fn kinds(entries: &[Vec<u8>]) -> BTreeMap<&'static str, u64> {
     kinds
 }
 
-fn hashes(proof: &[Vec<u8>]) -> Result<Vec<Hash>, AuditClientError> {
+/// The hashes of a served proof (`Err`: one is not 32 bytes).
+pub(super) fn proof_hashes(proof: &[Vec<u8>]) -> Result<Vec<Hash>, AuditClientError> {
     proof
         .iter()
         .map(|h| <[u8; 32]>::try_from(h.as_slice()).map(Hash))
         .collect::<Result<_, _>>()
-        .map_err(|_| AuditClientError::Proof(MerkleError::ProofOverLimit { len: proof.len() }))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+        .map_err(|_| AuditClientError::MalformedProof)
 }
 
 /// The entry's kind, as the JSON names it.
@@ -637,7 +637,7 @@ fn batch_json(batch: Option<&BatchRef>) -> Value {
             "origin_region": b.origin_region,
             "feed": b.feed,
             "sequence": b.sequence,
-            "batch_id": hex(&b.batch_id),
+            "batch_id": hex::encode(&b.batch_id),
         })
     })
 }
@@ -645,7 +645,7 @@ fn batch_json(batch: Option<&BatchRef>) -> Value {
 fn peer_json(peer: Option<&AuditPeer>) -> Value {
     peer.map_or(Value::Null, |p| {
         json!({
-            "certificate_sha256": hex(&p.certificate_sha256),
+            "certificate_sha256": hex::encode(&p.certificate_sha256),
             "region": p.region,
             "cluster": p.cluster,
             "role": p.role,
@@ -687,7 +687,7 @@ pub fn entry_json(bytes: &[u8]) -> Value {
         }),
         Some(audit_entry::Event::BatchRefused(e)) => json!({
             "batch": batch_json(e.batch.as_ref()),
-            "refused_sha256": hex(&e.refused_sha256),
+            "refused_sha256": hex::encode(&e.refused_sha256),
             "peer": peer_json(e.peer.as_ref()),
             "path": path_json(e.path),
             "reason": e.reason,
@@ -704,7 +704,7 @@ pub fn entry_json(bytes: &[u8]) -> Value {
             "window_end_unix_secs": e.window_end_unix_secs,
             "files": e.files.iter().map(|f| json!({
                 "file_number": f.file_number,
-                "zip_sha256": hex(&f.zip_sha256),
+                "zip_sha256": hex::encode(&f.zip_sha256),
             })).collect::<Vec<_>>(),
         }),
         Some(audit_entry::Event::PeerChecked(e)) => json!({
@@ -714,14 +714,14 @@ pub fn entry_json(bytes: &[u8]) -> Value {
             "reason": e.reason,
         }),
         Some(audit_entry::Event::CrlApplied(e)) => json!({
-            "crl_sha256": e.crl_sha256.iter().map(|d| hex(d)).collect::<Vec<_>>(),
+            "crl_sha256": e.crl_sha256.iter().map(hex::encode).collect::<Vec<_>>(),
         }),
         Some(audit_entry::Event::ForkDetected(e)) => json!({
             "origin": e.origin,
             "held_tree_size": e.held_tree_size,
-            "held_note_sha256": hex(&e.held_note_sha256),
+            "held_note_sha256": hex::encode(&e.held_note_sha256),
             "new_tree_size": e.new_tree_size,
-            "new_note_sha256": hex(&e.new_note_sha256),
+            "new_note_sha256": hex::encode(&e.new_note_sha256),
             "reason": e.reason,
         }),
         None => Value::Null,
@@ -813,13 +813,7 @@ pub async fn fetch_logs(args: &NodesArgs) -> Result<Vec<NodeLog>, AuditClientErr
 }
 
 fn parse_batch_id(text: &str) -> Result<[u8; 32], AuditClientError> {
-    let bad = || AuditClientError::BatchId(text.to_owned());
-    if text.len() != 64 || !text.is_ascii() {
-        return Err(bad());
-    }
     let mut id = [0u8; 32];
-    for (i, byte) in id.iter_mut().enumerate() {
-        *byte = u8::from_str_radix(&text[2 * i..2 * i + 2], 16).map_err(|_| bad())?;
-    }
+    hex::decode_to_slice(text, &mut id).map_err(|_| AuditClientError::BatchId(text.to_owned()))?;
     Ok(id)
 }

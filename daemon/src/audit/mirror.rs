@@ -16,10 +16,11 @@ use std::path::{Path, PathBuf};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use enmesh_proto::v1::CheckpointResponse;
-use enmesh_protocol::checkpoint::Checkpoint;
 use enmesh_protocol::merkle::{self, Hash};
 use serde_json::{Value, json};
 use thiserror::Error;
+
+use super::checkpoints::size_of;
 
 const ENTRIES: &str = "entries";
 const CHECKPOINT: &str = "checkpoint.json";
@@ -185,17 +186,6 @@ fn split(mut bytes: &[u8]) -> Option<Vec<Vec<u8>>> {
     Some(entries)
 }
 
-/// The tree size a note's checkpoint states (0 if it does not parse).
-pub fn size_of(note: &str) -> u64 {
-    note_checkpoint(note).map_or(0, |c| c.size().0)
-}
-
-/// The checkpoint text of a signed note, parsed (signatures not checked).
-pub fn note_checkpoint(note: &str) -> Option<Checkpoint> {
-    let (text, _) = note.split_once("\n\n")?;
-    Checkpoint::parse(&format!("{text}\n")).ok()
-}
-
 /// A checkpoint and its signer's chain as `checkpoint.json` holds it.
 pub fn checkpoint_json(answer: &CheckpointResponse) -> Value {
     json!({
@@ -243,8 +233,13 @@ mod tests {
     fn a_sync_cut_off_after_its_entries_is_rolled_back_to_the_kept_checkpoint() {
         let dir = tempfile::tempdir().unwrap();
         let root = merkle::root(&[merkle::leaf_hash(b"one")]);
-        let checkpoint =
-            Checkpoint::new("enmesh/EU/DE", merkle::TreeSize(1), root, Vec::new()).unwrap();
+        let checkpoint = enmesh_protocol::checkpoint::Checkpoint::new(
+            "enmesh/EU/DE",
+            merkle::TreeSize(1),
+            root,
+            Vec::new(),
+        )
+        .unwrap();
         let signer = enmesh_protocol::checkpoint::NoteSigner::from_seed(
             enmesh_protocol::checkpoint::KeyName::new("enmesh/EU/DE").unwrap(),
             &[7; 32],

@@ -16,8 +16,8 @@
 //!
 //! An entry carries digests, counts, feed names and certificate fingerprints. It must never
 //! carry a diagnosis key or a visited region: every constructor here takes only references,
-//! digests and counts, and `daemon/tests/audit_log.rs` scans the entries of real runs for key
-//! bytes. Text a peer controls (a refused batch's claimed origin and feed) is cut to
+//! digests and counts, and `daemon/tests/partial.rs`, `daemon/tests/store_ops.rs` and the demo
+//! (`demo::auditor`) scan the entries of real runs for key bytes. Text a peer controls (a refused batch's claimed origin and feed) is cut to
 //! [`MAX_CLAIMED_CHARS`], so one bad batch cannot grow the log by more than a few hundred bytes.
 
 use enmesh_proto::v1::{
@@ -152,9 +152,9 @@ fn sha256(bytes: &[u8]) -> [u8; 32] {
     Sha256::digest(bytes).into()
 }
 
-fn batch_ref(origin: &RegionId, feed: &str, sequence: u64, id: &BatchId) -> BatchRef {
+fn batch_ref(origin: &str, feed: &str, sequence: u64, id: &BatchId) -> BatchRef {
     BatchRef {
-        origin_region: origin.to_string(),
+        origin_region: origin.to_owned(),
         feed: feed.to_owned(),
         sequence,
         batch_id: id.0.to_vec(),
@@ -163,15 +163,14 @@ fn batch_ref(origin: &RegionId, feed: &str, sequence: u64, id: &BatchId) -> Batc
 
 /// This node cut batch `body` (id `id`), `padding_count` of whose keys are padding.
 pub fn batch_cut(body: &BatchBody, id: &BatchId, padding_count: u32, now_millis: u64) -> Entry {
-    let batch = BatchRef {
-        origin_region: body.origin_region.clone(),
-        feed: body.feed.clone(),
-        sequence: body.sequence,
-        batch_id: id.0.to_vec(),
-    };
     Entry::new(
         audit_entry::Event::BatchCut(BatchCut {
-            batch: Some(batch),
+            batch: Some(batch_ref(
+                &body.origin_region,
+                &body.feed,
+                body.sequence,
+                id,
+            )),
             key_count: u32::try_from(body.keys.len()).unwrap_or(u32::MAX),
             padding_count,
             created_unix_millis: body.created_unix_millis,
@@ -192,7 +191,7 @@ pub fn batch_served(
     Entry::new(
         audit_entry::Event::BatchServed(BatchServed {
             batch: Some(batch_ref(
-                origin,
+                &origin.to_string(),
                 &feed.to_string(),
                 batch.sequence,
                 &batch.id,
@@ -209,7 +208,7 @@ pub fn batch_stored(batch: &ReceivedBatch, from: &Sender, now_millis: u64) -> En
     Entry::new(
         audit_entry::Event::BatchStored(BatchStored {
             batch: Some(batch_ref(
-                batch.origin(),
+                &batch.origin().to_string(),
                 &batch.feed().to_string(),
                 batch.sequence(),
                 &batch.id(),
@@ -222,42 +221,18 @@ pub fn batch_stored(batch: &ReceivedBatch, from: &Sender, now_millis: u64) -> En
     )
 }
 
-/// What a refused batch said of itself, as far as it could be read (nothing is trusted).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Claimed {
-    /// The body's origin region text.
-    pub origin_region: String,
-    /// The body's feed text.
-    pub feed: String,
-    /// The body's sequence.
-    pub sequence: u64,
-}
-
-impl Claimed {
-    /// What the body of `signed` claims (empty fields if it does not decode).
-    pub fn of(signed: &SignedBatch) -> Self {
-        BatchBody::decode(signed.body.as_slice())
-            .map(|body| Self {
-                origin_region: bounded(&body.origin_region),
-                feed: bounded(&body.feed),
-                sequence: body.sequence,
-            })
-            .unwrap_or_default()
-    }
-}
-
 /// This node refused `signed` (received from `from`) because of `reason`; nothing was stored.
 pub fn batch_refused(signed: &SignedBatch, from: &Sender, reason: &str, now_millis: u64) -> Entry {
-    let claimed = Claimed::of(signed);
-    let body_id = BatchId::of_body(&signed.body);
+    // What the body says of itself, as far as it decodes (nothing of it is trusted).
+    let claimed = BatchBody::decode(signed.body.as_slice()).unwrap_or_default();
     Entry::new(
         audit_entry::Event::BatchRefused(BatchRefused {
-            batch: Some(BatchRef {
-                origin_region: claimed.origin_region,
-                feed: claimed.feed,
-                sequence: claimed.sequence,
-                batch_id: body_id.0.to_vec(),
-            }),
+            batch: Some(batch_ref(
+                &bounded(&claimed.origin_region),
+                &bounded(&claimed.feed),
+                claimed.sequence,
+                &BatchId::of_body(&signed.body),
+            )),
             refused_sha256: sha256(&signed.encode_to_vec()).to_vec(),
             peer: Some(from.peer.0.clone()),
             path: from.path.wire(),

@@ -23,7 +23,7 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
-use super::checkpoints::origin;
+use super::checkpoints::{note_text, origin};
 use super::metrics::{Method, Outcome};
 use crate::clock::SharedClock;
 use crate::pki::{Role, VerifiedPeer, Verifier};
@@ -43,22 +43,27 @@ pub fn add_cosignature(
     cosigned: &str,
     cosigner: &NoteVerifier,
 ) -> Result<String, &'static str> {
-    let text = |note: &str| note.split_once("\n\n").map(|(text, _)| text.to_owned());
-    if text(kept).is_none() || text(kept) != text(cosigned) {
+    if note_text(kept).is_none() || note_text(kept) != note_text(cosigned) {
         return Err("not the node's current checkpoint");
     }
     checkpoint::open(cosigned, std::slice::from_ref(cosigner))
         .map_err(|_| "no valid signature of the caller's key")?;
     let prefix = format!("\u{2014} {} ", cosigner.name());
-    let line = cosigned
-        .lines()
-        .find(|line| line.starts_with(&prefix))
-        .ok_or("no signature line of the caller")?;
-    let lines = kept.lines().filter(|l| l.starts_with('\u{2014}')).count();
+    // Exactly one line under the caller's name, so the line kept is the one `open` checked.
+    let mut lines = cosigned.lines().filter(|line| line.starts_with(&prefix));
+    let (Some(line), None) = (lines.next(), lines.next()) else {
+        return Err("not exactly one signature line of the caller");
+    };
     if kept.lines().any(|l| l.starts_with(&prefix)) {
         return Ok(kept.to_owned());
     }
-    if lines > MAX_COSIGNATURES {
+    // Every signature line but the node's own is a cosignature.
+    let cosignatures = kept
+        .lines()
+        .filter(|l| l.starts_with('\u{2014}'))
+        .count()
+        .saturating_sub(1);
+    if cosignatures >= MAX_COSIGNATURES {
         return Err("the checkpoint carries the most cosignatures kept");
     }
     Ok(format!("{kept}{line}\n"))
@@ -344,5 +349,18 @@ mod tests {
         let forged = cosign(&kept, &other);
         assert!(add_cosignature(&kept, &forged, &witness.verifier()).is_err());
         assert!(add_cosignature(&kept, "garbage", &witness.verifier()).is_err());
+
+        // At most MAX_COSIGNATURES witnesses: the next one is refused, the note unchanged.
+        let mut full = kept.clone();
+        for n in 0..MAX_COSIGNATURES {
+            let witness = signer(&format!("enmesh/EU/W{n}"), 10 + n as u8);
+            full = add_cosignature(&full, &cosign(&kept, &witness), &witness.verifier()).unwrap();
+        }
+        assert_eq!(
+            full.lines().count(),
+            kept.lines().count() + MAX_COSIGNATURES
+        );
+        let late = signer("enmesh/EU/LATE", 200);
+        assert!(add_cosignature(&full, &cosign(&kept, &late), &late.verifier()).is_err());
     }
 }

@@ -78,7 +78,7 @@ pub fn trace(logs: &[NodeLog], id: &[u8; 32]) -> Value {
             })
         })
         .collect();
-    json!({ "batch_id": hex(id), "nodes": nodes })
+    json!({ "batch_id": hex::encode(id), "nodes": nodes })
 }
 
 /// The result of [`cross_check`].
@@ -106,17 +106,13 @@ impl CrossCheck {
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 fn describe(b: &BatchRef) -> String {
     format!(
         "{} {} #{} ({})",
         b.origin_region,
         b.feed,
         b.sequence,
-        hex(&b.batch_id)
+        hex::encode(&b.batch_id)
     )
 }
 
@@ -176,7 +172,7 @@ pub fn cross_check(logs: &[NodeLog]) -> CrossCheck {
                         Some(id) => report.disagreements.push(format!(
                             "{me} entry {index} stored {} but its origin cut {}",
                             describe(b),
-                            hex(id)
+                            hex::encode(id)
                         )),
                         None => report.disagreements.push(format!(
                             "{me} entry {index} stored {} that its origin's log never cut",

@@ -14,14 +14,15 @@ use std::sync::Arc;
 
 use enmesh_proto::v1::audit_client::AuditClient;
 use enmesh_proto::v1::{CheckpointResponse, ConsistencyProofRequest, CosignRequest, ForkEvidence};
-use enmesh_protocol::checkpoint::{self, KeyName, NoteVerifier};
-use enmesh_protocol::merkle::{self, Hash};
+use enmesh_protocol::checkpoint::{self, Checkpoint, KeyName, NoteVerifier};
+use enmesh_protocol::merkle;
 use enmesh_protocol::region::RegionId;
 use sha2::{Digest, Sha256};
 use thiserror::Error;
 use tonic::transport::Channel;
 
-use super::client::{AuditClientError, CheckedCheckpoint, check_checkpoint};
+use super::checkpoints::note_checkpoint;
+use super::client::{AuditClientError, CheckedCheckpoint, check_checkpoint, proof_hashes};
 use crate::clock::SharedClock;
 use crate::pki::{NodeIdentity, Verifier};
 use crate::store::{Store, StoreError};
@@ -110,18 +111,18 @@ impl Witness {
             let (store, origin) = (self.store.clone(), origin.clone());
             blocking(move || store.witnessed(&origin)).await?
         };
-        let held = held.and_then(|held| {
-            check_checkpoint(&held, &self.verifier, Some(region), self.clock.unix_time()).ok()
-        });
+        // The held one was checked when it was kept; its signer's certificate may have expired
+        // or rotated since, which must not make this node forget what it saw.
+        let held = held.and_then(|held| note_checkpoint(&held.note).map(|parsed| (held, parsed)));
         let outcome = match &held {
             None => Witnessed::First,
-            Some(held) => self.compare(held, &new, audit).await?,
+            Some((_, old)) => self.compare(old, &new.checkpoint, audit).await?,
         };
         match &outcome {
             Witnessed::Unchanged => return Ok(outcome),
             Witnessed::Fork { reason } => {
-                if let Some(held) = &held {
-                    self.alarm(held, &new, reason, region).await?;
+                if let Some((held, old)) = &held {
+                    self.alarm((held, old), &new, reason, region).await?;
                 }
                 return Ok(outcome);
             }
@@ -136,14 +137,13 @@ impl Witness {
         Ok(outcome)
     }
 
-    /// Whether `new` extends `held`.
+    /// Whether `now` extends `old`.
     async fn compare(
         &self,
-        held: &CheckedCheckpoint,
-        new: &CheckedCheckpoint,
+        old: &Checkpoint,
+        now: &Checkpoint,
         audit: &mut AuditClient<Channel>,
     ) -> Result<Witnessed, WitnessError> {
-        let (old, now) = (&held.checkpoint, &new.checkpoint);
         if old.size() > now.size() {
             return Ok(Witnessed::Fork {
                 reason: format!("the log shrank from {} to {}", old.size().0, now.size().0),
@@ -165,16 +165,9 @@ impl Witness {
             })
             .await?
             .into_inner();
-        let hashes: Option<Vec<Hash>> = proof
-            .hashes
-            .iter()
-            .map(|h| <[u8; 32]>::try_from(h.as_slice()).ok().map(Hash))
-            .collect();
-        let verified = hashes
-            .ok_or(merkle::MerkleError::ProofOverLimit { len: 0 })
-            .and_then(|proof| {
-                merkle::verify_consistency(old.size(), now.size(), &old.root(), &now.root(), &proof)
-            });
+        let proof = proof_hashes(&proof.hashes)?;
+        let verified =
+            merkle::verify_consistency(old.size(), now.size(), &old.root(), &now.root(), &proof);
         Ok(match verified {
             Ok(()) => Witnessed::Extended { from: old.size().0 },
             Err(error) => Witnessed::Fork {
@@ -187,10 +180,11 @@ impl Witness {
         })
     }
 
-    /// Raises the alarm for a fork between `held` and `new` of `region`'s log.
+    /// Raises the alarm for a fork between `held` (kept, and its checkpoint) and `new` of
+    /// `region`'s log.
     async fn alarm(
         &self,
-        held: &CheckedCheckpoint,
+        (held, old): (&CheckpointResponse, &Checkpoint),
         new: &CheckedCheckpoint,
         reason: &str,
         region: &RegionId,
@@ -199,13 +193,13 @@ impl Witness {
         let now = self.clock.now_millis();
         let entry = super::fork_detected(
             &origin,
-            (&held.answer.note, held.checkpoint.size().0),
+            (&held.note, old.size().0),
             (&new.answer.note, new.checkpoint.size().0),
             reason,
             now,
         );
         let evidence = ForkEvidence {
-            held: Some(held.answer.clone()),
+            held: Some(held.clone()),
             new: Some(new.answer.clone()),
             reason: reason.to_owned(),
             detected_unix_millis: i64::try_from(now).unwrap_or(i64::MAX),
@@ -219,7 +213,7 @@ impl Witness {
             self.metrics.audit().fork(region);
             tracing::error!(
                 %origin,
-                held_size = held.checkpoint.size().0,
+                held_size = old.size().0,
                 new_size = new.checkpoint.size().0,
                 reason,
                 "FORK: two signed checkpoints of one log that no consistency proof joins; both kept as evidence"

@@ -4,7 +4,8 @@
 //! for the keys the nodes serve to phones (there must be none).
 //!
 //! Like the rest of the demo, it reads the nodes only through what they serve: the auditor's
-//! certificate is issued the way `enmesh pki issue-auditor` issues it, from the demo's CA files.
+//! certificate is issued the way `enmesh pki issue-auditor` issues it, from the demo's CA files
+//! (`pki::bootstrap::issue_auditor`).
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -20,41 +21,27 @@ use super::run::{DemoError, unexpected};
 use crate::audit::client::Auditor;
 use crate::audit::mirror::Mirror;
 use crate::audit::trace::{self, NodeLog};
-use crate::pki::issue::pem;
-use crate::pki::{CaKey, Credential, NodeRequest, Validity, Verifier, files};
+use crate::pki::{Credential, Verifier, bootstrap, files};
 
-/// A fresh auditor credential of the cluster whose CA files are `pki/cluster-<stem>.{pem,key}`.
-fn auditor_credential(dir: &Path, stem: &str) -> Result<Credential, DemoError> {
-    let step = "auditor certificate";
-    let read = |name: String| {
-        std::fs::read_to_string(dir.join("pki").join(&name))
-            .map_err(|e| unexpected(step, format!("{name}: {e}")))
-    };
-    let ca_pem = read(format!("cluster-{stem}.pem"))?;
-    let ca = CaKey::from_pem(&ca_pem, &read(format!("cluster-{stem}.key"))?)
-        .map_err(|e| unexpected(step, e.to_string()))?;
-    let (csr, key) =
-        NodeRequest::generate("demo auditor").map_err(|e| unexpected(step, e.to_string()))?;
-    let request = NodeRequest::from_pem(&csr).map_err(|e| unexpected(step, e.to_string()))?;
-    let validity = Validity::days_from(time::OffsetDateTime::now_utc(), 1)
-        .map_err(|e| unexpected(step, e.to_string()))?;
-    let cert = ca
-        .issue_auditor(&request, "demo", validity)
-        .map_err(|e| unexpected(step, e.to_string()))?;
-    let chain = format!("{}{ca_pem}", pem("CERTIFICATE", &cert));
-    Credential::from_pem(key.as_bytes(), &[chain.as_bytes()])
-        .map_err(|e| unexpected(step, e.to_string()))
+/// A fresh auditor credential of the cluster whose CA certificate is `cluster_ca`.
+fn auditor_credential(cluster_ca: &Path) -> Result<Credential, DemoError> {
+    let fail = |e: String| unexpected("auditor certificate", e);
+    let (chain, key) =
+        bootstrap::issue_auditor(cluster_ca, "demo", 1, time::OffsetDateTime::now_utc())
+            .map_err(|e| fail(e.to_string()))?;
+    Credential::from_pem(key.as_bytes(), &[chain.as_bytes()]).map_err(|e| fail(e.to_string()))
 }
 
 /// Step 14: sync, check and cross-check every node's log.
 pub async fn step(fleet: &Fleet, dir: &Path) -> Result<(), DemoError> {
     let started = Instant::now();
     let fail = |e: crate::audit::client::AuditClientError| unexpected("audit", e.to_string());
-    let credential = auditor_credential(dir, "eu")?;
     let (first_site, _) = fleet
         .nodes()
-        .first()
-        .ok_or_else(|| unexpected("audit", "no nodes"))?;
+        .iter()
+        .find(|(site, _)| site.pki.cluster.as_str() == "EU")
+        .ok_or_else(|| unexpected("audit", "no node of cluster EU"))?;
+    let credential = auditor_credential(&first_site.pki.cluster_ca)?;
     let root = files::read_first_cert(&first_site.config.pki.root_cert)
         .map_err(|e| unexpected("audit", e.to_string()))?;
     let verifier =

@@ -128,6 +128,27 @@ pub fn generate(
     Ok(TreeFiles { root_cert, nodes })
 }
 
+/// An auditor of the cluster whose CA certificate is `cluster_ca` (its key beside it, as
+/// [`generate`] writes it: `cluster-<id>.key`), valid for `days` from `now`: the chain PEM
+/// (auditor certificate, then the cluster CA) and the auditor's PKCS#8 key PEM, as
+/// `enmesh pki issue-auditor` makes them.
+pub fn issue_auditor(
+    cluster_ca: &Path,
+    name: &str,
+    days: u32,
+    now: OffsetDateTime,
+) -> Result<(String, String), BootstrapError> {
+    let ca_cert = files::read_text(cluster_ca)?;
+    let ca = CaKey::from_pem(
+        &ca_cert,
+        &files::read_text(&cluster_ca.with_extension("key"))?,
+    )?;
+    let (csr, key) = NodeRequest::generate(&format!("{name} auditor"))?;
+    let request = NodeRequest::from_pem(&csr)?;
+    let cert = ca.issue_auditor(&request, name, Validity::days_from(now, days)?)?;
+    Ok((format!("{}{ca_cert}", pem("CERTIFICATE", &cert)), key))
+}
+
 /// A file name for a region or cluster id (`acme:zurich-1` → `acme_zurich-1`, lower case).
 fn file_stem(id: &str) -> String {
     id.to_ascii_lowercase().replace(':', "_")

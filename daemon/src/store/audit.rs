@@ -45,6 +45,9 @@ fn witnessed_key(origin: &str) -> Vec<u8> {
 /// per 128 entries instead of one per entry.
 pub const STORED_FROM_LEVEL: u32 = 7;
 
+/// The most fork evidences kept of one witnessed log.
+pub const MAX_FORKS_PER_LOG: usize = 16;
+
 /// The most entries one [`Store::audit_entries`] call returns.
 pub const MAX_ENTRIES_PER_READ: u64 = 1_000;
 
@@ -311,7 +314,9 @@ impl Store {
     }
 
     /// Keeps the evidence of a fork of log `origin` with its `ForkDetected` entry, in one
-    /// write. `false`: this new checkpoint's fork was kept before (nothing written).
+    /// write. `false` (nothing written): this new checkpoint's fork was kept before, or
+    /// [`MAX_FORKS_PER_LOG`] are kept of that log already (a forked node signing a new
+    /// checkpoint every period must not fill the witness's disk).
     pub fn put_fork(
         &self,
         origin: &str,
@@ -319,12 +324,27 @@ impl Store {
         new_note_sha256: &[u8; 32],
         entry: &Entry,
     ) -> Result<bool> {
-        let mut key = vec![FORK];
-        key.extend_from_slice(origin.as_bytes());
-        key.push(0);
+        let mut prefix = vec![FORK];
+        prefix.extend_from_slice(origin.as_bytes());
+        prefix.push(0);
+        let mut key = prefix.clone();
         key.extend_from_slice(new_note_sha256);
         let cf = self.cf(AUDIT)?;
         if self.db.get_pinned_cf(cf, &key)?.is_some() {
+            return Ok(false);
+        }
+        // `f` ‖ origin ‖ 1 bounds every `f` ‖ origin ‖ 0 ‖ digest.
+        let mut upper = prefix.clone();
+        upper.pop();
+        upper.push(1);
+        let mut iter = self.range(AUDIT, prefix, Some(upper))?;
+        let mut kept = 0;
+        while iter.valid() && kept < MAX_FORKS_PER_LOG {
+            kept += 1;
+            iter.next();
+        }
+        iter.status()?;
+        if kept >= MAX_FORKS_PER_LOG {
             return Ok(false);
         }
         let mut write = WriteBatch::default();

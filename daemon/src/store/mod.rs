@@ -68,7 +68,7 @@ use rocksdb::{
     ReadOptions, WriteBatch, WriteOptions,
 };
 
-pub use audit::{AuditProofError, AuditReadError, MAX_ENTRIES_PER_READ};
+pub use audit::{AuditProofError, AuditReadError, MAX_ENTRIES_PER_READ, MAX_FORKS_PER_LOG};
 pub use efgs::{MemberGroup, RemoteEntry, efgs_key_code, efgs_tag_code};
 pub use error::{NotTaken, Outcome, Result, StoreError, UploadRefusal};
 pub use exports::ExportFileId;
