@@ -389,6 +389,15 @@ async fn wire(
         waiter.stopped().await;
         Ok(())
     }));
+    // One witness of the other nodes' logs, for the mesh and the partial streams alike.
+    let witness = Witness::new(
+        store.clone(),
+        trust.verifier.clone(),
+        trust.identity.clone(),
+        checkpoints::origin(&config.node.cluster, &config.node.region),
+        clock.clone(),
+        metrics.clone(),
+    );
     let mesh = match &config.mesh {
         Some(settings) => {
             let (handle, mesh) = mesh::start(
@@ -399,6 +408,10 @@ async fn wire(
                 &config.node.region,
                 &config.node.cluster_regions,
                 batcher.subscribe(),
+                mesh::Witnessing {
+                    witness: witness.clone(),
+                    every: config.audit.checkpoint_interval,
+                },
                 clock.clone(),
                 metrics.clone(),
             )
@@ -487,7 +500,7 @@ async fn wire(
     .await?;
     tasks.push(serve_grpc);
     spawn_consumers(
-        &config, &trust, &store, &clock, &metrics, actors, &mut tasks,
+        &config, &trust, &store, &clock, &metrics, witness, actors, &mut tasks,
     )?;
 
     let node_identity = trust.identity.clone();
@@ -596,12 +609,14 @@ async fn bind_grpc(
 }
 
 /// Starts one consumer task per `[[peers]]` entry, in the `actors` stage.
+#[allow(clippy::too_many_arguments)]
 fn spawn_consumers(
     config: &Config,
     trust: &Trust,
     store: &Arc<Store>,
     clock: &SharedClock,
     metrics: &Metrics,
+    witness: Witness,
     actors: &Shutdown,
     tasks: &mut Vec<JoinHandle<Result<(), NodeError>>>,
 ) -> Result<(), NodeError> {
@@ -611,14 +626,7 @@ fn spawn_consumers(
         identity: trust.identity.clone(),
         clock: clock.clone(),
         metrics: metrics.clone(),
-        witness: Witness::new(
-            store.clone(),
-            trust.verifier.clone(),
-            trust.identity.clone(),
-            checkpoints::origin(&config.node.cluster, &config.node.region),
-            clock.clone(),
-            metrics.clone(),
-        ),
+        witness,
     };
     for (index, peer) in config.peers.iter().enumerate() {
         if peer.format == crate::config::FeedFormat::Efgs {

@@ -4,7 +4,9 @@
 //! the `enmesh audit` binary. Checked: signed checkpoints verify against the CA tree and track
 //! the log, the entries served hash to the signed root, inclusion and consistency proofs
 //! verify, and a forged history, a tampered note, a checkpoint of another node, a question
-//! beyond the log and a client of another CA tree are all refused.
+//! beyond the log and a client of another CA tree are all refused. Witnessing: a consumer
+//! witnesses its producer over the partial stream, and two meshed nodes witness each other
+//! over the mesh; both catch a node that really rewrote its log.
 
 mod common;
 
@@ -23,6 +25,7 @@ use enmesh_daemon::demo::drive;
 use enmesh_daemon::demo::sites::{self, Site, SiteOptions};
 use enmesh_daemon::node::{self, NodeHandle};
 use enmesh_daemon::pki::{Credential, Verifier, bootstrap, files};
+use enmesh_daemon::replicate::mesh::MeshSettings;
 use enmesh_daemon::telemetry::Metrics;
 use enmesh_proto::v1::CheckpointResponse;
 use enmesh_proto::v1::audit_client::AuditClient;
@@ -619,6 +622,120 @@ async fn a_consumer_witnesses_its_producers_log_and_catches_a_rewrite() {
         "no fork entry in DE's log"
     );
     let still = a.store().witnessed("enmesh/USA/US-CA").unwrap().unwrap();
+    assert_eq!(
+        enmesh_daemon::audit::checkpoints::size_of(&still.note),
+        held
+    );
+    for node in [a, b] {
+        node.shutdown().await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mesh_peers_witness_each_others_logs_and_catch_a_rewrite() {
+    let dir = tempfile::tempdir().unwrap();
+    let clusters: Vec<(ClusterId, Vec<RegionId>)> =
+        vec![("EU".parse().unwrap(), vec![region("DE"), region("FR")])];
+    let options = SiteOptions {
+        batch_window_ms: 20,
+        batch_min_keys: 0,
+        ..SiteOptions::default()
+    };
+    let mut sites = sites::prepare(dir.path(), &clusters, &options).unwrap();
+    for site in &mut sites {
+        // Checkpoints, and the witnessing of each mesh peer, every second.
+        site.config.audit.checkpoint_interval = Duration::from_secs(1);
+    }
+    let (de, fr) = (site(&sites, "DE"), site(&sites, "FR"));
+    // FR keeps its mesh port across the restart, so DE's redial finds it again.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut fr_config = fr.config.clone();
+    fr_config.mesh = Some(MeshSettings {
+        listen: format!("/ip4/127.0.0.1/tcp/{port}").parse().unwrap(),
+        bootstrap: Vec::new(),
+    });
+    let b = start(fr_config.clone()).await;
+    let mut de_config = de.config.clone();
+    de_config.mesh = Some(MeshSettings {
+        listen: "/ip4/127.0.0.1/tcp/0".parse().unwrap(),
+        bootstrap: vec![b.mesh().unwrap().listen_addr().clone()],
+    });
+    let a = start(de_config).await;
+    upload(&b, fr, "DE").await;
+
+    // Each node asks the other for its checkpoint over the mesh, checks it, keeps it and
+    // cosigns it: both checkpoints end up carrying the other's cosignature.
+    eventually(
+        "each checkpoint cosigned by the other mesh node",
+        || async {
+            let cosigned = |node: &NodeHandle, by: &str| {
+                node.store()
+                    .checkpoint()
+                    .unwrap()
+                    .is_some_and(|c| c.note.contains(&format!("\n\u{2014} enmesh/EU/{by} ")))
+            };
+            cosigned(&b, "DE") && cosigned(&a, "FR")
+        },
+    )
+    .await;
+    assert!(
+        metrics_of(&a)
+            .await
+            .contains("enmesh_audit_witnessed_total{origin=\"FR\"}")
+    );
+    // FR's log no longer grows (DE fetched the batch): DE holds FR's latest checkpoint.
+    let mut held = 0;
+    eventually("DE holds FR's latest checkpoint", || {
+        let size = signed_size(&b);
+        held = size;
+        let store = a.store().clone();
+        async move {
+            store
+                .witnessed("enmesh/EU/FR")
+                .unwrap()
+                .is_some_and(|c| enmesh_daemon::audit::checkpoints::size_of(&c.note) == size)
+        }
+    })
+    .await;
+    assert!(held >= 1);
+    assert!(a.store().forks().unwrap().is_empty());
+
+    // FR rewrites its history (log wiped, new events) and restarts on the same port.
+    b.shutdown().await.unwrap();
+    wipe_log(&fr_config.node.data_dir);
+    let b = start(fr_config).await;
+    eventually("DE's alarm on FR's fork", || async {
+        metrics_of(&a)
+            .await
+            .contains("enmesh_audit_forks_total{origin=\"FR\"} 1")
+    })
+    .await;
+    let forks = a.store().forks().unwrap();
+    assert_eq!(forks.len(), 1, "{forks:?}");
+    let evidence = &forks[0];
+    let (old, new) = (
+        evidence.held.as_ref().unwrap(),
+        evidence.new.as_ref().unwrap(),
+    );
+    assert_eq!(enmesh_daemon::audit::checkpoints::size_of(&old.note), held);
+    for note in [old, new] {
+        check_checkpoint(note, &verifier(fr), Some(&region("FR")), UnixTime::now()).unwrap();
+    }
+    let log = a
+        .store()
+        .audit_entries(0, a.store().audit_head().0.0)
+        .unwrap()
+        .unwrap();
+    assert!(
+        log.iter().any(|e| entry_json(e)["kind"] == "fork_detected"),
+        "no fork entry in DE's log"
+    );
+    // DE still holds FR's checkpoint from before the rewrite.
+    let still = a.store().witnessed("enmesh/EU/FR").unwrap().unwrap();
     assert_eq!(
         enmesh_daemon::audit::checkpoints::size_of(&still.note),
         held

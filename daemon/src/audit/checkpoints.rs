@@ -3,7 +3,8 @@
 //! and only when the log grew, and keeps it with the signing certificate's chain so an auditor
 //! can check it against the CA tree.
 //!
-//! The origin (and the note's key name) is [`origin`]: `enmesh/<cluster>/<region>`, the same
+//! The WAL is synced before each signature, so a checkpoint never covers an entry a power cut
+//! could still take back. The origin (and the note's key name) is [`origin`]: `enmesh/<cluster>/<region>`, the same
 //! names the node's certificate carries. This module never signs a size or root the store did
 //! not report, and never signs anything but checkpoint text.
 
@@ -92,6 +93,10 @@ impl Checkpointer {
         if signed == Some(size) {
             return Ok(());
         }
+        // Entries of batches served are appended without waiting for the disk: make every
+        // entry this checkpoint covers durable before signing it.
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || store.sync_wal()).await??;
         let checkpoint = Checkpoint::new(&self.origin, size, root, Vec::new())?;
         let credential = self.identity.active(self.clock.unix_time());
         let note = credential.sign_checkpoint(&checkpoint, KeyName::new(&self.origin)?);

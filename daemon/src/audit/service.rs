@@ -17,8 +17,9 @@ use enmesh_proto::v1::{
     CheckpointRequest, CheckpointResponse, ConsistencyProofRequest, CosignRequest, CosignResponse,
     EntriesChunk, EntriesRequest, InclusionProofRequest, Proof,
 };
-use enmesh_protocol::checkpoint::{self, KeyName, NoteVerifier};
+use enmesh_protocol::checkpoint::{self, CheckpointError, KeyName, NoteVerifier};
 use enmesh_protocol::merkle::{Hash, LeafIndex, TreeSize};
+use enmesh_protocol::region::{ClusterId, RegionId};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
@@ -27,7 +28,7 @@ use super::checkpoints::{note_text, origin};
 use super::metrics::{Method, Outcome};
 use crate::clock::SharedClock;
 use crate::pki::{Role, VerifiedPeer, Verifier};
-use crate::store::{AuditProofError, AuditReadError, MAX_ENTRIES_PER_READ, Store};
+use crate::store::{AuditProofError, AuditReadError, MAX_ENTRIES_PER_READ, Store, StoreError};
 use crate::telemetry::Metrics;
 
 /// Entry chunks queued per stream before the reader waits for the auditor.
@@ -67,6 +68,40 @@ pub fn add_cosignature(
         return Err("the checkpoint carries the most cosignatures kept");
     }
     Ok(format!("{kept}{line}\n"))
+}
+
+/// The key a node of `cluster` and `region` cosigns checkpoints with, under its log origin.
+pub fn cosigner(
+    cluster: &ClusterId,
+    region: &RegionId,
+    key: ed25519_dalek::VerifyingKey,
+) -> Result<NoteVerifier, CheckpointError> {
+    Ok(NoteVerifier::new(
+        KeyName::new(&origin(cluster, region))?,
+        key,
+    ))
+}
+
+/// Keeps `cosigner`'s signature line from `cosigned` on this node's latest checkpoint, if
+/// `cosigned` is that checkpoint with a valid signature of `cosigner` (blocking: reads and
+/// writes `store`). `Ok(Err(reason))`: refused, nothing changed.
+pub fn keep_cosignature(
+    store: &Store,
+    cosigned: &str,
+    cosigner: &NoteVerifier,
+) -> Result<Result<(), &'static str>, StoreError> {
+    let Some(mut kept) = store.checkpoint()? else {
+        return Ok(Err("no checkpoint signed yet"));
+    };
+    match add_cosignature(&kept.note, cosigned, cosigner) {
+        Ok(note) if note != kept.note => {
+            kept.note = note;
+            store.put_checkpoint(&kept)?;
+            Ok(Ok(()))
+        }
+        Ok(_) => Ok(Ok(())),
+        Err(reason) => Ok(Err(reason)),
+    }
 }
 
 /// The `Audit` service of one node.
@@ -251,24 +286,12 @@ impl Audit for AuditService {
                 "only a node of the CA tree cosigns",
             ));
         };
-        let name = KeyName::new(&origin(peer.cluster(), region))
+        let cosigner = cosigner(peer.cluster(), region, *peer.public_key())
             .map_err(|e| Status::invalid_argument(e.to_string()))?;
-        let cosigner = NoteVerifier::new(name, *peer.public_key());
         let cosigned = request.into_inner().note;
         let merged = self
             .blocking(Method::Cosign, move |store| {
-                let Some(mut kept) = store.checkpoint()? else {
-                    return Ok(Err("no checkpoint signed yet"));
-                };
-                match add_cosignature(&kept.note, &cosigned, &cosigner) {
-                    Ok(note) if note != kept.note => {
-                        kept.note = note;
-                        store.put_checkpoint(&kept)?;
-                        Ok(Ok(()))
-                    }
-                    Ok(_) => Ok(Ok(())),
-                    Err(reason) => Ok(Err(reason)),
-                }
+                Ok(keep_cosignature(store, &cosigned, &cosigner)?)
             })
             .await?;
         match merged {

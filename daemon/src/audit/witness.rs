@@ -1,8 +1,9 @@
-//! Witnessing other nodes' logs: a checkpoint a producer passes on its partial stream is
-//! checked (signed by that producer's certificate, under its own origin), compared with the
-//! last one this node holds of that log (the same tree, or a consistency proof from the
-//! producer's `Audit` service joins them), kept, cosigned with this node's key (a C2SP
-//! cosignature) and the cosigned note handed back to the producer (`Audit.AddCosignature`).
+//! Witnessing other nodes' logs: a checkpoint another node passes to this one — on its partial
+//! stream, or asked over the cluster mesh — is checked (signed by that node's certificate,
+//! under its own origin), compared with the last one this node holds of that log (the same
+//! tree, or a consistency proof from that node joins them), kept, cosigned with this node's key
+//! (a C2SP cosignature) and the cosignature handed back to that node. The node is reached
+//! through a [`LogSource`]: its `Audit` service (partial streams) or the mesh's sync protocol.
 //!
 //! Two checkpoints of one log that nothing joins — a smaller tree, the same size with another
 //! root, or a consistency proof that fails — are a fork: `enmesh_audit_forks_total{origin}`, an
@@ -10,6 +11,7 @@
 //! as evidence (`Store::forks`). The held checkpoint is not replaced by a forked one. This
 //! module never keeps or cosigns a checkpoint it did not check.
 
+use std::future::Future;
 use std::sync::Arc;
 
 use enmesh_proto::v1::audit_client::AuditClient;
@@ -21,7 +23,7 @@ use sha2::{Digest, Sha256};
 use thiserror::Error;
 use tonic::transport::Channel;
 
-use super::checkpoints::note_checkpoint;
+use super::checkpoints::{note_checkpoint, note_text};
 use super::client::{AuditClientError, CheckedCheckpoint, check_checkpoint, proof_hashes};
 use crate::clock::SharedClock;
 use crate::pki::{NodeIdentity, Verifier};
@@ -53,15 +55,49 @@ pub enum WitnessError {
     /// The checkpoint does not verify as the producer's.
     #[error("checkpoint refused: {0}")]
     Refused(#[from] AuditClientError),
-    /// The producer did not answer for a consistency proof.
+    /// The node did not answer for a consistency proof.
     #[error("consistency proof: {0}")]
-    Proof(#[from] tonic::Status),
+    Proof(String),
     /// This node's store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A blocking store call did not finish.
+    #[error("task: {0}")]
+    Task(#[from] tokio::task::JoinError),
 }
 
-/// A witness of the logs of the producers this node pulls from.
+/// The node whose log is witnessed, as this node reaches it.
+pub trait LogSource: Send {
+    /// An RFC 9162 consistency proof of its log from tree size `first` to `second` (its
+    /// hashes), or why it did not give one.
+    fn consistency_proof(
+        &mut self,
+        first: u64,
+        second: u64,
+    ) -> impl Future<Output = Result<Vec<Vec<u8>>, String>> + Send;
+
+    /// Hands it `note`: its checkpoint's text with this node's cosignature line only.
+    fn add_cosignature(&mut self, note: String) -> impl Future<Output = Result<(), String>> + Send;
+}
+
+/// A producer reached through its `enmesh.v1.Audit` service.
+impl LogSource for AuditClient<Channel> {
+    async fn consistency_proof(&mut self, first: u64, second: u64) -> Result<Vec<Vec<u8>>, String> {
+        self.get_consistency_proof(ConsistencyProofRequest { first, second })
+            .await
+            .map(|proof| proof.into_inner().hashes)
+            .map_err(|status| status.to_string())
+    }
+
+    async fn add_cosignature(&mut self, note: String) -> Result<(), String> {
+        AuditClient::add_cosignature(self, CosignRequest { note })
+            .await
+            .map(|_| ())
+            .map_err(|status| status.to_string())
+    }
+}
+
+/// A witness of the logs of the nodes this node pulls from or meshes with.
 #[derive(Clone)]
 pub struct Witness {
     store: Arc<Store>,
@@ -98,7 +134,7 @@ impl Witness {
         &self,
         answer: CheckpointResponse,
         region: &RegionId,
-        audit: &mut AuditClient<Channel>,
+        audit: &mut impl LogSource,
     ) -> Result<Witnessed, WitnessError> {
         let new = check_checkpoint(
             &answer,
@@ -142,7 +178,7 @@ impl Witness {
         &self,
         old: &Checkpoint,
         now: &Checkpoint,
-        audit: &mut AuditClient<Channel>,
+        audit: &mut impl LogSource,
     ) -> Result<Witnessed, WitnessError> {
         if old.size() > now.size() {
             return Ok(Witnessed::Fork {
@@ -159,13 +195,10 @@ impl Witness {
             });
         }
         let proof = audit
-            .get_consistency_proof(ConsistencyProofRequest {
-                first: old.size().0,
-                second: now.size().0,
-            })
-            .await?
-            .into_inner();
-        let proof = proof_hashes(&proof.hashes)?;
+            .consistency_proof(old.size().0, now.size().0)
+            .await
+            .map_err(WitnessError::Proof)?;
+        let proof = proof_hashes(&proof)?;
         let verified =
             merkle::verify_consistency(old.size(), now.size(), &old.root(), &now.root(), &proof);
         Ok(match verified {
@@ -222,9 +255,9 @@ impl Witness {
         Ok(())
     }
 
-    /// Cosigns `new` and hands the cosigned note back to its node (best effort: a node that
+    /// Cosigns `new` and hands the cosignature back to its node (best effort: a node that
     /// does not take it loses only the cosignature).
-    async fn cosign(&self, new: &CheckedCheckpoint, audit: &mut AuditClient<Channel>) {
+    async fn cosign(&self, new: &CheckedCheckpoint, audit: &mut impl LogSource) {
         let Ok(name) = KeyName::new(new.checkpoint.origin()) else {
             return;
         };
@@ -236,10 +269,15 @@ impl Witness {
             return;
         };
         let credential = self.identity.active(self.clock.unix_time());
-        match credential.cosign_note(&opened, my_name) {
+        // The text and this node's line only: the other witnesses' lines are the node's own.
+        let cosigned = credential.cosign_note(&opened, my_name).map(|note| {
+            let line = note.lines().last().unwrap_or_default().to_owned();
+            format!("{}\n\n{line}\n", note_text(&note).unwrap_or_default())
+        });
+        match cosigned {
             Ok(note) => {
-                if let Err(status) = audit.add_cosignature(CosignRequest { note }).await {
-                    tracing::debug!(%status, "the producer did not take the cosignature");
+                if let Err(reason) = audit.add_cosignature(note).await {
+                    tracing::debug!(%reason, "the node did not take the cosignature");
                 }
             }
             Err(error) => tracing::debug!(%error, "cannot cosign"),
@@ -251,7 +289,6 @@ async fn blocking<T: Send + 'static>(
     read: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
 ) -> Result<T, WitnessError> {
     tokio::task::spawn_blocking(read)
-        .await
-        .map_err(|e| tonic::Status::internal(e.to_string()))?
+        .await?
         .map_err(WitnessError::Store)
 }

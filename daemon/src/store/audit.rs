@@ -40,6 +40,15 @@ fn witnessed_key(origin: &str) -> Vec<u8> {
     key
 }
 
+/// Whether an append waits for the disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Durability {
+    /// Synced to the disk before the append returns (every event that writes).
+    Synced,
+    /// In the WAL, synced by the next synced write or [`Store::sync_wal`].
+    Buffered,
+}
+
 /// Subtree hashes are stored from this level up (subtrees of 128 leaves and more); smaller ones
 /// are computed from their entries when a proof needs them, so the log stores about one hash
 /// per 128 entries instead of one per entry.
@@ -176,7 +185,16 @@ impl Store {
 
     /// Writes `write` with `entries` appended to the log, in one atomic write. Returns the
     /// index of the first entry.
-    pub(super) fn write_audited(&self, mut write: WriteBatch, entries: &[Entry]) -> Result<u64> {
+    pub(super) fn write_audited(&self, write: WriteBatch, entries: &[Entry]) -> Result<u64> {
+        self.append(write, entries, Durability::Synced)
+    }
+
+    fn append(
+        &self,
+        mut write: WriteBatch,
+        entries: &[Entry],
+        durability: Durability,
+    ) -> Result<u64> {
         let mut frontier = self.frontier();
         let first = frontier.size().0;
         let mut next = frontier.clone();
@@ -192,14 +210,26 @@ impl Store {
                 }
             }
         }
-        self.write(write)?;
+        match durability {
+            Durability::Synced => self.write(write)?,
+            Durability::Buffered => self.write_buffered(write)?,
+        }
         *frontier = next;
         Ok(first)
     }
 
-    /// Appends entries of events that write nothing else (a batch served, a peer checked).
+    /// Appends entries of events that write nothing else (a peer checked, a CRL applied).
     pub fn record(&self, entries: &[Entry]) -> Result<u64> {
         self.write_audited(WriteBatch::default(), entries)
+    }
+
+    /// Appends entries of batches served, without waiting for the disk: serving writes
+    /// nothing a crash could undo, and the entries sit on the hot path of every stream. A
+    /// process crash keeps them; a power cut may lose the ones no checkpoint covers yet — the
+    /// checkpointer syncs the WAL before it signs ([`Store::sync_wal`]), so a signed checkpoint
+    /// never covers an entry that could be lost.
+    pub fn record_served(&self, entries: &[Entry]) -> Result<u64> {
+        self.append(WriteBatch::default(), entries, Durability::Buffered)
     }
 
     /// The log's size and root now.

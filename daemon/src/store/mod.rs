@@ -849,6 +849,18 @@ impl Store {
         Ok(self.db.write_opt(batch, &self.write_options)?)
     }
 
+    /// Writes `batch` to the WAL without waiting for the disk: a process crash keeps it (the
+    /// operating system holds it), a power cut may lose it unless a synced write or
+    /// [`Store::sync_wal`] followed. Only for records whose loss undoes nothing else.
+    fn write_buffered(&self, batch: WriteBatch) -> Result<()> {
+        Ok(self.db.write_opt(batch, &WriteOptions::default())?)
+    }
+
+    /// Waits until every write so far is on the disk.
+    pub fn sync_wal(&self) -> Result<()> {
+        Ok(self.db.flush_wal(true)?)
+    }
+
     /// A raw iterator over `[lower, upper)` of column family `name`, positioned at `lower`.
     fn range(
         &self,

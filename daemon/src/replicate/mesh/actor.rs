@@ -7,7 +7,8 @@
 //!
 //! Gossip carries announcements only ("I hold origin O up to sequence N", a few dozen bytes);
 //! the batches themselves travel once per node, fetched over the sync protocol from the peer
-//! that announced them (see [`super::state`] for the rules).
+//! that announced them (see [`super::state`] for the rules). The witnessing of the peers' logs
+//! runs as tasks the actor owns (aborted when it stops), whose sync requests it sends.
 //!
 //! The actor never decides: it never answers a request, admits a peer, publishes, or reports a
 //! verdict except as the state machine says; it never reads the store on an async thread.
@@ -21,9 +22,11 @@ use super::admission::Admission;
 use super::behaviour::{self, Behaviour, BehaviourEvent, UNADMITTED_SCORE};
 use super::frame::{Admit, Ask, BatchesAsk, Head, HeadsAsk, SyncRequest, SyncResponse};
 use super::ledger::Ledger;
+use super::state::AuditAsk;
 use super::state::peers::{Dial, MAX_PEER_ADDRS};
 use super::state::{self, Action, Event, Millis, ReplyId, RequestId, Start, State, Verdict};
 use super::storing::{self, Job, PageTaken, StoreWorker};
+use super::witnessing::{self, MeshLog, Outbound, Witnessing};
 use super::{MeshError, MeshSettings};
 use crate::audit;
 use crate::clock::SharedClock;
@@ -47,6 +50,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 /// Housekeeping period: admission deadlines, redials, heads exchanges, gauges.
@@ -57,6 +61,8 @@ const JOB_CAPACITY: usize = 1024;
 const DONE_CAPACITY: usize = 64;
 /// Status requests waiting for the actor.
 const COMMAND_CAPACITY: usize = 16;
+/// Witnessing requests waiting for the actor.
+const ASK_CAPACITY: usize = 64;
 /// How long `start` waits for the listener to report its address.
 const LISTEN_WAIT: Duration = Duration::from_secs(5);
 
@@ -147,11 +153,11 @@ enum Reply {
     Sync(ResponseChannel<SyncResponse>),
 }
 
-/// What a sync request this node sent asked.
-#[derive(Clone, Copy)]
+/// What a sync request this node sent asked, and where its answer goes.
 enum Asked {
-    Heads,
-    Batches,
+    Heads(RequestId),
+    Batches(RequestId),
+    Witness(oneshot::Sender<SyncResponse>),
 }
 
 /// The mesh, ready to run (see [`Mesh::run`]).
@@ -162,7 +168,7 @@ pub struct Mesh {
     chain: Vec<Vec<u8>>,
     admission: Admission,
     state: State<Libp2p>,
-    requests: HashMap<OutboundRequestId, (RequestId, Asked)>,
+    requests: HashMap<OutboundRequestId, Asked>,
     replies: HashMap<ReplyId, Reply>,
     next_reply: u64,
     dialing: HashMap<ConnectionId, usize>,
@@ -174,6 +180,10 @@ pub struct Mesh {
     jobs: Option<mpsc::Sender<Job>>,
     done: mpsc::Sender<Done>,
     done_rx: Option<mpsc::Receiver<Done>>,
+    witness: witnessing::Witnessing,
+    witnessing: JoinSet<PeerId>,
+    asks: mpsc::Sender<Outbound>,
+    asks_rx: Option<mpsc::Receiver<Outbound>>,
 }
 
 /// Builds the swarm, binds the listener, reads the heads and dials the bootstrap peers. The
@@ -187,6 +197,7 @@ pub async fn start(
     region: &RegionId,
     cluster_regions: &[RegionId],
     committed: watch::Receiver<u64>,
+    witness: Witnessing,
     clock: SharedClock,
     metrics: Metrics,
 ) -> Result<(MeshHandle, Mesh), MeshError> {
@@ -249,9 +260,11 @@ pub async fn start(
             .iter()
             .map(|addr| (addr.clone(), peer_of(addr)))
             .collect(),
+        witness_every: witness.every.as_secs().max(1) / TICK.as_secs().max(1),
     });
     let (commands_tx, commands) = mpsc::channel(COMMAND_CAPACITY);
     let (done, done_rx) = mpsc::channel(DONE_CAPACITY);
+    let (asks, asks_rx) = mpsc::channel(ASK_CAPACITY);
     let mut mesh = Mesh {
         swarm,
         topic,
@@ -271,6 +284,10 @@ pub async fn start(
         jobs: None,
         done,
         done_rx: Some(done_rx),
+        witness,
+        witnessing: JoinSet::new(),
+        asks,
+        asks_rx: Some(asks_rx),
     };
     mesh.apply_all(first);
     tracing::info!(%listen_addr, "mesh listening");
@@ -300,6 +317,7 @@ impl Mesh {
         let (taken_tx, mut taken) = mpsc::channel(DONE_CAPACITY);
         self.jobs = Some(jobs_tx);
         let mut done = self.done_rx.take().ok_or(MeshError::Stopped)?;
+        let mut asks = self.asks_rx.take().ok_or(MeshError::Stopped)?;
         let _store = worker::spawn(
             runner,
             StoreWorker::new(self.ledger.clone(), self.clock.clone(), jobs, taken_tx),
@@ -317,6 +335,12 @@ impl Mesh {
                 Some(done) = done.recv() => self.on_done(done),
                 Some(page) = taken.recv() => self.on_done(Done::Taken(page)),
                 Some(command) = self.commands.recv() => self.on_command(command),
+                Some(outbound) = asks.recv() => self.send_ask(outbound),
+                Some(ended) = self.witnessing.join_next(), if !self.witnessing.is_empty() => {
+                    if let Ok(peer) = ended {
+                        self.feed(Event::Witnessed { peer });
+                    }
+                }
                 changed = self.committed.changed(), if batcher_alive => match changed {
                     Ok(()) => self.read_own_head(),
                     Err(_) => batcher_alive = false,
@@ -325,6 +349,7 @@ impl Mesh {
             }
         }
         self.jobs = None;
+        self.witnessing.abort_all();
         tracing::info!("mesh stopped");
         Ok(())
     }
@@ -531,7 +556,7 @@ impl Mesh {
                     ask: Some(Ask::Heads(HeadsAsk {})),
                 };
                 let id = self.swarm.behaviour_mut().sync.send_request(&peer, ask);
-                self.requests.insert(id, (request, Asked::Heads));
+                self.requests.insert(id, Asked::Heads(request));
             }
             Action::Fetch {
                 peer,
@@ -548,7 +573,7 @@ impl Mesh {
                     })),
                 };
                 let id = self.swarm.behaviour_mut().sync.send_request(&peer, ask);
-                self.requests.insert(id, (request, Asked::Batches));
+                self.requests.insert(id, Asked::Batches(request));
             }
             Action::AnswerHeads {
                 reply,
@@ -564,7 +589,6 @@ impl Mesh {
                                 sequence,
                             })
                             .collect(),
-                        batches: Vec::new(),
                         peers: peers
                             .into_iter()
                             .map(|(peer, addr)| match peer_of(&addr) {
@@ -572,6 +596,7 @@ impl Mesh {
                                 None => addr.with(Protocol::P2p(peer)).to_string(),
                             })
                             .collect(),
+                        ..SyncResponse::default()
                     };
                     let _ = self
                         .swarm
@@ -597,6 +622,28 @@ impl Mesh {
                     });
                 }
             }
+            Action::Witness { peer, region } => {
+                let (witness, log) = (
+                    self.witness.witness.clone(),
+                    MeshLog::new(peer, self.asks.clone()),
+                );
+                self.witnessing.spawn(async move {
+                    witnessing::witness_peer(&witness, log, &region).await;
+                    peer
+                });
+            }
+            Action::AnswerAudit { peer, reply, ask } => {
+                if let Some(Reply::Sync(channel)) = self.replies.remove(&reply) {
+                    let (store, done) = (self.ledger.store().clone(), self.done.clone());
+                    let cosigner = self.admission.cosigner(&peer);
+                    let metrics = self.metrics.clone();
+                    tokio::task::spawn_blocking(move || {
+                        let response =
+                            witnessing::answer(&store, &ask, cosigner.as_ref(), &metrics);
+                        let _ = done.blocking_send(Done::Served { channel, response });
+                    });
+                }
+            }
             Action::Store {
                 peer,
                 origin,
@@ -618,6 +665,17 @@ impl Mesh {
                 }
             }
         }
+    }
+
+    /// Sends a witnessing's request; its answer goes back to the witnessing.
+    fn send_ask(&mut self, outbound: Outbound) {
+        let Outbound {
+            peer,
+            request,
+            answer,
+        } = outbound;
+        let id = self.swarm.behaviour_mut().sync.send_request(&peer, request);
+        self.requests.insert(id, Asked::Witness(answer));
     }
 
     fn dial(&mut self, dial: Dial<Libp2p>) {
@@ -769,6 +827,24 @@ impl Mesh {
                         limit: ask.limit,
                     }),
                     Some(Ask::Heads(_)) => self.feed(Event::HeadsAsked { peer, reply }),
+                    Some(Ask::Checkpoint(_)) => self.feed(Event::AuditAsked {
+                        peer,
+                        reply,
+                        ask: AuditAsk::Checkpoint,
+                    }),
+                    Some(Ask::Consistency(ask)) => self.feed(Event::AuditAsked {
+                        peer,
+                        reply,
+                        ask: AuditAsk::Consistency {
+                            first: ask.first,
+                            second: ask.second,
+                        },
+                    }),
+                    Some(Ask::Cosign(ask)) => self.feed(Event::AuditAsked {
+                        peer,
+                        reply,
+                        ask: AuditAsk::Cosign { note: ask.note },
+                    }),
                     None => {}
                 }
                 // Unanswered (unadmitted peer, bad request): the channel drops.
@@ -782,7 +858,7 @@ impl Mesh {
                     },
                 ..
             } => match self.requests.remove(&request_id) {
-                Some((request, Asked::Heads)) => {
+                Some(Asked::Heads(request)) => {
                     let heads = response
                         .heads
                         .into_iter()
@@ -801,10 +877,13 @@ impl Mesh {
                         peers,
                     });
                 }
-                Some((request, Asked::Batches)) => self.feed(Event::Fetched {
+                Some(Asked::Batches(request)) => self.feed(Event::Fetched {
                     request,
                     page: response.batches,
                 }),
+                Some(Asked::Witness(answer)) => {
+                    let _ = answer.send(response);
+                }
                 None => {}
             },
             request_response::Event::OutboundFailure {
@@ -813,9 +892,13 @@ impl Mesh {
                 error,
                 ..
             } => {
-                if let Some((request, _)) = self.requests.remove(&request_id) {
-                    tracing::debug!(%peer, %error, "mesh: sync request failed");
-                    self.feed(Event::RequestFailed { request });
+                match self.requests.remove(&request_id) {
+                    Some(Asked::Heads(request) | Asked::Batches(request)) => {
+                        tracing::debug!(%peer, %error, "mesh: sync request failed");
+                        self.feed(Event::RequestFailed { request });
+                    }
+                    // The witnessing sees its answer dropped.
+                    Some(Asked::Witness(_)) | None => {}
                 }
             }
             _ => {}

@@ -8,7 +8,9 @@
 //! machine's ([`super::state`]) bookkeeping, fed with this module's answers by the actor.
 
 use crate::audit;
+use crate::audit::service::cosigner;
 use crate::pki::{Rejection, VerifiedPeer, Verifier};
+use enmesh_protocol::checkpoint::NoteVerifier;
 use enmesh_protocol::region::{ClusterId, RegionId};
 use libp2p::PeerId;
 use rustls_pki_types::{CertificateDer, UnixTime};
@@ -44,11 +46,13 @@ impl Refused {
     }
 }
 
-/// An admitted peer's chain, kept to check it again, and how the replication log names it.
+/// An admitted peer's chain, kept to check it again, how the replication log names it, and
+/// the key its cosignatures of this node's checkpoints must verify with.
 #[derive(Debug)]
 struct Admitted {
     chain: Vec<CertificateDer<'static>>,
     logged: audit::Peer,
+    cosigner: Option<NoteVerifier>,
 }
 
 /// The chains of admitted peers, and the cluster they must belong to.
@@ -91,11 +95,13 @@ impl Admission {
         let Some(region) = verified.region().cloned() else {
             return (logged, Err(Refused::NoRegion));
         };
+        let cosigner = cosigner(verified.cluster(), &region, *verified.public_key()).ok();
         self.chains.insert(
             peer,
             Admitted {
                 chain,
                 logged: logged.clone(),
+                cosigner,
             },
         );
         (logged, Ok(region))
@@ -107,6 +113,12 @@ impl Admission {
         self.chains
             .get(peer)
             .map_or_else(|| audit::Peer::unverified(None), |a| a.logged.clone())
+    }
+
+    /// The key `peer`'s cosignatures verify with (its certified key under its log origin), if
+    /// it is admitted.
+    pub fn cosigner(&self, peer: &PeerId) -> Option<NoteVerifier> {
+        self.chains.get(peer).and_then(|a| a.cosigner.clone())
     }
 
     fn verify(

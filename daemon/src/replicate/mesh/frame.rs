@@ -1,11 +1,13 @@
 //! The mesh's messages and their codec: what travels on the gossip topic (a [`Head`]) and over
-//! the two request-response protocols (admission and sync), as length-prefixed protobuf.
+//! the two request-response protocols (admission and sync), as length-prefixed protobuf. Sync
+//! also carries the witnessing of replication logs between the nodes of a cluster: a node's
+//! latest checkpoint, a consistency proof of its log, and a cosignature handed back.
 //!
 //! Every read is bounded: a length prefix above the protocol's limit is refused before anything
 //! is allocated, and trailing or missing bytes are an error. This module never interprets a
 //! message (no certificate or batch check happens here): it only frames and decodes.
 
-use enmesh_proto::v1::SignedBatch;
+use enmesh_proto::v1::{CheckpointResponse, SignedBatch};
 use libp2p::futures::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use libp2p::{StreamProtocol, request_response};
 use prost::Message;
@@ -48,7 +50,7 @@ pub struct Head {
 #[derive(Clone, PartialEq, Message)]
 pub struct SyncRequest {
     /// What is asked.
-    #[prost(oneof = "Ask", tags = "1, 2")]
+    #[prost(oneof = "Ask", tags = "1, 2, 3, 4, 5")]
     pub ask: Option<Ask>,
 }
 
@@ -61,6 +63,38 @@ pub enum Ask {
     /// Batches of one origin after a sequence.
     #[prost(message, tag = "2")]
     Batches(BatchesAsk),
+    /// The responder's latest signed checkpoint of its replication log.
+    #[prost(message, tag = "3")]
+    Checkpoint(CheckpointAsk),
+    /// A consistency proof of the responder's replication log.
+    #[prost(message, tag = "4")]
+    Consistency(ConsistencyAsk),
+    /// The asker's cosignature of the responder's checkpoint, to keep with it.
+    #[prost(message, tag = "5")]
+    Cosign(CosignAsk),
+}
+
+/// Asks for the responder's latest checkpoint.
+#[derive(Clone, PartialEq, Message)]
+pub struct CheckpointAsk {}
+
+/// Asks for an RFC 9162 consistency proof from tree size `first` to `second`.
+#[derive(Clone, PartialEq, Message)]
+pub struct ConsistencyAsk {
+    /// The smaller tree size (the checkpoint the asker holds).
+    #[prost(uint64, tag = "1")]
+    pub first: u64,
+    /// The larger tree size (the checkpoint just received).
+    #[prost(uint64, tag = "2")]
+    pub second: u64,
+}
+
+/// Hands the responder its checkpoint cosigned by the asker.
+#[derive(Clone, PartialEq, Message)]
+pub struct CosignAsk {
+    /// The checkpoint text with the asker's signature line (C2SP signed note).
+    #[prost(string, tag = "1")]
+    pub note: String,
 }
 
 /// Asks for the responder's heads.
@@ -94,6 +128,15 @@ pub struct SyncResponse {
     /// bootstrapped with one address finds the rest of its cluster.
     #[prost(string, repeated, tag = "3")]
     pub peers: Vec<String>,
+    /// With a checkpoint request: the responder's latest checkpoint (none before the first).
+    #[prost(message, optional, tag = "4")]
+    pub checkpoint: Option<CheckpointResponse>,
+    /// With a consistency request: the proof's hashes.
+    #[prost(bytes = "vec", repeated, tag = "5")]
+    pub proof: Vec<Vec<u8>>,
+    /// With a consistency or cosignature request the responder could not answer: why.
+    #[prost(string, tag = "6")]
+    pub refused: String,
 }
 
 /// A request-response codec for one request and one response message type: a 4-byte big-endian
@@ -244,6 +287,7 @@ mod tests {
                 heads: vec![Head { origin, sequence: seq }],
                 batches: vec![SignedBatch { body, signer_chain: vec![vec![1, 2]], signature: vec![3; 64] }],
                 peers: vec!["/ip4/127.0.0.1/tcp/1".to_owned()],
+                ..SyncResponse::default()
             };
             let bytes = framed(&message);
             let back: SyncResponse = block_on(read_frame(&mut Cursor::new(bytes), usize::MAX)).unwrap();

@@ -99,6 +99,11 @@ impl Ledger {
             .unwrap_or_else(PoisonError::into_inner) = verifier;
     }
 
+    /// The store.
+    pub fn store(&self) -> &Arc<Store> {
+        &self.store
+    }
+
     /// This node's region.
     pub fn me(&self) -> &RegionId {
         &self.me
@@ -209,7 +214,7 @@ impl Ledger {
             })
             .collect();
         if !served.is_empty() {
-            self.record(&served)?;
+            self.store.record_served(&served)?;
         }
         Ok(page)
     }

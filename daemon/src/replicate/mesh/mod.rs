@@ -10,7 +10,8 @@
 //! (certificate chain checks), [`frame`] (messages and their bounded length-prefixed codec),
 //! [`behaviour`] (the swarm and gossipsub tuning), [`ledger`] (checking, storing and serving
 //! batches through the store), [`storing`] (the `mesh_store` worker and blocking reads),
-//! [`metrics`], the actor ([`Mesh::run`], I/O only) that translates libp2p to and from the state
+//! [`metrics`], [`witnessing`] (the peers' replication logs witnessed over sync, and their
+//! questions about this node's log answered), the actor ([`Mesh::run`], I/O only) that translates libp2p to and from the state
 //! machine, and `sim` (a deterministic simulator of many nodes on the same state machine; tests
 //! only).
 //!
@@ -30,8 +31,10 @@ pub mod metrics;
 pub mod sim;
 pub mod state;
 pub mod storing;
+pub mod witnessing;
 
 pub use actor::{Libp2p, Mesh, MeshHandle, MeshStatus, start};
+pub use witnessing::Witnessing;
 
 use crate::store::StoreError;
 use libp2p::Multiaddr;

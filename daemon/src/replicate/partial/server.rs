@@ -483,7 +483,7 @@ impl PullServer {
             }
             if !served.is_empty() {
                 let store = self.store.clone();
-                tokio::task::spawn_blocking(move || store.record(&served))
+                tokio::task::spawn_blocking(move || store.record_served(&served))
                     .await
                     .map_err(|e| Status::internal(e.to_string()))?
                     .map_err(|e| Status::internal(e.to_string()))?;

@@ -299,6 +299,7 @@ impl World {
                     origins: regions.clone(),
                     heads: Vec::new(),
                     bootstrap,
+                    witness_every: 0,
                 });
                 world.nodes.push(Node {
                     state,
@@ -537,6 +538,8 @@ impl World {
             Action::AnswerHeads { .. } => 12,
             Action::Serve { .. } => 13,
             Action::Store { page, .. } => 14 + u64::try_from(page.len()).unwrap_or(0) * 64,
+            Action::Witness { .. } => 15,
+            Action::AnswerAudit { .. } => 16,
         };
         let t = &mut self.stats.trace;
         for part in [self.now, u64::from(node), kind] {
@@ -984,6 +987,8 @@ impl World {
                 let page = self.take(node, peer, origin, page, first_held, path);
                 self.schedule(STORE_MS, Item::Stored { node, page });
             }
+            // The simulated nodes keep no replication log (witnessing is off in `Start`).
+            Action::Witness { .. } | Action::AnswerAudit { .. } => {}
         }
     }
 

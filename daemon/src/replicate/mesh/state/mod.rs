@@ -2,9 +2,10 @@
 //! [`State::handle`]`(event, now) -> actions`.
 //!
 //! Events are what happened (a peer connected, a chain was checked, an announcement or a sync
-//! request or answer arrived, the store worker took a page, this node cut a batch, a tick);
-//! actions are what to do (dial, ask for admission, set a gossip score, block, publish, report a
-//! validation verdict, ask for heads, fetch, serve, store). The libp2p actor
+//! request or answer arrived, the store worker took a page, this node cut a batch, a witnessing
+//! ended, a tick); actions are what to do (dial, ask for admission, set a gossip score, block,
+//! publish, report a validation verdict, ask for heads, fetch, serve, store, witness a peer's
+//! replication log, answer a peer's question about this node's log). The libp2p actor
 //! ([`super::Mesh::run`]) and the simulator (`super::sim`, tests only) both translate their
 //! world to and from these, so the simulator tests the very code the daemon runs.
 //!
@@ -17,6 +18,8 @@
 //! - An announcement is accepted (so forwarded) only once this node holds its batch; it is
 //!   rejected if its sender served a batch for it that failed a check.
 //! - At most one fetch per origin is in flight; pages follow while the peer holds more.
+//! - Every admitted peer's replication log is witnessed every `witness_every` ticks, at most one
+//!   witnessing per peer at a time; only admitted peers are answered about this node's log.
 //!
 //! This module never does I/O, never reads a clock (`now` is passed in, monotonic
 //! milliseconds) and draws no randomness.
@@ -30,7 +33,7 @@ use super::catchup::{CatchUp, PAGE_BATCHES};
 use announce::Announcements;
 use enmesh_protocol::region::RegionId;
 use peers::{Dial, Peers};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Debug;
 use std::hash::Hash;
 
@@ -113,6 +116,25 @@ impl Blocked {
             Self::Timeout => "timeout",
         }
     }
+}
+
+/// What a peer asks of this node's replication log (witnessing, see [`Action::AnswerAudit`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuditAsk {
+    /// The latest signed checkpoint.
+    Checkpoint,
+    /// A consistency proof from tree size `first` to `second`.
+    Consistency {
+        /// The smaller tree size.
+        first: u64,
+        /// The larger tree size.
+        second: u64,
+    },
+    /// Keep the asker's cosignature of this node's checkpoint.
+    Cosign {
+        /// The checkpoint with the asker's signature line.
+        note: String,
+    },
 }
 
 /// What the store worker did with a page (see [`Action::Store`]).
@@ -238,6 +260,20 @@ pub enum Event<T: Types> {
     },
     /// The store worker took a page.
     Stored(StoredPage<T::Peer>),
+    /// `peer` asks about this node's replication log.
+    AuditAsked {
+        /// The peer.
+        peer: T::Peer,
+        /// The request.
+        reply: ReplyId,
+        /// What it asks.
+        ask: AuditAsk,
+    },
+    /// The witnessing of `peer`'s log (see [`Action::Witness`]) ended, whatever it found.
+    Witnessed {
+        /// The peer.
+        peer: T::Peer,
+    },
     /// This node's own feed head is `sequence` (after a batcher commit).
     OwnHead {
         /// The head.
@@ -341,6 +377,24 @@ pub enum Action<T: Types> {
         /// At most this many.
         limit: u32,
     },
+    /// Witness `peer`'s replication log: ask for its checkpoint, check it against the one held
+    /// (a consistency proof from the peer joins them), keep and cosign it, or raise a fork
+    /// alarm. The actor answers with [`Event::Witnessed`] when it ends.
+    Witness {
+        /// The peer.
+        peer: T::Peer,
+        /// Its certified region (the checkpoint must be signed as that region's node).
+        region: RegionId,
+    },
+    /// Answer `peer`'s question `ask` about this node's log (request `reply`).
+    AnswerAudit {
+        /// The asking peer (a cosignature is checked against its certified key).
+        peer: T::Peer,
+        /// The request.
+        reply: ReplyId,
+        /// What it asks.
+        ask: AuditAsk,
+    },
     /// Check and store `page` in order (the worker answers with [`Event::Stored`]).
     Store {
         /// The peer that served it.
@@ -381,6 +435,8 @@ pub struct Start<T: Types> {
     pub heads: Vec<(RegionId, u64)>,
     /// Bootstrap addresses (and the peer they name, if they do).
     pub bootstrap: Vec<(T::Addr, Option<T::Peer>)>,
+    /// Witness every admitted peer's log every this many ticks (0: never).
+    pub witness_every: u64,
 }
 
 /// One node's mesh state.
@@ -396,6 +452,8 @@ pub struct State<T: Types> {
     pending: BTreeMap<RequestId, (T::Peer, Pending)>,
     next_request: u64,
     ticks: u64,
+    witness_every: u64,
+    witnessing: BTreeSet<T::Peer>,
 }
 
 impl<T: Types> State<T> {
@@ -416,6 +474,8 @@ impl<T: Types> State<T> {
             pending: BTreeMap::new(),
             next_request: 0,
             ticks: 0,
+            witness_every: start.witness_every,
+            witnessing: BTreeSet::new(),
         };
         let mut out = Vec::new();
         state.redial(&mut out);
@@ -549,6 +609,14 @@ impl<T: Types> State<T> {
                 }
             }
             Event::StoreBusy { peer, origin } => self.catchup.failed(&origin, peer),
+            Event::AuditAsked { peer, reply, ask } => {
+                if self.peers.is_admitted(&peer) {
+                    out.push(Action::AnswerAudit { peer, reply, ask });
+                }
+            }
+            Event::Witnessed { peer } => {
+                self.witnessing.remove(&peer);
+            }
             Event::Stored(page) => self.stored(page, now, &mut out),
             Event::OwnHead { sequence } => {
                 for s in self.published.saturating_add(1)..=sequence {
@@ -759,6 +827,18 @@ impl<T: Types> State<T> {
             out.push(Action::Recheck);
         }
         self.redial(out);
+        if self.witness_every > 0 && self.ticks.is_multiple_of(self.witness_every) {
+            let due: Vec<(T::Peer, RegionId)> = self
+                .peers
+                .admitted()
+                .filter(|(peer, _)| !self.witnessing.contains(peer))
+                .map(|(peer, region)| (*peer, region.clone()))
+                .collect();
+            for (peer, region) in due {
+                self.witnessing.insert(peer);
+                out.push(Action::Witness { peer, region });
+            }
+        }
         if self.ticks.is_multiple_of(HEADS_EVERY_TICKS) && self.peers.admitted_len() > 0 {
             let round = usize::try_from(self.ticks / HEADS_EVERY_TICKS).unwrap_or(0);
             let index = round % self.peers.admitted_len();

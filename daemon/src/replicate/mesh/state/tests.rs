@@ -15,6 +15,7 @@ impl Types for T {
 
 const ME: u32 = 100;
 const BOOT: u32 = 9;
+const WITNESS_EVERY: u64 = 5;
 
 fn r(text: &str) -> RegionId {
     text.parse().unwrap()
@@ -27,6 +28,7 @@ fn start(heads: &[(&str, u64)]) -> (State<T>, Vec<Action<T>>) {
         origins: vec![r("DE"), r("FR"), r("IT")],
         heads: heads.iter().map(|(o, s)| (r(o), *s)).collect(),
         bootstrap: vec![(BOOT, None)],
+        witness_every: WITNESS_EVERY,
     })
 }
 
@@ -552,4 +554,64 @@ fn every_third_tick_asks_an_admitted_peer_for_heads_and_every_sixtieth_rechecks(
         }
     }
     assert_eq!((asks, rechecks), (20, 1));
+}
+
+#[test]
+fn admitted_peers_are_witnessed_one_at_a_time_and_only_they_are_answered_about_the_log() {
+    let mut s = admitted(1, "FR");
+    s.handle(Event::DialFailed { bootstrap: 0 }, 0);
+    let witnesses = |actions: Vec<Action<T>>| -> Vec<(u32, RegionId)> {
+        actions
+            .into_iter()
+            .filter_map(|a| match a {
+                Action::Witness { peer, region } => Some((peer, region)),
+                _ => None,
+            })
+            .collect()
+    };
+    let mut seen = Vec::new();
+    for t in 1..=WITNESS_EVERY * 3 {
+        seen.extend(witnesses(s.handle(Event::Tick, t * 1_000)));
+    }
+    // Once on the first due tick; not again while that witnessing runs.
+    assert_eq!(seen, [(1, r("FR"))]);
+    s.handle(Event::Witnessed { peer: 1 }, 16_000);
+    let mut again = Vec::new();
+    for t in 1..=WITNESS_EVERY {
+        again.extend(witnesses(s.handle(Event::Tick, (16 + t) * 1_000)));
+    }
+    assert_eq!(again, [(1, r("FR"))]);
+
+    // Questions about this node's log: answered for the admitted peer, not
+    // for a stranger.
+    let ask = AuditAsk::Consistency {
+        first: 3,
+        second: 9,
+    };
+    assert_eq!(
+        s.handle(
+            Event::AuditAsked {
+                peer: 1,
+                reply: ReplyId(1),
+                ask: ask.clone()
+            },
+            30_000
+        ),
+        [Action::AnswerAudit {
+            peer: 1,
+            reply: ReplyId(1),
+            ask: ask.clone()
+        }]
+    );
+    assert_eq!(
+        s.handle(
+            Event::AuditAsked {
+                peer: 2,
+                reply: ReplyId(2),
+                ask
+            },
+            30_000
+        ),
+        []
+    );
 }
