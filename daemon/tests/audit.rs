@@ -744,3 +744,59 @@ async fn mesh_peers_witness_each_others_logs_and_catch_a_rewrite() {
         node.shutdown().await.unwrap();
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_connection_holds_at_most_max_streams_open_at_once() {
+    use enmesh_daemon::replicate::partial::connect::{replication_client_on, tls_channel};
+    use enmesh_daemon::replicate::partial::server::MAX_STREAMS_PER_CONNECTION;
+    use enmesh_proto::v1::{CheckpointRequest, PullRequest};
+
+    let dir = tempfile::tempdir().unwrap();
+    let sites = two_sites(dir.path());
+    let (us, de) = (site(&sites, "US-CA"), site(&sites, "DE"));
+    let b = start(us.config.clone()).await;
+    // DE's node certificate, one TLS connection to US-CA for every call below.
+    let pki = &de.config.pki;
+    let node = Credential::from_pem(
+        &std::fs::read(&pki.node_key).unwrap(),
+        &[
+            &std::fs::read(&pki.node_cert).unwrap(),
+            &std::fs::read(&pki.chain).unwrap(),
+        ],
+    )
+    .unwrap();
+    let tls =
+        enmesh_daemon::pki::tls::client_config(verifier(us), &node, Some(region("US-CA"))).unwrap();
+    let channel = tls_channel(&url(&b), Arc::new(tls)).await.unwrap();
+    let mut pulls = Vec::new();
+    for _ in 0..MAX_STREAMS_PER_CONNECTION {
+        let stream = replication_client_on(channel.clone())
+            .pull(PullRequest {
+                feed: "partial/DE".to_owned(),
+                after_sequence: 0,
+                after_batch_id: Vec::new(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        pulls.push(stream);
+    }
+    // Every stream the connection may hold is open: one more call waits for a free one.
+    let mut audit = AuditClient::new(channel.clone());
+    let waited = tokio::time::timeout(
+        Duration::from_secs(2),
+        audit.get_checkpoint(CheckpointRequest {}),
+    )
+    .await;
+    assert!(waited.is_err(), "a stream beyond the limit was opened");
+    drop(pulls.pop());
+    let answered = tokio::time::timeout(
+        Duration::from_secs(10),
+        audit.get_checkpoint(CheckpointRequest {}),
+    )
+    .await
+    .expect("the call waits although a stream closed");
+    answered.unwrap();
+    drop(pulls);
+    b.shutdown().await.unwrap();
+}

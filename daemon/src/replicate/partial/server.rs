@@ -49,6 +49,8 @@ const HANDSHAKE_BACKLOG: usize = 64;
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Most TLS handshakes in progress at once; further connections wait to be accepted.
 pub const MAX_HANDSHAKES: usize = 64;
+/// HTTP/2 streams one connection may hold open at once (pulls and `Audit` calls together).
+pub const MAX_STREAMS_PER_CONNECTION: u32 = 32;
 
 /// Why the producer could not serve.
 #[derive(Debug, Error)]
@@ -556,6 +558,7 @@ pub async fn serve(
         tokio_stream::StreamExt::map(ReceiverStream::new(conn_rx), Ok::<_, std::io::Error>);
     let served = tonic::transport::Server::builder()
         .http2_keepalive_interval(Some(KEEP_ALIVE))
+        .max_concurrent_streams(Some(MAX_STREAMS_PER_CONNECTION))
         .add_routes(routes)
         .serve_with_incoming_shutdown(incoming, stop.wait())
         .await;
